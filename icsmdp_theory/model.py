@@ -1,0 +1,540 @@
+"""The finite IC-SMDP: one validated, immutable object (SPEC sections 1 and 9).
+
+Axis orders (stated once, used everywhere):
+
+========================  ==========================================  ===================
+field                     meaning                                     axes
+========================  ==========================================  ===================
+``rho_latent_interface``  initial law of ``(x, m)``                   ``[x, m]``
+``rho_agent``             initial active agent (never STOP)           ``[i]``
+``rho_private``           initial private state of agent ``i``        ``[l]``
+``internal_policy``       ``pi_i(a | m, l)``                          ``[m, l, a]``
+``kernel[a]``             ``P(y_next | y, a)``, sparse CSR            ``[y, y_next]``
+``reward``                ``r(x, m, i, a, c')``                       ``[x, m, a, c']``
+``end_probability``       ``beta_i(x', m', l')`` after a step         ``[x, m, l]``
+``observation``           ``phi_i(m, l)``                             ``[m, l]``
+``successors``            admissible successors, STOP at index ``N``  ``[c']``
+========================  ==========================================  ===================
+
+The agent-local state is ``y = (x*nM + m)*nL_i + l`` (:meth:`ICSMDP.local_index`);
+it is the only place this flattening is written. A full state
+``f = (x, m, l_0, ..., l_{N-1})`` is flattened in C order, and an epoch state
+``s = (f, i)`` as ``s = f*N + i`` (see :mod:`icsmdp_theory.epoch`).
+
+Construction validates, in this order: sizes and ``gamma``; initial laws;
+then per agent: keys' shapes, finiteness, probabilities (non-negative, rows
+summing to 1 within ``1e-9``), end probabilities in ``[0, 1]``, observation
+labels (``0..nO-1``, every label used), successors (at least one); finally
+Assumption 1(ii): from every local state the invocation ends with
+probability 1 (the undiscounted continue matrix ``Kbar diag(1 - beta)`` has
+no trap set). Every violation raises :class:`InvalidInstanceError` whose
+message names the key, the agent and the offending index.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import breadth_first_order
+
+from icsmdp_theory.errors import InvalidInstanceError, InvalidObservationMapError
+
+__all__ = ["Agent", "ICSMDP", "ROW_SUM_TOL", "AGENT_KEYS"]
+
+#: Tolerance on probability rows summing to 1 (SPEC section 9).
+ROW_SUM_TOL = 1e-9
+
+#: The keys of one agent in the JSON format, in validation order.
+AGENT_KEYS = ("name", "n_private", "n_actions", "rho_private", "internal_policy",
+              "kernel", "reward", "end_probability", "observation", "successors")
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Agent:
+    """One validated agent of an :class:`ICSMDP` (built by the model).
+
+    Attributes
+    ----------
+    name : str
+    rho_private : ndarray, shape (nL,)
+        Initial law of the private state, ``rho_private[l]``.
+    internal_policy : ndarray, shape (nM, nL, nA)
+        ``internal_policy[m, l, a] = pi_i(a | m, l)``.
+    kernel : tuple of scipy.sparse.csr_array, each (nY, nY)
+        ``kernel[a][y, y_next]``, ``y = (x*nM + m)*nL + l``.
+    reward : ndarray, shape (nX, nM, nA, N+1)
+        ``reward[x, m, a, c'] = r(x, m, i, a, c')``.
+    end_probability : ndarray, shape (nX, nM, nL)
+        ``end_probability[x, m, l] = beta_i(x, m, l)`` at the state reached.
+    observation : ndarray of int, shape (nM, nL)
+        ``observation[m, l] = phi_i(m, l)`` in ``0..nO-1``.
+    successors : ndarray of bool, shape (N+1,)
+        Admissible successors; index ``N`` is STOP.
+    kernel_is_sparse : bool
+        Whether the kernel was given in the sparse file form (kept for
+        writing it back in the same form).
+    """
+
+    name: str
+    rho_private: np.ndarray
+    internal_policy: np.ndarray
+    kernel: tuple
+    reward: np.ndarray
+    end_probability: np.ndarray
+    observation: np.ndarray
+    successors: np.ndarray
+    kernel_is_sparse: bool
+
+    @property
+    def num_private(self) -> int:
+        """``nL_i``."""
+        return self.rho_private.shape[0]
+
+    @property
+    def num_actions(self) -> int:
+        """``nA_i``."""
+        return self.internal_policy.shape[2]
+
+    @property
+    def num_local_states(self) -> int:
+        """``nY_i = nX*nM*nL_i``."""
+        return self.kernel[0].shape[0]
+
+    @property
+    def num_observations(self) -> int:
+        """``nO_i``: number of observation labels."""
+        return int(self.observation.max()) + 1
+
+
+class ICSMDP:
+    """A finite interface-constrained SMDP (SPEC section 1), validated and immutable.
+
+    Parameters
+    ----------
+    name : str
+    gamma : float
+        Primitive discount, ``0 < gamma < 1``.
+    horizon : int
+        Primitive-step cap ``H`` (simulation only).
+    n_latent, n_interface : int
+        ``nX`` and ``nM``.
+    rho_latent_interface : array_like, shape (nX, nM)
+    rho_agent : array_like, shape (N,)
+    agents : sequence of mappings
+        Each with the keys :data:`AGENT_KEYS`; ``kernel`` is a dense
+        ``[nA][nY][nY]`` array, a sequence of ``nA`` scipy sparse matrices, or
+        the sparse file form ``{"shape": [nA, nY, nY], "entries": [[a, y, y2, p], ...]}``.
+
+    Raises
+    ------
+    InvalidInstanceError
+        On any violation, with the key, agent and index in the message.
+
+    Examples
+    --------
+    >>> from icsmdp_theory.examples import load_example
+    >>> model = load_example("tiny-handoff")
+    >>> model.num_agents, model.num_interface, model.num_epoch_states
+    (2, 3, 6)
+    """
+
+    def __init__(self, *, name: str, gamma: float, horizon: int, n_latent: int,
+                 n_interface: int, rho_latent_interface: Any, rho_agent: Any,
+                 agents: Sequence[Mapping[str, Any]]):
+        v = _Validator()
+        self.name = v.string("name", name)
+        self.gamma = v.gamma(gamma)
+        self.horizon = v.positive_int("horizon", horizon)
+        self.num_latent = v.positive_int("n_latent", n_latent)
+        self.num_interface = v.positive_int("n_interface", n_interface)
+        if not isinstance(agents, (list, tuple)) or len(agents) == 0:
+            raise InvalidInstanceError("`agents` must be a non-empty list of agent objects.")
+        self.num_agents = len(agents)
+        nX, nM, N = self.num_latent, self.num_interface, self.num_agents
+        self.rho_latent_interface = _frozen(
+            v.distribution("rho_latent_interface", rho_latent_interface, (nX, nM), joint=True))
+        self.rho_agent = _frozen(v.distribution("rho_agent", rho_agent, (N,), joint=True))
+        built = []
+        for i, spec in enumerate(agents):
+            built.append(v.agent(i, spec, nX, nM, N))
+        self.agents: tuple[Agent, ...] = tuple(built)
+        for i, agent in enumerate(self.agents):
+            _check_termination(self, i)
+        self._frozen = True
+
+    def __setattr__(self, key, value):
+        if getattr(self, "_frozen", False) and not key.startswith("_cache"):
+            raise AttributeError(f"ICSMDP is immutable; cannot set `{key}`.")
+        object.__setattr__(self, key, value)
+
+    # ----------------------------------------------------------------- sizes
+    @property
+    def num_successors(self) -> int:
+        """``|C| = N + 1`` (STOP has index ``N``)."""
+        return self.num_agents + 1
+
+    @property
+    def stop(self) -> int:
+        """Index of STOP among successors."""
+        return self.num_agents
+
+    @property
+    def num_private(self) -> tuple[int, ...]:
+        """``(nL_0, ..., nL_{N-1})``."""
+        return tuple(a.num_private for a in self.agents)
+
+    @property
+    def num_full_states(self) -> int:
+        """``nX * nM * prod_i nL_i`` (Python int, exact)."""
+        n = self.num_latent * self.num_interface
+        for a in self.agents:
+            n *= a.num_private
+        return n
+
+    @property
+    def num_epoch_states(self) -> int:
+        """Full epoch states ``s = (x, m, l_0..l_{N-1}, i)``: ``num_full_states * N``."""
+        return self.num_full_states * self.num_agents
+
+    @property
+    def num_observations(self) -> tuple[int, ...]:
+        """``(nO_0, ..., nO_{N-1})``."""
+        return tuple(a.num_observations for a in self.agents)
+
+    def agent_names(self) -> list[str]:
+        """Ordered agent ids (PettingZoo-style)."""
+        return [a.name for a in self.agents]
+
+    # ------------------------------------------------------------ indexing
+    def local_index(self, i: int, x: Any, m: Any, l: Any) -> Any:
+        """Flatten ``(x, m, l_i)`` to agent ``i``'s local state ``y = (x*nM + m)*nL_i + l``.
+
+        >>> from icsmdp_theory.examples import load_example
+        >>> load_example("tiny-handoff").local_index(0, 0, 2, 0)
+        2
+        """
+        return (x * self.num_interface + m) * self.agents[i].num_private + l
+
+    def local_decode(self, i: int, y: Any) -> tuple:
+        """Inverse of :meth:`local_index`: ``y -> (x, m, l)``."""
+        nL = self.agents[i].num_private
+        xm, l = np.divmod(y, nL)
+        x, m = np.divmod(xm, self.num_interface)
+        return x, m, l
+
+    # ------------------------------------------------- per-agent local arrays
+    def policy_on_local_states(self, i: int) -> np.ndarray:
+        """``pi_i(a | y)`` broadcast over ``x``: shape ``(nY_i, nA_i)``."""
+        a = self.agents[i]
+        pol = np.broadcast_to(a.internal_policy[None], (self.num_latent,) + a.internal_policy.shape)
+        return pol.reshape(-1, a.num_actions)
+
+    def mean_kernel(self, i: int) -> sp.csr_array:
+        """``Kbar_i[y, y'] = sum_a pi_i(a|m, l) K_i[a][y, y']`` (cached), CSR."""
+        cache = self.__dict__.setdefault("_cache_kbar", {})
+        if i not in cache:
+            pol = self.policy_on_local_states(i)
+            total = None
+            for a, k in enumerate(self.agents[i].kernel):
+                term = sp.diags_array(pol[:, a]) @ k
+                total = term if total is None else total + term
+            total = sp.csr_array(total)
+            total.sum_duplicates()
+            total.eliminate_zeros()
+            cache[i] = total
+        return cache[i]
+
+    def mean_reward(self, i: int) -> np.ndarray:
+        """``rbar_i[y, c'] = sum_a pi_i(a|m, l) r(x, m, i, a, c')``: shape ``(nY_i, N+1)``."""
+        a = self.agents[i]
+        # [x, m, l, c'] = sum_a pol[m, l, a] * reward[x, m, a, c']
+        r = np.einsum("mla,xmac->xmlc", a.internal_policy, a.reward)
+        return r.reshape(-1, self.num_successors)
+
+    def end_probability_local(self, i: int) -> np.ndarray:
+        """``beta_i(y)`` flattened over local states: shape ``(nY_i,)``."""
+        return self.agents[i].end_probability.reshape(-1)
+
+    # ------------------------------------------------------------ variants
+    def with_observation(self, maps: Sequence[Any]) -> "ICSMDP":
+        """A copy whose observation maps are replaced by ``maps`` (one ``[nM][nL_i]`` per agent).
+
+        Raises
+        ------
+        InvalidObservationMapError
+            Wrong agent count, wrong shape, non-integer or unused labels.
+        """
+        if not isinstance(maps, (list, tuple)) or len(maps) != self.num_agents:
+            got = len(maps) if isinstance(maps, (list, tuple)) else type(maps).__name__
+            raise InvalidObservationMapError(
+                f"`maps` must hold one observation map per agent: expected {self.num_agents}, got {got}.")
+        v = _Validator(error=InvalidObservationMapError, prefix="maps")
+        checked = [v.observation(i, self.agents[i].name, m, self.num_interface,
+                                 self.agents[i].num_private) for i, m in enumerate(maps)]
+        new = object.__new__(ICSMDP)
+        for k, val in self.__dict__.items():
+            if k in ("_frozen", "agents"):
+                continue
+            object.__setattr__(new, k, val)
+        object.__setattr__(new, "agents", tuple(
+            _replace_observation(a, o) for a, o in zip(self.agents, checked)))
+        # observation maps do not enter the option reduction: keep cached kernels
+        object.__setattr__(new, "_frozen", True)
+        return new
+
+    def summary(self) -> str:
+        """One line describing the sizes."""
+        return (f"{self.name}: N={self.num_agents} agents, nX={self.num_latent}, "
+                f"nM={self.num_interface}, nL={list(self.num_private)}, "
+                f"nO={list(self.num_observations)}, gamma={self.gamma}, H={self.horizon}, "
+                f"{self.num_epoch_states} epoch states")
+
+    def __repr__(self) -> str:
+        return f"ICSMDP({self.summary()})"
+
+
+def _replace_observation(agent: Agent, obs: np.ndarray) -> Agent:
+    d = dict(agent.__dict__)
+    d["observation"] = _frozen(obs)
+    return Agent(**d)
+
+
+# ---------------------------------------------------------------- validation
+class _Validator:
+    """Located checks; every failure raises ``error`` with key, agent and index."""
+
+    def __init__(self, error: type = InvalidInstanceError, prefix: str = ""):
+        self.error = error
+        self.prefix = prefix
+
+    def fail(self, msg: str):
+        raise self.error(msg)
+
+    def string(self, key, value):
+        if not isinstance(value, str):
+            self.fail(f"`{key}` must be a string, got {type(value).__name__}.")
+        return value
+
+    def positive_int(self, key, value, where=""):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            self.fail(f"`{key}` must be an integer >= 1{where}, got {value!r}.")
+        return int(value)
+
+    def gamma(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            self.fail(f"`gamma` must be a number in (0, 1), got {value!r}.")
+        g = float(value)
+        if not (0.0 < g < 1.0):
+            self.fail(f"`gamma` must lie in (0, 1), got {g!r}.")
+        return g
+
+    def array(self, key, value, shape, where="", dtype=float):
+        try:
+            arr = np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError):
+            self.fail(f"`{key}`{where} must be a numeric array of shape {list(shape)} "
+                      f"(ragged or non-numeric entries).")
+        if arr.shape != tuple(shape):
+            self.fail(f"`{key}`{where} must have shape {list(shape)}, got {list(arr.shape)}.")
+        if dtype is float and not np.all(np.isfinite(arr)):
+            idx = tuple(int(t) for t in np.argwhere(~np.isfinite(arr))[0])
+            self.fail(f"`{key}`{where} must be finite: entry {list(idx)} is {arr[idx]!r}.")
+        return arr
+
+    def nonnegative(self, key, arr, where=""):
+        if np.any(arr < 0):
+            idx = tuple(int(t) for t in np.argwhere(arr < 0)[0])
+            self.fail(f"`{key}`{where} must be non-negative: entry {list(idx)} is {arr[idx]!r}.")
+
+    def distribution(self, key, value, shape, where="", joint=False):
+        arr = self.array(key, value, shape, where)
+        self.nonnegative(key, arr, where)
+        if joint:
+            s = arr.sum()
+            if abs(s - 1.0) > ROW_SUM_TOL:
+                self.fail(f"`{key}`{where} must sum to 1, sums to {s!r}.")
+        else:
+            sums = arr.sum(axis=-1)
+            bad = np.abs(sums - 1.0) > ROW_SUM_TOL
+            if np.any(bad):
+                idx = tuple(int(t) for t in np.argwhere(bad)[0])
+                self.fail(f"rows of `{key}`{where} must sum to 1: row {list(idx)} sums to {sums[idx]!r}.")
+        return arr
+
+    def observation(self, i, name, value, nM, nL, key="observation"):
+        where = f" of agent {i} (`{name}`)"
+        full_key = f"{self.prefix}[{i}]" if self.prefix else key
+        try:
+            raw = np.asarray(value)
+        except (TypeError, ValueError):
+            self.fail(f"`{full_key}`{where} must be an integer array of shape [{nM}, {nL}].")
+        if raw.shape != (nM, nL):
+            self.fail(f"`{full_key}`{where} must have shape [{nM}, {nL}], got {list(raw.shape)}.")
+        if raw.dtype.kind not in "iu":
+            if raw.dtype.kind == "f" and np.all(np.isfinite(raw)) and np.all(raw == np.round(raw)):
+                raw = raw.astype(np.int64)
+            else:
+                self.fail(f"`{full_key}`{where} must hold integer labels, got dtype {raw.dtype}.")
+        obs = raw.astype(np.int64)
+        if np.any(obs < 0):
+            m, l = np.argwhere(obs < 0)[0]
+            self.fail(f"`{full_key}`{where}: label at m={m}, l={l} is {obs[m, l]}, must be >= 0.")
+        n_o = int(obs.max()) + 1
+        used = np.zeros(n_o, bool)
+        used[obs.ravel()] = True
+        if not used.all():
+            missing = int(np.flatnonzero(~used)[0])
+            self.fail(f"`{full_key}`{where}: labels must be 0..{n_o - 1} with every label used; "
+                      f"label {missing} is unused.")
+        return obs
+
+    def kernel(self, i, name, value, nA, nY):
+        where = f" of agent {i} (`{name}`)"
+        key = "kernel"
+        mats = []
+        is_sparse = False
+        if isinstance(value, Mapping):
+            is_sparse = True
+            extra = set(value) - {"shape", "entries"}
+            if extra:
+                self.fail(f"`kernel`{where}: unknown key `{sorted(extra)[0]}` in the sparse form "
+                          f"(allowed: shape, entries).")
+            if list(value.get("shape", [])) != [nA, nY, nY]:
+                self.fail(f"`kernel.shape`{where} must be {[nA, nY, nY]}, got {value.get('shape')!r}.")
+            try:
+                ent = np.asarray(value.get("entries", []), dtype=float).reshape(-1, 4)
+            except (TypeError, ValueError):
+                self.fail(f"`kernel.entries`{where} must be a list of [a, y, y2, p] quadruples.")
+            if not np.all(np.isfinite(ent)):
+                k = int(np.argwhere(~np.isfinite(ent))[0][0])
+                self.fail(f"`kernel.entries`{where}: entry {k} is not finite.")
+            idx = ent[:, :3]
+            if np.any(idx != np.round(idx)):
+                k = int(np.argwhere(np.any(idx != np.round(idx), axis=1))[0][0])
+                self.fail(f"`kernel.entries`{where}: entry {k} has a non-integer index.")
+            a_, y_, y2_ = (idx[:, 0].astype(np.int64), idx[:, 1].astype(np.int64),
+                           idx[:, 2].astype(np.int64))
+            for arr_, lim, nm in ((a_, nA, "a"), (y_, nY, "y"), (y2_, nY, "y2")):
+                bad = (arr_ < 0) | (arr_ >= lim)
+                if np.any(bad):
+                    k = int(np.flatnonzero(bad)[0])
+                    self.fail(f"`kernel.entries`{where}: entry {k} has {nm}={arr_[k]} outside 0..{lim - 1}.")
+            p = ent[:, 3]
+            if np.any(p < 0):
+                k = int(np.flatnonzero(p < 0)[0])
+                self.fail(f"`kernel.entries`{where}: entry {k} has negative probability {p[k]!r}.")
+            flat = (a_ * nY + y_) * nY + y2_
+            uniq, first, counts = np.unique(flat, return_index=True, return_counts=True)
+            if np.any(counts > 1):
+                j = int(np.flatnonzero(counts > 1)[0])
+                dup = int(uniq[j])
+                a0, rest = divmod(dup, nY * nY)
+                y0, y20 = divmod(rest, nY)
+                self.fail(f"`kernel.entries`{where}: (a={a0}, y={y0}, y2={y20}) is repeated.")
+            for a in range(nA):
+                sel = a_ == a
+                mats.append(sp.csr_array((p[sel], (y_[sel], y2_[sel])), shape=(nY, nY)))
+        elif isinstance(value, (list, tuple)) and len(value) > 0 and all(sp.issparse(k) for k in value):
+            is_sparse = True
+            if len(value) != nA:
+                self.fail(f"`kernel`{where} must hold {nA} matrices (one per action), got {len(value)}.")
+            for a, k in enumerate(value):
+                if k.shape != (nY, nY):
+                    self.fail(f"`kernel[{a}]`{where} must have shape [{nY}, {nY}], got {list(k.shape)}.")
+                k = sp.csr_array(k, dtype=float)
+                k.sum_duplicates()
+                if not np.all(np.isfinite(k.data)):
+                    self.fail(f"`kernel[{a}]`{where} must be finite.")
+                if np.any(k.data < 0):
+                    self.fail(f"`kernel[{a}]`{where} must be non-negative (action {a}).")
+                mats.append(k)
+        else:
+            arr = self.array(key, value, (nA, nY, nY), where)
+            self.nonnegative(key, arr, where)
+            mats = [sp.csr_array(arr[a]) for a in range(nA)]
+        for a, k in enumerate(mats):
+            k.eliminate_zeros()
+            sums = np.asarray(k.sum(axis=1)).ravel()
+            bad = np.abs(sums - 1.0) > ROW_SUM_TOL
+            if np.any(bad):
+                y = int(np.flatnonzero(bad)[0])
+                self.fail(f"rows of `kernel` must sum to 1: agent {i} (`{name}`), action {a}, "
+                          f"row y={y} sums to {sums[y]!r}.")
+        return tuple(mats), is_sparse
+
+    def agent(self, i, spec, nX, nM, N):
+        if not isinstance(spec, Mapping):
+            self.fail(f"`agents[{i}]` must be an object with keys {list(AGENT_KEYS)}.")
+        unknown = [k for k in spec if k not in AGENT_KEYS]
+        if unknown:
+            self.fail(f"`agents[{i}]`: unknown key `{unknown[0]}` (allowed: {', '.join(AGENT_KEYS)}).")
+        missing = [k for k in AGENT_KEYS if k not in spec]
+        if missing:
+            self.fail(f"`agents[{i}]`: missing key `{missing[0]}`.")
+        name = spec["name"]
+        if not isinstance(name, str):
+            self.fail(f"`agents[{i}].name` must be a string, got {name!r}.")
+        where = f" of agent {i} (`{name}`)"
+        nL = self.positive_int("n_private", spec["n_private"], where)
+        nA = self.positive_int("n_actions", spec["n_actions"], where)
+        nY = nX * nM * nL
+        rho_l = self.distribution("rho_private", spec["rho_private"], (nL,), where, joint=True)
+        pol = self.distribution("internal_policy", spec["internal_policy"], (nM, nL, nA), where)
+        kern, is_sparse = self.kernel(i, name, spec["kernel"], nA, nY)
+        rew = self.array("reward", spec["reward"], (nX, nM, nA, N + 1), where)
+        beta = self.array("end_probability", spec["end_probability"], (nX, nM, nL), where)
+        if np.any((beta < 0) | (beta > 1)):
+            x, m, l = np.argwhere((beta < 0) | (beta > 1))[0]
+            self.fail(f"`end_probability`{where} must lie in [0, 1]: entry [{x}, {m}, {l}] is {beta[x, m, l]!r}.")
+        obs = self.observation(i, name, spec["observation"], nM, nL)
+        succ_raw = np.asarray(spec["successors"])
+        if succ_raw.shape != (N + 1,) or succ_raw.dtype != bool:
+            self.fail(f"`successors`{where} must be a list of {N + 1} booleans (agents then STOP), "
+                      f"got {spec['successors']!r}.")
+        if not succ_raw.any():
+            self.fail(f"`successors`{where} must admit at least one successor; all {N + 1} are false.")
+        return Agent(name=name, rho_private=_frozen(rho_l), internal_policy=_frozen(pol),
+                     kernel=kern, reward=_frozen(rew), end_probability=_frozen(beta),
+                     observation=_frozen(obs), successors=_frozen(succ_raw), kernel_is_sparse=is_sparse)
+
+
+def _check_termination(model: ICSMDP, i: int) -> None:
+    """Assumption 1(ii): every invocation of agent ``i`` ends with probability 1.
+
+    The undiscounted continue matrix ``M = Kbar diag(1 - beta)`` has spectral
+    radius < 1 iff from every local state some path of continue edges
+    (``Kbar[y, y'] > 0`` and ``beta(y') < 1``) reaches a state whose row of
+    ``M`` leaks mass (``sum_y' Kbar[y, y'] beta(y') > 0``). Reverse
+    breadth-first search from a virtual sink finds the states that can.
+    """
+    kbar = model.mean_kernel(i)
+    beta = model.end_probability_local(i)
+    nY = kbar.shape[0]
+    coo = kbar.tocoo()
+    cont = (coo.data > 0) & (beta[coo.col] < 1.0)
+    leaks = np.zeros(nY, bool)
+    np.logical_or.at(leaks, coo.row, (coo.data > 0) & (beta[coo.col] > 0.0))
+    # reversed graph: edge y' -> y for each continue edge y -> y'; sink -> leaking y
+    sink = nY
+    rows = np.concatenate([coo.col[cont], np.full(int(leaks.sum()), sink)])
+    cols = np.concatenate([coo.row[cont], np.flatnonzero(leaks)])
+    graph = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(nY + 1, nY + 1))
+    reached = breadth_first_order(graph, sink, directed=True, return_predecessors=False)
+    ok = np.zeros(nY + 1, bool)
+    ok[reached] = True
+    if not ok[:nY].all():
+        y = int(np.flatnonzero(~ok[:nY])[0])
+        x, m, l = model.local_decode(i, y)
+        raise InvalidInstanceError(
+            f"`end_probability`/`kernel` of agent {i} (`{model.agents[i].name}`): the invocation "
+            f"never ends from local state y={y} (x={x}, m={m}, l={l}); Assumption 1(ii) requires "
+            f"it to end with probability 1.")

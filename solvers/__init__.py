@@ -1,0 +1,16 @@
+"""Exact SMDP solvers and IC-Q learners.
+
+``solve(solver, problem)`` dispatches on both types (STYLE 3):
+
+- problems: :class:`~solvers.smdp.FiniteSMDP` (explicit sparse discounted
+  kernel) and :class:`~icsmdp_theory.model.ICSMDP` (the decision-epoch SMDP of
+  SPEC section 3, solved through the committed-successor chain; the result is
+  ``Q*_lat``);
+- solvers: :class:`ValueIteration`, :class:`PolicyIteration`,
+  :class:`ModifiedPolicyIteration`.
+"""
+from solvers.api import (ModifiedPolicyIteration, PolicyIteration, ValueIteration, register,
+                         solve)
+from solvers import committed_chain as _committed_chain  # noqa: F401  (registers ICSMDP solvers)
+
+__all__ = ["solve", "register", "ValueIteration", "PolicyIteration", "ModifiedPolicyIteration"]

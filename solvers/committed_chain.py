@@ -1,0 +1,338 @@
+"""Exact ``Q*_lat`` through the committed-successor chain ``W(y, i, c')`` (SPEC sections 2-3).
+
+The primitive-step chain whose state carries the committed successor,
+``(f, i, c')`` with ``f`` the full state, has the Bellman equation
+
+    W(f, i, c') = rbar_i(y, c') + sum_y' G_i(y, y') W(f[y->y'], i, c')
+                               + [c' != STOP] sum_y' E_i(y, y') V(f[y->y'], c'),
+    V(f, j)     = max_{c'' admissible for j} W(f, j, c''),
+
+with ``G = gamma Kbar diag(1 - beta)``, ``E = gamma Kbar diag(beta)`` and
+``y = (x, m, l_i)`` the active agent's part of ``f``. Unrolling the ``G`` term
+gives ``W = R_i + D_i V``: the solution is the decision-epoch SMDP's
+``Q*(s, c')`` with ``s = (f, i)``, yet a sweep costs one sparse product with
+``G`` and one with ``E`` instead of a solve with ``I - G``.
+
+The ``W`` operator is a ``gamma``-contraction in the sup norm; each row's
+total discount is ``gamma`` for ``c' != STOP`` and ``sum_y' G(y, y')`` for
+STOP, which gives the bounds ``g_lo <= g <= g_hi = gamma`` used by the span
+rule (:func:`solvers._common.increment_bounds`).
+
+Registered solvers (``solve(solver, model)`` with ``model`` an
+:class:`~icsmdp_theory.model.ICSMDP`):
+
+- :class:`~solvers.api.ValueIteration`: ``W`` sweeps, stopping rule ``sup``
+  (``||W_{k+1} - W_k|| <= tol (1 - gamma)/gamma``) or ``span``;
+- :class:`~solvers.api.PolicyIteration`: exact evaluation of the ``W`` chain
+  under an epoch policy by sparse LU up to ``direct_limit`` unknowns, else
+  warm-started GMRES to ``eval_tol``;
+- :class:`~solvers.api.ModifiedPolicyIteration`: ``k`` fixed-policy sweeps per
+  improvement.
+
+All return a :class:`~icsmdp_theory.results.SolveResult` over epoch states
+``s = f*N + i`` with ``q[s, c']`` (``nan`` where inadmissible).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spl
+
+from icsmdp_theory.epoch import EpochSpace, MAX_EPOCH_STATES
+from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.options import option_reduction
+from icsmdp_theory.results import SolveResult
+from solvers._common import TIE_TOL, increment_bounds
+from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, register
+
+__all__ = ["CommittedChain", "committed_chain"]
+
+_EPS = np.finfo(float).eps
+
+
+class CommittedChain:
+    """The committed-successor chain of an IC-SMDP (a problem object; use :func:`committed_chain`).
+
+    Attributes
+    ----------
+    space : EpochSpace
+    gamma : float
+    admissible : ndarray of bool, shape (N, N+1)
+        ``admissible[i, c']``: successor ``c'`` admissible for agent ``i``.
+    g_lo, g_hi : float
+        Bounds on the rows' total discount (see module docstring).
+    """
+
+    def __init__(self, model: ICSMDP, *, max_epoch_states: int = MAX_EPOCH_STATES):
+        self.space = EpochSpace(model, max_epoch_states=max_epoch_states)
+        self.gamma = model.gamma
+        self.num_agents = N = model.num_agents
+        self.num_successors = N + 1
+        red = [option_reduction(model, i) for i in range(N)]
+        self._G = [r.continue_matrix for r in red]
+        self._E = [sp.csr_array(r.end_matrix) for r in red]
+        self._rbar = [r.rbar for r in red]
+        self.admissible = np.array([a.successors for a in model.agents])
+        self._adm_idx = [np.flatnonzero(self.admissible[i]) for i in range(N)]
+        lows = []
+        for i in range(N):
+            if self.admissible[i, :N].any():
+                lows.append(self.gamma)
+            if self.admissible[i, N]:
+                lows.append(float(self._G[i].sum(axis=1).min(initial=self.gamma)))
+        self.g_lo = float(min(lows))
+        self.g_hi = float(self.gamma)
+        self.shapes = [(r.num_local_states, self.space.num_rest[i], N + 1) for i, r in enumerate(red)]
+
+    # ------------------------------------------------------------ layouts
+    def zeros(self) -> list[np.ndarray]:
+        return [np.zeros(s) for s in self.shapes]
+
+    def epoch_values(self, W: list[np.ndarray]) -> np.ndarray:
+        """``V[f, j] = max_{c'' admissible} W_j``: shape ``(num_full_states, N)``."""
+        V = np.empty((self.space.num_full_states, self.num_agents))
+        for j, Wj in enumerate(W):
+            V[:, j] = self.space.from_agent_view(j, Wj[:, :, self._adm_idx[j]].max(axis=2))
+        return V
+
+    def policy_values(self, W: list[np.ndarray], policy: np.ndarray) -> np.ndarray:
+        """``V_sigma[f, j] = W_j(f, sigma[f, j])`` for an epoch policy ``sigma[f, j]``."""
+        V = np.empty((self.space.num_full_states, self.num_agents))
+        for j, Wj in enumerate(W):
+            pj = self.space.to_agent_view(j, policy[:, j])
+            V[:, j] = self.space.from_agent_view(
+                j, np.take_along_axis(Wj, pj[:, :, None], axis=2)[:, :, 0])
+        return V
+
+    def greedy(self, W: list[np.ndarray], previous: np.ndarray | None = None) -> np.ndarray:
+        """Greedy epoch policy ``sigma[f, j]``: lowest admissible index within ``1e-10`` of the max,
+        or ``previous[f, j]`` when that is within ``1e-10`` (avoids cycling in PI)."""
+        pol = np.empty((self.space.num_full_states, self.num_agents), dtype=np.int64)
+        for j, Wj in enumerate(W):
+            qm = np.where(self.admissible[j], Wj, -np.inf)
+            best = qm.max(axis=2, keepdims=True)
+            choice = np.argmax(qm >= best - TIE_TOL, axis=2)
+            if previous is not None:
+                prev = self.space.to_agent_view(j, previous[:, j])
+                keep = np.take_along_axis(qm, prev[:, :, None], axis=2)[:, :, 0] >= best[:, :, 0] - TIE_TOL
+                choice = np.where(keep, prev, choice)
+            pol[:, j] = self.space.from_agent_view(j, choice)
+        return pol
+
+    def to_epoch_q(self, W: list[np.ndarray]) -> np.ndarray:
+        """``q[s, c']`` over epoch states ``s = f*N + i``, ``nan`` where inadmissible."""
+        q = np.empty((self.space.num_full_states, self.num_agents, self.num_successors))
+        for i, Wi in enumerate(W):
+            q[:, i, :] = self.space.from_agent_view(i, Wi)
+        q[:, ~self.admissible] = np.nan
+        return q.reshape(self.space.num_epoch_states, self.num_successors)
+
+    # ------------------------------------------------------------ operators
+    def sweep(self, W: list[np.ndarray], V: np.ndarray) -> list[np.ndarray]:
+        """One application of the ``W`` operator with continuation values ``V[f, j]``."""
+        N = self.num_agents
+        out = []
+        for i, Wi in enumerate(W):
+            nY, nR, S = Wi.shape
+            nxt = self.space.to_agent_view(i, V)  # (nY, nR, N)
+            new = (self._G[i] @ Wi.reshape(nY, nR * S)).reshape(nY, nR, S)
+            new[:, :, :N] += (self._E[i] @ nxt.reshape(nY, nR * N)).reshape(nY, nR, N)
+            new += self._rbar[i][:, None, :]
+            out.append(new)
+        return out
+
+    def increments(self, new: list[np.ndarray], old: list[np.ndarray]) -> tuple[float, float]:
+        """Smallest and largest admissible entry of ``new - old``."""
+        lo, hi = np.inf, -np.inf
+        for i, (a, b) in enumerate(zip(new, old)):
+            d = (a - b)[:, :, self._adm_idx[i]]
+            lo, hi = min(lo, float(d.min())), max(hi, float(d.max()))
+        return lo, hi
+
+    def residual(self, W: list[np.ndarray]) -> float:
+        """``max |T W - W|`` over admissible entries."""
+        lo, hi = self.increments(self.sweep(W, self.epoch_values(W)), W)
+        return max(abs(lo), abs(hi))
+
+    def scale(self, W):
+        return max(float(np.abs(Wi[:, :, self._adm_idx[i]]).max()) for i, Wi in enumerate(W))
+
+    # ------------------------------------------------------------ evaluation
+    def _offsets(self):
+        sizes = [int(np.prod(s)) for s in self.shapes]
+        return np.concatenate([[0], np.cumsum(sizes)]), sizes
+
+    def policy_matrix(self, policy: np.ndarray) -> sp.csr_array:
+        """Sparse ``M_sigma`` with ``W = rbar + M_sigma W`` under the epoch policy ``sigma``."""
+        N, S = self.num_agents, self.num_successors
+        off, _ = self._offsets()
+        rows, cols, vals = [], [], []
+        pflat = [self.space.to_agent_view(j, policy[:, j]).ravel() for j in range(N)]
+        for i in range(N):
+            nY, nR, _ = self.shapes[i]
+            g = self._G[i].tocoo()
+            r = np.arange(nR)
+            c = np.arange(S)
+            # G part: (y, r, c) -> (y2, r, c)
+            y = np.repeat(g.row, nR * S)
+            y2 = np.repeat(g.col, nR * S)
+            rr = np.tile(np.repeat(r, S), g.nnz)
+            cc = np.tile(c, g.nnz * nR)
+            rows.append(off[i] + (y * nR + rr) * S + cc)
+            cols.append(off[i] + (y2 * nR + rr) * S + cc)
+            vals.append(np.repeat(g.data, nR * S))
+            # E part: (y, r, c<N) -> epoch state (f(y2, r), c) with action sigma
+            e = self._E[i].tocoo()
+            y = np.repeat(e.row, nR * N)
+            y2 = np.repeat(e.col, nR * N)
+            rr = np.tile(np.repeat(r, N), e.nnz)
+            cc = np.tile(np.arange(N), e.nnz * nR)
+            f = self.space.full_of_view[i][y2 * nR + rr]
+            tgt = np.empty_like(f)
+            for j in range(N):
+                sel = cc == j
+                v = self.space.view_of_full[j][f[sel]]
+                tgt[sel] = off[j] + v * S + pflat[j][v]
+            rows.append(off[i] + (y * nR + rr) * S + cc)
+            cols.append(tgt)
+            vals.append(np.repeat(e.data, nR * N))
+        n = int(off[-1])
+        return sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                            shape=(n, n))
+
+    def flatten(self, W):
+        return np.concatenate([w.ravel() for w in W])
+
+    def unflatten(self, z):
+        off, _ = self._offsets()
+        return [z[off[i]:off[i + 1]].reshape(self.shapes[i]) for i in range(self.num_agents)]
+
+    def evaluate(self, policy: np.ndarray, W0: list[np.ndarray], *, direct_limit: int,
+                 rtol: float) -> tuple[list[np.ndarray], str]:
+        """Solve ``W = rbar + M_sigma W`` exactly (LU) or by warm-started GMRES."""
+        rhs = self.flatten([np.broadcast_to(self._rbar[i][:, None, :], s)
+                            for i, s in enumerate(self.shapes)])
+        n = rhs.size
+        if n <= direct_limit:
+            A = sp.csc_array(sp.eye_array(n, format="csc") - self.policy_matrix(policy))
+            return self.unflatten(spl.spsolve(A, rhs)), "sparse LU"
+
+        def matvec(z):
+            Wz = self.unflatten(np.asarray(z).ravel())
+            return z.ravel() - (self.flatten(self.sweep(Wz, self.policy_values(Wz, policy))) - rhs)
+        op = spl.LinearOperator((n, n), matvec=matvec, dtype=float)
+        z, info = spl.gmres(op, rhs, x0=self.flatten(W0), rtol=rtol, atol=0.0, restart=60,
+                            maxiter=1000)
+        return self.unflatten(z), "GMRES" + ("" if info == 0 else f" (info={info})")
+
+
+def committed_chain(model: ICSMDP, *, max_epoch_states: int = MAX_EPOCH_STATES) -> CommittedChain:
+    """The (cached) :class:`CommittedChain` of ``model``; refuses oversized models first."""
+    cache = model.__dict__.setdefault("_cache_chain", {})
+    if max_epoch_states not in cache:
+        cache[max_epoch_states] = CommittedChain(model, max_epoch_states=max_epoch_states)
+    return cache[max_epoch_states]
+
+
+# ---------------------------------------------------------------- results
+def _result(chain: CommittedChain, W, *, method, solver, iterations, status, success, message,
+            error_bound, t0) -> SolveResult:
+    residual = chain.residual(W)
+    bound = min(error_bound, residual / (1.0 - chain.g_hi))
+    if status == "converged" and bound > solver.tol:  # cannot happen with exact arithmetic
+        success = False
+    q = chain.to_epoch_q(W)
+    v = chain.epoch_values(W).reshape(-1)
+    policy = chain.greedy(W).reshape(-1)
+    return SolveResult(success=bool(success), status=status, message=message,
+                       iterations=int(iterations), settings=dataclasses.asdict(solver),
+                       elapsed=time.perf_counter() - t0, q=q, v=v, policy=policy,
+                       bellman_residual=float(residual), error_bound=float(bound), method=method)
+
+
+def _stop_check(chain, rule, tol, lo, hi):
+    """Return (stop, error_bound, correction) for the increment range [lo, hi]."""
+    g = chain.g_hi
+    if rule == "sup":
+        step = max(abs(lo), abs(hi))
+        bound = step * g / (1.0 - g)
+        return bound <= tol, bound, 0.0
+    low, up = increment_bounds(lo, hi, chain.g_lo, chain.g_hi)
+    return (up - low) <= 2 * tol, (up - low) / 2, (up + low) / 2
+
+
+def _iterate(chain: CommittedChain, solver, *, k_eval: int, method: str, t0: float) -> SolveResult:
+    W = chain.zeros()
+    best, stall = np.inf, 0
+    status, success, message, bound = "max_iter", False, "", np.inf
+    it = 0
+    for it in range(1, solver.max_iter + 1):
+        new = chain.sweep(W, chain.epoch_values(W))
+        lo, hi = chain.increments(new, W)
+        stop, bound, corr = _stop_check(chain, solver.rule, solver.tol, lo, hi)
+        if stop:
+            W = [w + corr for w in new] if corr else new
+            status, success = "converged", True
+            message = f"{method}: converged in {it} improvement steps ({solver.rule} rule)."
+            break
+        step = max(abs(lo), abs(hi))
+        if step < best * (1 - 1e-3):
+            best, stall = step, 0
+        else:
+            stall += 1
+        if stall >= 20 and step <= 1e3 * _EPS * max(1.0, chain.scale(new)):
+            W = new
+            status, success = "stagnated", bound <= solver.tol
+            message = (f"{method}: stopped at double-precision stagnation after {it} steps; "
+                       f"achieved error bound {bound:.3g} (tol {solver.tol:.3g}).")
+            break
+        W = new
+        if k_eval:
+            pol = chain.greedy(W)
+            for _ in range(k_eval):
+                W = chain.sweep(W, chain.policy_values(W, pol))
+    else:
+        message = f"{method}: hit max_iter={solver.max_iter} with error bound {bound:.3g}."
+    return _result(chain, W, method=method, solver=solver, iterations=it, status=status,
+                   success=success, message=message, error_bound=bound if status != "max_iter" else np.inf,
+                   t0=t0)
+
+
+@register(ValueIteration, ICSMDP)
+def _vi(solver: ValueIteration, model: ICSMDP) -> SolveResult:
+    t0 = time.perf_counter()
+    return _iterate(committed_chain(model), solver, k_eval=0, method="vi", t0=t0)
+
+
+@register(ModifiedPolicyIteration, ICSMDP)
+def _mpi(solver: ModifiedPolicyIteration, model: ICSMDP) -> SolveResult:
+    t0 = time.perf_counter()
+    return _iterate(committed_chain(model), solver, k_eval=solver.k, method="mpi", t0=t0)
+
+
+@register(PolicyIteration, ICSMDP)
+def _pi(solver: PolicyIteration, model: ICSMDP) -> SolveResult:
+    t0 = time.perf_counter()
+    chain = committed_chain(model)
+    W = chain.sweep(chain.zeros(), np.zeros((chain.space.num_full_states, chain.num_agents)))
+    policy = chain.greedy(W)
+    how = ""
+    for it in range(1, solver.max_iter + 1):
+        W, how = chain.evaluate(policy, W, direct_limit=solver.direct_limit, rtol=solver.eval_tol)
+        new_policy = chain.greedy(W, previous=policy)
+        if np.array_equal(new_policy, policy):
+            res = chain.residual(W)
+            bound = res / (1.0 - chain.g_hi)
+            ok = bound <= solver.tol
+            return _result(chain, W, method="pi", solver=solver, iterations=it,
+                           status="converged" if ok else "inaccurate", success=ok,
+                           message=(f"pi: policy stable after {it} improvement steps "
+                                    f"(evaluation by {how})."), error_bound=bound, t0=t0)
+        policy = new_policy
+    return _result(chain, W, method="pi", solver=solver, iterations=solver.max_iter,
+                   status="max_iter", success=False,
+                   message=f"pi: hit max_iter={solver.max_iter} (evaluation by {how}).",
+                   error_bound=np.inf, t0=t0)
