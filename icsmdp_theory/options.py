@@ -97,8 +97,11 @@ class OptionReduction:
         self.rbar = model.mean_reward(i)
         self.beta = model.end_probability_local(i)
         self.num_local_states = self.kbar.shape[0]
-        self.continue_matrix = sp.csr_array(self.gamma * self.kbar @ sp.diags_array(1.0 - self.beta))
-        self.end_matrix = sp.csr_array(self.gamma * self.kbar @ sp.diags_array(self.beta))
+        #: undiscounted ``M = Kbar diag(1 - beta)`` and ``Kbar diag(beta)``
+        self.continue_matrix_undiscounted = sp.csr_array(self.kbar @ sp.diags_array(1.0 - self.beta))
+        self.end_matrix_undiscounted = sp.csr_array(self.kbar @ sp.diags_array(self.beta))
+        self.continue_matrix = sp.csr_array(self.gamma * self.continue_matrix_undiscounted)
+        self.end_matrix = sp.csr_array(self.gamma * self.end_matrix_undiscounted)
         if method == "auto":
             method = "lu" if self.num_local_states <= LU_LIMIT else "neumann"
         self.method = method
@@ -110,8 +113,18 @@ class OptionReduction:
         a = sp.csc_array(sp.eye_array(self.num_local_states, format="csc") - self.continue_matrix)
         return spl.splu(a)
 
-    def solve_continue(self, rhs: np.ndarray) -> np.ndarray:
-        """Solve ``(I - G) X = rhs`` for a vector or a block of right-hand sides.
+    @cached_property
+    def _lu_undiscounted(self):
+        a = sp.csc_array(sp.eye_array(self.num_local_states, format="csc")
+                         - self.continue_matrix_undiscounted)
+        return spl.splu(a)
+
+    def solve_continue(self, rhs: np.ndarray, *, discounted: bool = True) -> np.ndarray:
+        """Solve ``(I - G) X = rhs`` (or ``(I - M) X = rhs`` with ``discounted=False``).
+
+        ``M = Kbar diag(1 - beta)`` has spectral radius < 1 by Assumption 1(ii)
+        but its norm may be 1; its Neumann series stops when the last term is
+        below ``1e-15 max(1, ||X||)``.
 
         Parameters
         ----------
@@ -131,21 +144,22 @@ class OptionReduction:
         if rhs.size == 0:
             return rhs.copy()
         if self.method == "lu":
-            return self._lu.solve(rhs)
-        return self._neumann(rhs)
+            return (self._lu if discounted else self._lu_undiscounted).solve(rhs)
+        if discounted:
+            return self._neumann(rhs, self.continue_matrix, self.neumann_rate, 1e-14)
+        return self._neumann(rhs, self.continue_matrix_undiscounted, None, 1e-15)
 
-    def _neumann(self, rhs: np.ndarray) -> np.ndarray:
-        q = self.neumann_rate
+    @staticmethod
+    def _neumann(rhs: np.ndarray, mat, q: float | None, rel: float) -> np.ndarray:
         x = rhs.copy()
         term = rhs
-        factor = q / (1.0 - q) if q < 1 else np.inf
-        for _ in range(100_000):
-            if q == 0.0:
-                break
-            term = self.continue_matrix @ term
+        factor = q / (1.0 - q) if q is not None else 1.0
+        if q == 0.0:
+            return x
+        for _ in range(1_000_000):
+            term = mat @ term
             x += term
-            tail = np.abs(term).max() * factor
-            if tail <= 1e-14 * max(1.0, np.abs(x).max()):
+            if np.abs(term).max() * factor <= rel * max(1.0, np.abs(x).max()):
                 break
         return x
 
@@ -164,7 +178,12 @@ class OptionReduction:
 
     def apply_end_kernel(self, values: np.ndarray) -> np.ndarray:
         """``(D_i v)(y) = sum_y' D_i(y'|y) v(y')`` for ``v`` of shape ``(nY,)`` or ``(nY, k)``."""
-        return self.solve_continue(self.end_matrix @ np.asarray(values, dtype=float))
+        values = np.asarray(values, dtype=float)
+        if values.ndim not in (1, 2) or values.shape[0] != self.num_local_states:
+            raise InvalidArgumentError(
+                f"`values` must have {self.num_local_states} rows (local states of agent "
+                f"{self.agent}), got shape {list(values.shape)}.")
+        return self.solve_continue(self.end_matrix @ values)
 
     def end_kernel_pushforward(self, labels: np.ndarray, num_labels: int) -> np.ndarray:
         """``D_i`` pushed through a labelling of end states: ``out[y, o] = sum_{y': label(y')=o} D_i(y'|y)``.
@@ -181,10 +200,20 @@ class OptionReduction:
         onehot = self._onehot(labels, num_labels)
         return self.solve_continue(self.end_matrix @ onehot)
 
+    def end_law_pushforward(self, labels: np.ndarray, num_labels: int) -> np.ndarray:
+        """Undiscounted end law pushed through labels: ``out[y, o] = P(label(y_end) = o | y)``.
+
+        ``P(y'|y) = [(I - M)^{-1} Kbar diag(beta)](y, y')`` with ``M = Kbar diag(1 - beta)``;
+        rows sum to 1 (every invocation ends, Assumption 1(ii)).
+        """
+        onehot = self._onehot(labels, num_labels)
+        return self.solve_continue(self.end_matrix_undiscounted @ onehot, discounted=False)
+
     def _onehot(self, labels, num_labels) -> sp.csr_array:
         labels = np.asarray(labels)
         nY = self.num_local_states
-        if labels.shape != (nY,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= num_labels:
+        if (labels.shape != (nY,) or labels.dtype.kind not in "iu" or labels.min(initial=0) < 0
+                or labels.max(initial=0) >= num_labels):
             raise InvalidArgumentError(
                 f"`labels` must be {nY} integers in 0..{num_labels - 1} (agent {self.agent}).")
         return sp.csr_array((np.ones(nY), (np.arange(nY), labels)), shape=(nY, num_labels))
@@ -207,8 +236,8 @@ class OptionReduction:
         if labels is None:
             labels, num_labels = np.arange(nY), nY
         onehot = self._onehot(labels, num_labels)
-        cont = sp.csr_array(self.kbar @ sp.diags_array(1.0 - self.beta))
-        term = (sp.csr_array(self.kbar @ sp.diags_array(self.beta)) @ onehot).toarray()
+        cont = self.continue_matrix_undiscounted
+        term = (self.end_matrix_undiscounted @ onehot).toarray()
         remaining = np.ones(nY)
         out = []
         for _ in range(max_duration):

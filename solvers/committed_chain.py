@@ -74,6 +74,8 @@ class CommittedChain:
         red = [option_reduction(model, i) for i in range(N)]
         self._G = [r.continue_matrix for r in red]
         self._E = [sp.csr_array(r.end_matrix) for r in red]
+        self._gK = [sp.csr_array(self.gamma * r.kbar) for r in red]  # gamma Kbar
+        self._beta = [r.beta[:, None, None] for r in red]
         self._rbar = [r.rbar for r in red]
         self.admissible = np.array([a.successors for a in model.agents])
         self._adm_idx = [np.flatnonzero(self.admissible[i]) for i in range(N)]
@@ -133,13 +135,16 @@ class CommittedChain:
     # ------------------------------------------------------------ operators
     def sweep(self, W: list[np.ndarray], V: np.ndarray) -> list[np.ndarray]:
         """One application of the ``W`` operator with continuation values ``V[f, j]``."""
+        # G W + E V = gamma Kbar [(1 - beta) W + beta V]: one sparse product per agent
         N = self.num_agents
         out = []
         for i, Wi in enumerate(W):
             nY, nR, S = Wi.shape
             nxt = self.space.to_agent_view(i, V)  # (nY, nR, N)
-            new = (self._G[i] @ Wi.reshape(nY, nR * S)).reshape(nY, nR, S)
-            new[:, :, :N] += (self._E[i] @ nxt.reshape(nY, nR * N)).reshape(nY, nR, N)
+            beta = self._beta[i]
+            z = Wi - beta * Wi
+            z[:, :, :N] += beta * nxt
+            new = (self._gK[i] @ z.reshape(nY, nR * S)).reshape(nY, nR, S)
             new += self._rbar[i][:, None, :]
             out.append(new)
         return out

@@ -1,0 +1,80 @@
+"""The centralized oracle ``Q*_lat`` and its summary (SPEC section 3).
+
+``Q*(s, c') = R_i(y, c') + [c' != STOP] sum_{s'} D_i(y'|y) max_{c''} Q*(s', c'')``
+over full epoch states ``s = (x, m, l_0..l_{N-1}, i)``, flattened ``s = f*N + i``
+(:mod:`icsmdp_theory.epoch`). It is computed by the exact solvers of
+:mod:`solvers` through the committed-successor chain; this module adds the
+instance-level summary: ``gamma_bar`` and ``v0 = E_{rho0} V*``.
+
+Examples
+--------
+>>> from icsmdp_theory.examples import load_example
+>>> res = centralized_oracle(load_example("tiny-handoff"))
+>>> round(res.v0, 6)   # planner at m0 hands to checker: 0.580645*0.9 + 0.261290*1
+0.783871
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from icsmdp_theory.epoch import initial_epoch_law
+from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.options import gamma_bar as _gamma_bar
+from icsmdp_theory.results import Result, SolveResult
+
+__all__ = ["OracleResult", "centralized_oracle", "METHODS", "make_solver"]
+
+#: CLI method names -> solver classes (see :func:`make_solver`).
+METHODS = ("vi", "pi", "mpi")
+
+
+def make_solver(method: str = "mpi", tol: float = 1e-8):
+    """The solver object for a method name in :data:`METHODS`."""
+    from solvers import ModifiedPolicyIteration, PolicyIteration, ValueIteration
+    from icsmdp_theory.errors import InvalidArgumentError
+    if method == "vi":
+        return ValueIteration(tol=tol)
+    if method == "pi":
+        return PolicyIteration(tol=tol)
+    if method == "mpi":
+        return ModifiedPolicyIteration(tol=tol)
+    raise InvalidArgumentError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OracleResult(Result):
+    """``Q*_lat`` with the instance-level numbers reported by ``icsmdp solve``.
+
+    Attributes
+    ----------
+    solution : SolveResult
+        ``q[s, c']`` over epoch states (``nan`` where inadmissible), ``v``, ``policy``.
+    gamma_bar : float
+        ``max_{i, y} E[gamma^tau | y]`` (SPEC section 2).
+    v0 : float
+        ``sum_s rho0(s) V*(s)``.
+    num_epoch_states : int
+    """
+
+    solution: SolveResult
+    gamma_bar: float
+    v0: float
+    num_epoch_states: int
+
+
+def centralized_oracle(model: ICSMDP, solver=None) -> OracleResult:
+    """Solve for ``Q*_lat`` (default solver: modified policy iteration, tol 1e-8)."""
+    from solvers import solve
+    t0 = time.perf_counter()
+    solver = make_solver() if solver is None else solver
+    sol = solve(solver, model)
+    rho0 = initial_epoch_law(model).reshape(-1)
+    v0 = float(rho0 @ sol.v)
+    return OracleResult(success=sol.success, status=sol.status, message=sol.message,
+                        iterations=sol.iterations, settings=sol.settings,
+                        elapsed=time.perf_counter() - t0, solution=sol,
+                        gamma_bar=_gamma_bar(model), v0=v0,
+                        num_epoch_states=model.num_epoch_states)
