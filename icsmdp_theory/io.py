@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -92,11 +95,18 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _npz_arrays(model: ICSMDP) -> dict:
@@ -125,15 +135,19 @@ def _npz_arrays(model: ICSMDP) -> dict:
 
 
 def _instance_from_npz(path: Path) -> ICSMDP:
+    unreadable = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
     try:
         z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except unreadable as exc:
         raise InvalidInstanceError(f"{path}: not a readable .npz instance ({exc}).") from None
     with z:
         def get(key):
             if key not in z.files:
                 raise InvalidInstanceError(f"{path}: missing array `{key}` in the .npz instance.")
-            return z[key]
+            try:
+                return z[key]
+            except unreadable as exc:
+                raise InvalidInstanceError(f"{path}: array `{key}` is unreadable ({exc}).") from None
         if str(get("format")) != FORMAT:
             raise InvalidInstanceError(f"`format` must be {FORMAT!r}, got {str(get('format'))!r}.")
         n = int(get("n_agents"))
@@ -180,18 +194,44 @@ def load_instance(path: str | os.PathLike) -> ICSMDP:
         raise InvalidInstanceError(f"{path}: no such instance file.")
     if path.suffix == ".npz":
         return _instance_from_npz(path)
+    doc = _read_json(path, InvalidInstanceError)
     try:
-        text = path.read_text(encoding="utf-8")
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise InvalidInstanceError(f"{path}: not UTF-8 text.") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInstanceError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
-    return instance_from_dict(doc)
+        return instance_from_dict(doc)
+    except InvalidInstanceError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+
+
+class _NonFinite(Exception):
+    pass
 
 
 def _reject_constant(name: str):
-    raise InvalidInstanceError(f"non-finite number `{name}` in the file; every number must be finite.")
+    raise _NonFinite(name)
+
+
+#: A JSON string literal, or a bare non-finite constant outside strings.
+_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+def _read_json(path: Path, error: type) -> Any:
+    """Parse a UTF-8 JSON file strictly; failures raise ``error`` naming the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        return json.loads(text, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start}).") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
+    except _NonFinite as exc:
+        where = ""
+        for hit in _CONSTANT.finditer(text):
+            if hit.group(1):
+                line = text.count("\n", 0, hit.start()) + 1
+                col = hit.start() - (text.rfind("\n", 0, hit.start()) + 1) + 1
+                where = f" at line {line}, column {col}"
+                break
+        raise error(f"{path}: non-finite number `{exc.args[0]}`{where}; every number must be "
+                    f"finite.") from None
 
 
 def save_instance(model: ICSMDP, path: str | os.PathLike) -> Path:
@@ -230,10 +270,7 @@ def load_observation_maps(path: str | os.PathLike, model: ICSMDP) -> ICSMDP:
     path = Path(path)
     if not path.is_file():
         raise InvalidObservationMapError(f"{path}: no such observation-map file.")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidObservationMapError(f"{path}: invalid JSON ({exc}).") from None
+    doc = _read_json(path, InvalidObservationMapError)
     if not isinstance(doc, dict):
         raise InvalidObservationMapError(f"{path}: the observation-map file must be a JSON object.")
     unknown = [k for k in doc if k not in ("format", "maps")]

@@ -58,6 +58,14 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _frozen_csr(k: sp.csr_array) -> sp.csr_array:
+    """``k`` (canonical CSR, owned by the model) with read-only buffers."""
+    k.sort_indices()
+    for arr in (k.data, k.indices, k.indptr):
+        arr.setflags(write=False)
+    return k
+
+
 @dataclass(frozen=True, eq=False)
 class Agent:
     """One validated agent of an :class:`ICSMDP` (built by the model).
@@ -176,6 +184,11 @@ class ICSMDP:
             raise AttributeError(f"ICSMDP is immutable; cannot set `{key}`.")
         object.__setattr__(self, key, value)
 
+    def __delattr__(self, key):
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"ICSMDP is immutable; cannot delete `{key}`.")
+        object.__delattr__(self, key)
+
     # ----------------------------------------------------------------- sizes
     @property
     def num_successors(self) -> int:
@@ -250,7 +263,7 @@ class ICSMDP:
             total = sp.csr_array(total)
             total.sum_duplicates()
             total.eliminate_zeros()
-            cache[i] = total
+            cache[i] = _frozen_csr(total)
         return cache[i]
 
     def mean_reward(self, i: int) -> np.ndarray:
@@ -326,7 +339,7 @@ class _Validator:
 
     def positive_int(self, key, value, where=""):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            self.fail(f"`{key}` must be an integer >= 1{where}, got {value!r}.")
+            self.fail(f"`{key}`{where} must be an integer >= 1, got {value!r}.")
         return int(value)
 
     def gamma(self, value):
@@ -347,13 +360,13 @@ class _Validator:
             self.fail(f"`{key}`{where} must have shape {list(shape)}, got {list(arr.shape)}.")
         if dtype is float and not np.all(np.isfinite(arr)):
             idx = tuple(int(t) for t in np.argwhere(~np.isfinite(arr))[0])
-            self.fail(f"`{key}`{where} must be finite: entry {list(idx)} is {arr[idx]!r}.")
+            self.fail(f"`{key}`{where} must be finite: entry {list(idx)} is {float(arr[idx])!r}.")
         return arr
 
     def nonnegative(self, key, arr, where=""):
         if np.any(arr < 0):
             idx = tuple(int(t) for t in np.argwhere(arr < 0)[0])
-            self.fail(f"`{key}`{where} must be non-negative: entry {list(idx)} is {arr[idx]!r}.")
+            self.fail(f"`{key}`{where} must be non-negative: entry {list(idx)} is {float(arr[idx])!r}.")
 
     def distribution(self, key, value, shape, where="", joint=False):
         arr = self.array(key, value, shape, where)
@@ -361,13 +374,13 @@ class _Validator:
         if joint:
             s = arr.sum()
             if abs(s - 1.0) > ROW_SUM_TOL:
-                self.fail(f"`{key}`{where} must sum to 1, sums to {s!r}.")
+                self.fail(f"`{key}`{where} must sum to 1, sums to {float(s)!r}.")
         else:
             sums = arr.sum(axis=-1)
             bad = np.abs(sums - 1.0) > ROW_SUM_TOL
             if np.any(bad):
                 idx = tuple(int(t) for t in np.argwhere(bad)[0])
-                self.fail(f"rows of `{key}`{where} must sum to 1: row {list(idx)} sums to {sums[idx]!r}.")
+                self.fail(f"rows of `{key}`{where} must sum to 1: row {list(idx)} sums to {float(sums[idx])!r}.")
         return arr
 
     def observation(self, i, name, value, nM, nL, key="observation"):
@@ -408,12 +421,16 @@ class _Validator:
             if extra:
                 self.fail(f"`kernel`{where}: unknown key `{sorted(extra)[0]}` in the sparse form "
                           f"(allowed: shape, entries).")
-            if list(value.get("shape", [])) != [nA, nY, nY]:
-                self.fail(f"`kernel.shape`{where} must be {[nA, nY, nY]}, got {value.get('shape')!r}.")
+            shape = value.get("shape")
+            if not isinstance(shape, (list, tuple)) or list(shape) != [nA, nY, nY]:
+                self.fail(f"`kernel.shape`{where} must be {[nA, nY, nY]}, got {shape!r}.")
             try:
-                ent = np.asarray(value.get("entries", []), dtype=float).reshape(-1, 4)
+                ent = np.asarray(value.get("entries", []), dtype=float)
             except (TypeError, ValueError):
+                ent = None
+            if ent is None or not (ent.shape == (0,) or (ent.ndim == 2 and ent.shape[1] == 4)):
                 self.fail(f"`kernel.entries`{where} must be a list of [a, y, y2, p] quadruples.")
+            ent = ent.reshape(-1, 4)
             if not np.all(np.isfinite(ent)):
                 k = int(np.argwhere(~np.isfinite(ent))[0][0])
                 self.fail(f"`kernel.entries`{where}: entry {k} is not finite.")
@@ -431,7 +448,7 @@ class _Validator:
             p = ent[:, 3]
             if np.any(p < 0):
                 k = int(np.flatnonzero(p < 0)[0])
-                self.fail(f"`kernel.entries`{where}: entry {k} has negative probability {p[k]!r}.")
+                self.fail(f"`kernel.entries`{where}: entry {k} has negative probability {float(p[k])!r}.")
             flat = (a_ * nY + y_) * nY + y2_
             uniq, first, counts = np.unique(flat, return_index=True, return_counts=True)
             if np.any(counts > 1):
@@ -450,7 +467,7 @@ class _Validator:
             for a, k in enumerate(value):
                 if k.shape != (nY, nY):
                     self.fail(f"`kernel[{a}]`{where} must have shape [{nY}, {nY}], got {list(k.shape)}.")
-                k = sp.csr_array(k, dtype=float)
+                k = sp.csr_array(k, dtype=float, copy=True)
                 k.sum_duplicates()
                 if not np.all(np.isfinite(k.data)):
                     self.fail(f"`kernel[{a}]`{where} must be finite.")
@@ -463,12 +480,13 @@ class _Validator:
             mats = [sp.csr_array(arr[a]) for a in range(nA)]
         for a, k in enumerate(mats):
             k.eliminate_zeros()
+            _frozen_csr(k)
             sums = np.asarray(k.sum(axis=1)).ravel()
             bad = np.abs(sums - 1.0) > ROW_SUM_TOL
             if np.any(bad):
                 y = int(np.flatnonzero(bad)[0])
                 self.fail(f"rows of `kernel` must sum to 1: agent {i} (`{name}`), action {a}, "
-                          f"row y={y} sums to {sums[y]!r}.")
+                          f"row y={y} sums to {float(sums[y])!r}.")
         return tuple(mats), is_sparse
 
     def agent(self, i, spec, nX, nM, N):
@@ -494,7 +512,7 @@ class _Validator:
         beta = self.array("end_probability", spec["end_probability"], (nX, nM, nL), where)
         if np.any((beta < 0) | (beta > 1)):
             x, m, l = np.argwhere((beta < 0) | (beta > 1))[0]
-            self.fail(f"`end_probability`{where} must lie in [0, 1]: entry [{x}, {m}, {l}] is {beta[x, m, l]!r}.")
+            self.fail(f"`end_probability`{where} must lie in [0, 1]: entry [{x}, {m}, {l}] is {float(beta[x, m, l])!r}.")
         obs = self.observation(i, name, spec["observation"], nM, nL)
         succ_raw = np.asarray(spec["successors"])
         if succ_raw.shape != (N + 1,) or succ_raw.dtype != bool:

@@ -25,7 +25,7 @@ from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.options import gamma_bar as _gamma_bar
 from icsmdp_theory.results import Result, SolveResult
 
-__all__ = ["OracleResult", "centralized_oracle", "METHODS", "make_solver"]
+__all__ = ["OracleResult", "centralized_oracle", "METHODS", "make_solver", "bellman_operator"]
 
 #: CLI method names -> solver classes (see :func:`make_solver`).
 METHODS = ("vi", "pi", "mpi")
@@ -78,3 +78,32 @@ def centralized_oracle(model: ICSMDP, solver=None) -> OracleResult:
                         elapsed=time.perf_counter() - t0, solution=sol,
                         gamma_bar=_gamma_bar(model), v0=v0,
                         num_epoch_states=model.num_epoch_states)
+
+
+def bellman_operator(model: ICSMDP, q: np.ndarray) -> np.ndarray:
+    """The decision-epoch Bellman operator on ``q[s, c']`` (SPEC section 3).
+
+    ``(T q)(s, c') = R_i(y, c') + [c' != STOP] sum_{y'} D_i(y'|y) max_{c''} q(s', c'')``
+    with ``s = (f, i)``, ``s'`` carrying ``y'`` into ``f`` and active agent ``c'``.
+    Computed with products ``D_i v`` (sparse solves with ``I - G_i``), independent
+    of the committed-chain solvers; it is a ``gamma_bar``-contraction in the sup
+    norm. Inadmissible entries of ``q`` are ignored and ``nan`` in the output.
+    """
+    from icsmdp_theory.epoch import EpochSpace
+    from icsmdp_theory.options import option_reduction
+    space = EpochSpace(model)
+    N, S = model.num_agents, model.num_successors
+    adm = np.array([a.successors for a in model.agents])
+    q3 = np.asarray(q, dtype=float).reshape(space.num_full_states, N, S)
+    V = np.where(adm[None], q3, -np.inf).max(axis=2)
+    out = np.empty_like(q3)
+    for i in range(N):
+        red = option_reduction(model, i)
+        nxt = space.to_agent_view(i, V)  # (nY, nR, N)
+        nY, nR, _ = nxt.shape
+        cont = red.apply_end_kernel(nxt.reshape(nY, nR * N)).reshape(nY, nR, N)
+        Ti = np.repeat(red.option_reward()[:, None, :], nR, axis=1)
+        Ti[:, :, :N] += cont
+        out[:, i, :] = space.from_agent_view(i, Ti)
+    out[:, ~adm] = np.nan
+    return out.reshape(space.num_epoch_states, S)

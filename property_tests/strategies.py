@@ -19,13 +19,11 @@ Examples
 """
 from __future__ import annotations
 
-import copy
-import re
-
 import networkx as nx
 import numpy as np
 from hypothesis import strategies as st
 
+from icsmdp_theory.conformance import BREAKAGES, break_document
 from icsmdp_theory.generators import OBSERVATION_KINDS, draw_icsmdp, observation_mod
 from icsmdp_theory.io import instance_to_dict
 from icsmdp_theory.model import ICSMDP
@@ -169,53 +167,20 @@ def single_agent_icsmdps(**kw):
     return icsmdps(**kw)
 
 
-#: Kinds of deliberate breakage drawn by :func:`invalid_instances`, with the
-#: pattern the model's error message must match.
-INVALID_KINDS = {
-    "gamma": r"`gamma` must lie in \(0, 1\)",
-    "unknown_key": r"unknown key `bogus`",
-    "kernel_row": r"rows of `kernel` must sum to 1: agent \d+ \(`agent\d+`\), action \d+, row y=\d+",
-    "negative": r"`internal_policy` of agent \d+ \(`agent\d+`\) must be non-negative",
-    "nonfinite": r"`reward` of agent \d+ \(`agent\d+`\) must be finite: entry \[",
-    "beta_range": r"`end_probability` of agent \d+ \(`agent\d+`\) must lie in \[0, 1\]",
-    "unused_label": r"`observation` of agent \d+ \(`agent\d+`\): labels must be 0\.\.\d+ with every label used",
-    "no_successor": r"`successors` of agent \d+ \(`agent\d+`\) must admit at least one successor",
-    "shape": r"`reward` of agent \d+ \(`agent\d+`\) must have shape",
-    "trap": r"never ends from local state y=\d+ \(x=\d+, m=\d+, l=\d+\)",
-}
+#: Kinds of deliberate breakage drawn by :func:`invalid_instances` (from the
+#: library's conformance module, shared with ``icsmdp verify``).
+INVALID_KINDS = BREAKAGES
 
 
 @st.composite
-def invalid_instances(draw, *, kinds=tuple(INVALID_KINDS)):
+def invalid_instances(draw, *, kinds=tuple(BREAKAGES)):
     """``(document, kind, pattern)``: a valid instance document broken in one drawn way.
 
     ``pattern`` is a regex the rejection message must match (it names key, agent, index).
     """
     model = draw(icsmdps(agents=(1, 2), interface=(1, 3)))
-    doc = copy.deepcopy(instance_to_dict(model))
     kind = draw(st.sampled_from(list(kinds)))
-    i = draw(st.integers(0, model.num_agents - 1))
-    a = doc["agents"][i]
-    if kind == "gamma":
-        doc["gamma"] = draw(st.sampled_from([0.0, 1.0, 1.5, -0.2]))
-    elif kind == "unknown_key":
-        doc["bogus"] = 1
-    elif kind == "kernel_row":
-        a["kernel"][0][0][0] += 0.25
-    elif kind == "negative":
-        a["internal_policy"][0][0][0] = -0.5
-    elif kind == "nonfinite":
-        a["reward"][0][0][0][0] = float("nan")
-    elif kind == "beta_range":
-        a["end_probability"][0][0][0] = 1.5
-    elif kind == "unused_label":
-        obs = np.asarray(a["observation"])  # relabel the top label: it skips one, leaving it unused
-        a["observation"] = np.where(obs == obs.max(), obs.max() + 1, obs).tolist()
-    elif kind == "no_successor":
-        a["successors"] = [False] * len(a["successors"])
-    elif kind == "shape":
-        a["reward"] = a["reward"][:-1] if len(a["reward"]) > 1 else a["reward"] + a["reward"]
-    elif kind == "trap":
-        # beta = 0 everywhere: no invocation of this agent ever ends
-        a["end_probability"] = np.zeros_like(np.asarray(a["end_probability"])).tolist()
-    return doc, kind, INVALID_KINDS[kind]
+    agent = draw(st.integers(0, model.num_agents - 1))
+    gamma = draw(st.sampled_from([0.0, 1.0, 1.5, -0.2]))
+    doc, pattern = break_document(instance_to_dict(model), kind, agent, gamma=gamma)
+    return doc, kind, pattern

@@ -1,0 +1,58 @@
+"""``icsmdp verify``: the provable facts of SPEC section 5 on random instances.
+
+``icsmdp verify [--instances N] [--seed S] [--max-states K] [--json] [--out DIR] [--search]``
+prints a table (property, instances checked, violations, worst ratio lhs/rhs)
+and the ``alpha_paper`` tally; exits 1 when a provable property fails (the
+instance is saved under ``--out``).
+"""
+from __future__ import annotations
+
+import json
+
+from icsmdp_theory.results import to_jsonable
+
+__all__ = ["add_parser"]
+
+
+def _run(args) -> int:
+    from icsmdp_theory.verify import verify
+    res = verify(args.instances, seed=args.seed, max_states=args.max_states, out=args.out,
+                 search=args.search, progress=not args.json)
+    if args.json:
+        doc = {"instances": res.instances, "seed": res.seed, "max_states": res.max_states,
+               "success": res.success, "message": res.message,
+               "properties": {k: {"checked": v["checked"], "violations": v["violations"],
+                                  "worst_ratio": v["worst_ratio"],
+                                  "worst_instance": v["worst_instance"]}
+                              for k, v in res.properties.items()},
+               "alpha_paper": res.alpha_paper, "counterexamples": res.counterexamples}
+        print(json.dumps(to_jsonable(doc), allow_nan=False, sort_keys=True))
+    else:
+        print(f"{res.instances} instances, seed {res.seed}, at most {res.max_states} epoch states; "
+              f"{res.elapsed:.1f} s")
+        print(f"{'property':28s} {'checked':>8s} {'violations':>10s} {'worst lhs/rhs':>14s}")
+        for name, t in res.properties.items():
+            print(f"{name:28s} {t['checked']:8d} {t['violations']:10d} {t['worst_ratio']:14.6g}")
+        ap = res.alpha_paper
+        print(f"\nopen question, alpha_paper = (eps + gamma_bar L_Q delta)/(1 - gamma_bar):")
+        print(f"  checked {ap['checked']}, max_q_gap > alpha_paper on {ap['violations_q']}, "
+              f"max_value_gap > alpha_paper on {ap['violations_value']}, "
+              f"worst ratio {ap['worst_ratio']:.6g}")
+        if ap["counterexample"]:
+            print(f"  counterexample saved: {ap['counterexample']}")
+        print(res.message)
+    return 0 if res.success else 1
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("verify", help="check the provable facts on random instances")
+    p.add_argument("--instances", type=int, default=200, help="instances to draw (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="stream seed (default 0)")
+    p.add_argument("--max-states", type=int, default=64,
+                   help="largest epoch-state count drawn (default 64)")
+    p.add_argument("--out", default=None,
+                   help="where counterexamples are saved (default reports/out/verify)")
+    p.add_argument("--search", action="store_true",
+                   help="shrink to the smallest alpha_paper counterexample with hypothesis.find")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_run)
