@@ -147,21 +147,45 @@ class OptionReduction:
             return (self._lu if discounted else self._lu_undiscounted).solve(rhs)
         if discounted:
             return self._neumann(rhs, self.continue_matrix, self.neumann_rate, 1e-14)
-        return self._neumann(rhs, self.continue_matrix_undiscounted, None, 1e-15)
+        x = self._neumann_undiscounted(rhs, 1e-14)
+        return self._lu_undiscounted.solve(rhs) if x is None else x
 
     @staticmethod
-    def _neumann(rhs: np.ndarray, mat, q: float | None, rel: float) -> np.ndarray:
+    def _neumann(rhs: np.ndarray, mat, q: float, rel: float) -> np.ndarray:
+        """``sum_k G^k rhs`` with the certified tail ``||G^k rhs|| q/(1-q)`` (``q = ||G||_inf < 1``)."""
         x = rhs.copy()
-        term = rhs
-        factor = q / (1.0 - q) if q is not None else 1.0
         if q == 0.0:
             return x
-        for _ in range(1_000_000):
+        term = rhs
+        factor = q / (1.0 - q)
+        while True:
             term = mat @ term
             x += term
             if np.abs(term).max() * factor <= rel * max(1.0, np.abs(x).max()):
-                break
-        return x
+                return x
+
+    def _neumann_undiscounted(self, rhs: np.ndarray, rel: float,
+                              max_terms: int = 20_000) -> np.ndarray | None:
+        """``sum_k M^k rhs`` for ``M = Kbar diag(1 - beta) >= 0``, with a certified tail.
+
+        ``||M^j||_inf = max(M^j 1)``; once ``rho_K = max(M^K 1) < 1``, grouping the
+        tail in blocks of ``K`` terms gives ``||sum_{j > K} M^j rhs|| <= ||rhs|| K rho_K/(1 - rho_K)``.
+        Returns ``None`` (caller falls back to LU) if that bound is not reached
+        within ``max_terms`` terms.
+        """
+        mat = self.continue_matrix_undiscounted
+        x = rhs.copy()
+        term = rhs
+        mass = np.ones(rhs.shape[0])
+        scale = np.abs(rhs).max()
+        for k in range(1, max_terms + 1):
+            term = mat @ term
+            x += term
+            mass = mat @ mass
+            rho = float(mass.max(initial=0.0))
+            if rho < 1.0 and scale * k * rho / (1.0 - rho) <= rel * max(1.0, np.abs(x).max()):
+                return x
+        return None
 
     # --------------------------------------------------------------- products
     def option_reward(self) -> np.ndarray:
@@ -254,7 +278,7 @@ class OptionReduction:
 def option_reduction(model: ICSMDP, i: int) -> OptionReduction:
     """The cached :class:`OptionReduction` of agent ``i`` of ``model``."""
     if not 0 <= i < model.num_agents:
-        raise InvalidArgumentError(f"agent index must lie in 0..{model.num_agents - 1}, got {i}.")
+        raise InvalidArgumentError(f"`i` (agent index) must lie in 0..{model.num_agents - 1}, got {i}.")
     cache = model.__dict__.setdefault("_cache_options", {})
     if i not in cache:
         cache[i] = OptionReduction(model, i)
