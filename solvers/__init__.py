@@ -11,6 +11,10 @@
 """
 from solvers.api import (ModifiedPolicyIteration, PolicyIteration, ValueIteration, register,
                          solve)
+from solvers.smdp import FiniteSMDP
+from solvers import value_iteration as _value_iteration  # noqa: F401  (registers FiniteSMDP solvers)
+from solvers import policy_iteration as _policy_iteration  # noqa: F401
 from solvers import committed_chain as _committed_chain  # noqa: F401  (registers ICSMDP solvers)
 
-__all__ = ["solve", "register", "ValueIteration", "PolicyIteration", "ModifiedPolicyIteration"]
+__all__ = ["solve", "register", "ValueIteration", "PolicyIteration", "ModifiedPolicyIteration",
+           "FiniteSMDP"]
