@@ -17,10 +17,11 @@ probability ``beta(y')``:
 Neumann series ``X = sum_k G^k B`` otherwise; it converges at rate
 ``q = ||G||_inf <= gamma`` and stops when the certified tail
 ``||G^k B||_inf q / (1 - q)`` is below ``1e-14 max(1, ||X||_inf)``.
-Measured on random agents with 8 nonzeros per row and ``beta = 0.3``
-(``python -m reports.bench options``): LU fill grows from 44x (750 states)
-to 355x (6,000 states, 15 s to factor) while 11 right-hand sides take 0.03 s
-by Neumann; hence LU only up to :data:`LU_LIMIT` local states.
+Measured on random agents with 8 nonzeros per row, ``beta = 0.3``, 11
+right-hand sides (``python -m reports.bench options``, 2 loaded cores): LU
+fill grows from 44x (750 local states, 0.05 s to factor) to 349x (6,000
+states, 32 s to factor) while Neumann takes 0.008 s and 0.10 s, agreeing to
+3e-14; hence LU only up to :data:`LU_LIMIT` local states.
 
 Examples
 --------
@@ -47,7 +48,7 @@ __all__ = ["OptionReduction", "DurationLaw", "option_reduction", "gamma_bar", "L
            "DURATION_TAIL_TOL"]
 
 #: Largest local state count solved by sparse LU in ``method="auto"``.
-LU_LIMIT = 1000
+LU_LIMIT = 300
 #: The ``(y', tau)`` law is summed until the remaining mass is below this (SPEC section 2).
 DURATION_TAIL_TOL = 1e-12
 _METHODS = ("auto", "lu", "neumann")

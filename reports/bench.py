@@ -256,8 +256,133 @@ def _positive_int(text: str) -> int:
     return value
 
 
+# --------------------------------------------------------------------------- core-smdp
+_SMDP_CHILD = r"""
+import json, sys, time
+from icsmdp_theory.generators import random_icsmdp
+from icsmdp_theory.options import option_reduction, gamma_bar
+from solvers import solve, ModifiedPolicyIteration, ValueIteration
+nX, method = int(sys.argv[1]), sys.argv[2]
+t0 = time.perf_counter()
+model = random_icsmdp(1, num_agents=10, num_latent=nX, num_interface=50, nnz_per_row=8,
+                      end_probability=0.3, num_actions=2, gamma=0.95)
+t1 = time.perf_counter()
+for i in range(model.num_agents):
+    red = option_reduction(model, i)
+    red.option_reward(); red.effective_discount()
+gb = gamma_bar(model)
+t2 = time.perf_counter()
+solver = ModifiedPolicyIteration(k=10, tol=1e-8) if method == "mpi" else ValueIteration(tol=1e-8)
+res = solve(solver, model)
+t3 = time.perf_counter()
+print(json.dumps({"latent": nX, "epoch_states": model.num_epoch_states, "gamma_bar": gb,
+                  "generate_s": t1 - t0, "option_reduction_s": t2 - t1, "oracle_s": t3 - t2,
+                  "total_s": t3 - t1, "iterations": res.iterations, "status": res.status,
+                  "error_bound": res.error_bound}))
+"""
+
+
+def bench_core_smdp(*, latents: Sequence[int] = (15, 30, 60, 120), method: str = "mpi") -> dict:
+    """Option reduction + ``Q*_lat`` on the issue's SMDP family, one fresh process per size.
+
+    N = 10 agents, nM = 50, 2 actions, 8 nonzeros per kernel row, beta = 0.3,
+    gamma = 0.95, tol 1e-8 (nX = 120 gives 6,000 local states per agent and
+    60,000 epoch states). Peak memory is the child's maximum resident set size.
+    """
+    import os
+    import subprocess
+    rows = []
+    for nX in latents:
+        proc = subprocess.Popen([sys.executable, "-c", _SMDP_CHILD, str(nX), method],
+                                stdout=subprocess.PIPE, text=True)
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError(f"core-smdp child for nX={nX} failed with {proc.returncode}")
+        row = json.loads(out)
+        row["peak_rss_mb"] = usage.ru_maxrss / 1024.0
+        rows.append(row)
+    growth = [None] + [rows[k]["total_s"] / rows[k - 1]["total_s"] for k in range(1, len(rows))]
+    for r, g in zip(rows, growth):
+        r["time_ratio_to_previous"] = g
+    return {"benchmark": "core-smdp", "environment": _environment(), "method": method,
+            "sizes": rows}
+
+
+def _print_core_smdp(report: dict) -> None:
+    print(f"core-smdp: N=10, nM=50, nnz/row=8, beta=0.3, gamma=0.95, tol 1e-8, method "
+          f"{report['method']}")
+    env = report["environment"]
+    print("environment: " + ", ".join(f"{k} {v}" for k, v in env.items()))
+    print(f"{'nX':>5}{'epoch states':>14}{'reduction s':>13}{'oracle s':>10}{'total s':>9}"
+          f"{'x prev':>8}{'iters':>7}{'peak MB':>9}")
+    for r in report["sizes"]:
+        g = r["time_ratio_to_previous"]
+        print(f"{r['latent']:>5}{r['epoch_states']:>14}{r['option_reduction_s']:>13.3f}"
+              f"{r['oracle_s']:>10.3f}{r['total_s']:>9.3f}{'' if g is None else f'{g:.2f}':>8}"
+              f"{r['iterations']:>7}{r['peak_rss_mb']:>9.0f}")
+
+
+def _add_core_smdp(sub) -> None:
+    p = sub.add_parser("core-smdp", help="option reduction + Q*_lat on the 60,000-epoch-state family")
+    p.add_argument("--latents", type=_positive_int, nargs="+", default=[15, 30, 60, 120])
+    p.add_argument("--method", choices=("mpi", "vi"), default="mpi")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=lambda a: bench_core_smdp(latents=a.latents, method=a.method),
+                   show=_print_core_smdp)
+
+
+# --------------------------------------------------------------------------- options
+def bench_options(*, sizes: Sequence[int] = (750, 1500, 3000, 6000), rhs: int = 11) -> dict:
+    """Sparse LU versus the certified Neumann series for ``(I - G) X = B`` (SPEC section 2).
+
+    Random agents with 8 nonzeros per kernel row, beta = 0.3, gamma = 0.95;
+    reports LU fill (nnz(L+U)/nnz(I-G)), factorization and solve times, and the
+    Neumann time for ``rhs`` right-hand sides, with the largest difference.
+    """
+    from icsmdp_theory.generators import random_icsmdp
+    from icsmdp_theory.options import OptionReduction
+    rows = []
+    for n in sizes:
+        model = random_icsmdp(0, num_agents=1, num_interface=n, nnz_per_row=8,
+                              end_probability=0.3, gamma=0.95)
+        B = np.random.default_rng(0).random((n, rhs))
+        lu_red = OptionReduction(model, 0, method="lu")
+        t = time.perf_counter()
+        lu = lu_red._lu
+        t_fact = time.perf_counter() - t
+        t = time.perf_counter()
+        x_lu = lu_red.solve_continue(B)
+        t_lu = time.perf_counter() - t
+        ne_red = OptionReduction(model, 0, method="neumann")
+        t = time.perf_counter()
+        x_ne = ne_red.solve_continue(B)
+        t_ne = time.perf_counter() - t
+        a_nnz = n + lu_red.continue_matrix.nnz
+        rows.append({"local_states": n, "lu_fill": (lu.L.nnz + lu.U.nnz) / a_nnz,
+                     "lu_factor_s": t_fact, "lu_solve_s": t_lu, "neumann_s": t_ne,
+                     "max_abs_diff": float(np.abs(x_lu - x_ne).max())})
+    return {"benchmark": "options", "environment": _environment(), "rhs": rhs, "sizes": rows}
+
+
+def _print_options(report: dict) -> None:
+    print(f"options: (I - G) X = B with {report['rhs']} right-hand sides; 8 nnz/row, beta=0.3, gamma=0.95")
+    print(f"{'nY':>6}{'LU fill':>9}{'factor s':>10}{'LU solve s':>12}{'Neumann s':>11}{'max diff':>10}")
+    for r in report["sizes"]:
+        print(f"{r['local_states']:>6}{r['lu_fill']:>9.1f}{r['lu_factor_s']:>10.3f}"
+              f"{r['lu_solve_s']:>12.4f}{r['neumann_s']:>11.4f}{r['max_abs_diff']:>10.1e}")
+
+
+def _add_options(sub) -> None:
+    p = sub.add_parser("options", help="sparse LU vs Neumann for the option reduction")
+    p.add_argument("--sizes", type=_positive_int, nargs="+", default=[750, 1500, 3000, 6000])
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=lambda a: bench_options(sizes=a.sizes), show=_print_options)
+
+
 #: One parser hook per benchmark subcommand.
-_SUBCOMMANDS = [_add_core_mdp]
+_SUBCOMMANDS = [_add_core_mdp, _add_core_smdp, _add_options]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
