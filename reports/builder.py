@@ -223,6 +223,9 @@ def build_report(section_funcs: Sequence[Callable[[ReportContext], Section]], *,
                                          encoding="utf-8")
         (tmp / "report.md").write_text(_render_md(sections, prov), encoding="utf-8")
         (tmp / "index.html").write_text(_render_html(sections, prov, tmp), encoding="utf-8")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; give it the usual mode
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         while True:
             final = _final_dir(root, stamp)
