@@ -1,0 +1,220 @@
+"""Behavior policies ``b_i(c' | o)`` over successors (SPEC section 6).
+
+A behavior policy is a list with one array per agent,
+``behavior[i][o, c'] = b_i(c' | o)`` of shape ``(nO_i, N+1)`` (axes
+``[observation, successor]``, STOP at index ``N``): every row is a
+probability vector that puts no mass on an inadmissible successor.
+
+- :func:`uniform_behavior`: uniform over the admissible successors (the
+  default behavior of SPEC section 6);
+- :func:`epsilon_greedy_behavior`: ``1 - eps`` on the greedy successor of a
+  given ``Q(o, c')`` (lowest admissible index within ``1e-10`` of the maximum,
+  SPEC section 3) plus ``eps`` spread uniformly over the admissible ones, so
+  the greedy successor gets ``1 - eps + eps/|adm|``;
+- :func:`epoch_behavior`: the policy seen from full epoch states,
+  ``out[f, i, c'] = b_i(c' | phi_i(m, l_i))``.
+
+:func:`validate_behavior` checks a user-supplied policy (shapes, finiteness,
+non-negativity, admissibility, rows summing to 1 within ``1e-9``) and names
+the agent, the observation and the successor at fault.
+
+Examples
+--------
+>>> from icsmdp_theory.examples import load_example
+>>> model = load_example("tiny-handoff")   # planner: checker or STOP; checker: planner or STOP
+>>> [b.tolist() for b in uniform_behavior(model)]
+[[[0.0, 0.5, 0.5], [0.0, 0.5, 0.5]], [[0.5, 0.0, 0.5], [0.5, 0.0, 0.5], [0.5, 0.0, 0.5]]]
+>>> q = [np.array([[0., 1., 2.], [0., 3., 1.]]), np.zeros((3, 3))]
+>>> epsilon_greedy_behavior(model, q, 0.2)[0].tolist()
+[[0.0, 0.1, 0.9], [0.0, 0.9, 0.1]]
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from icsmdp_theory.errors import InvalidArgumentError
+from icsmdp_theory.model import ICSMDP, ROW_SUM_TOL
+from solvers._common import greedy
+
+__all__ = ["uniform_behavior", "epsilon_greedy_behavior", "validate_behavior", "epoch_behavior",
+           "epoch_observations", "admissible_matrix"]
+
+
+def admissible_matrix(model: ICSMDP) -> np.ndarray:
+    """``adm[i, c']``: whether successor ``c'`` is admissible for agent ``i``; shape ``(N, N+1)``."""
+    return np.array([a.successors for a in model.agents], dtype=bool)
+
+
+def _where(model: ICSMDP, i: int) -> str:
+    return f"agent {i} (`{model.agents[i].name}`)"
+
+
+def uniform_behavior(model: ICSMDP) -> list[np.ndarray]:
+    """Uniform over admissible successors: ``b_i(c' | o) = 1/|adm_i|`` for admissible ``c'``.
+
+    Returns
+    -------
+    list of ndarray, one per agent, shape ``(nO_i, N+1)``
+    """
+    out = []
+    for a in model.agents:
+        row = a.successors.astype(float) / a.successors.sum()
+        out.append(np.tile(row, (a.num_observations, 1)))
+    return out
+
+
+def _epsilon_greedy_behavior_iv(model, q_obs, epsilon):
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.integer, np.floating)):
+        raise InvalidArgumentError(f"`epsilon` must be a number in [0, 1], got {epsilon!r}.")
+    epsilon = float(epsilon)
+    if not 0.0 <= epsilon <= 1.0:
+        raise InvalidArgumentError(f"`epsilon` must lie in [0, 1], got {epsilon!r}.")
+    if not isinstance(q_obs, (list, tuple)) or len(q_obs) != model.num_agents:
+        got = len(q_obs) if isinstance(q_obs, (list, tuple)) else type(q_obs).__name__
+        raise InvalidArgumentError(
+            f"`q_obs` must be a list of {model.num_agents} arrays (one per agent), got {got}.")
+    N1 = model.num_successors
+    out = []
+    for i, (a, q) in enumerate(zip(model.agents, q_obs)):
+        try:
+            q = np.asarray(q, dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"`q_obs[{i}]` ({_where(model, i)}) must be a numeric array.") from None
+        shape = (a.num_observations, N1)
+        if q.shape != shape:
+            raise InvalidArgumentError(
+                f"`q_obs[{i}]` ({_where(model, i)}) must have shape {list(shape)} "
+                f"(observations, successors), got {list(q.shape)}.")
+        bad = ~np.isfinite(q) & a.successors[None, :]
+        if bad.any():
+            o, c = np.argwhere(bad)[0]
+            raise InvalidArgumentError(
+                f"`q_obs[{i}]` ({_where(model, i)}) must be finite on admissible successors: "
+                f"entry [o={o}, c'={c}] is {float(q[o, c])!r}.")
+        out.append(q)
+    return out, epsilon
+
+
+def epsilon_greedy_behavior(model: ICSMDP, q_obs: Sequence[np.ndarray],
+                            epsilon: float) -> list[np.ndarray]:
+    """Epsilon-greedy behavior of per-agent values ``q_obs[i][o, c']``.
+
+    ``b_i(c' | o) = eps/|adm_i| + (1 - eps) [c' = greedy_i(o)]`` on admissible
+    ``c'`` and 0 elsewhere; ``greedy_i(o)`` is the lowest admissible index
+    within ``1e-10`` of the admissible maximum (:func:`solvers._common.greedy`).
+
+    Parameters
+    ----------
+    model : ICSMDP
+    q_obs : list of array_like, one per agent, shape ``(nO_i, N+1)``
+        Values on inadmissible successors are ignored (may be ``nan``).
+    epsilon : float in ``[0, 1]``
+
+    Raises
+    ------
+    InvalidArgumentError
+        Wrong count or shape, a non-finite admissible value, ``epsilon`` outside ``[0, 1]``.
+    """
+    q_obs, epsilon = _epsilon_greedy_behavior_iv(model, q_obs, epsilon)
+    out = []
+    for a, q, u in zip(model.agents, q_obs, uniform_behavior(model)):
+        adm = np.broadcast_to(a.successors, q.shape)
+        g = greedy(np.where(adm, q, 0.0), adm)
+        b = epsilon * u
+        b[np.arange(q.shape[0]), g] += 1.0 - epsilon
+        out.append(b)
+    return out
+
+
+def validate_behavior(model: ICSMDP, behavior: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+    """Check a behavior policy and return it as float arrays (``None`` -> uniform).
+
+    Requirements, checked in this order: one array per agent; shape
+    ``(nO_i, N+1)``; finite; non-negative; zero on inadmissible successors;
+    each row sums to 1 within ``1e-9``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Naming the agent, and the observation and successor at fault.
+    """
+    if behavior is None:
+        return uniform_behavior(model)
+    if not isinstance(behavior, (list, tuple)) or len(behavior) != model.num_agents:
+        got = len(behavior) if isinstance(behavior, (list, tuple)) else type(behavior).__name__
+        raise InvalidArgumentError(
+            f"`behavior` must be a list of {model.num_agents} arrays (one per agent), got {got}.")
+    N1 = model.num_successors
+    out = []
+    for i, (a, b) in enumerate(zip(model.agents, behavior)):
+        where = _where(model, i)
+        try:
+            b = np.array(b, dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"`behavior[{i}]` ({where}) must be a numeric array.") from None
+        shape = (a.num_observations, N1)
+        if b.shape != shape:
+            raise InvalidArgumentError(
+                f"`behavior[{i}]` ({where}) must have shape {list(shape)} (observations, "
+                f"successors), got {list(b.shape)}.")
+        if not np.all(np.isfinite(b)):
+            o, c = np.argwhere(~np.isfinite(b))[0]
+            raise InvalidArgumentError(
+                f"`behavior[{i}]` ({where}) must be finite: entry [o={o}, c'={c}] is {float(b[o, c])!r}.")
+        if np.any(b < 0):
+            o, c = np.argwhere(b < 0)[0]
+            raise InvalidArgumentError(
+                f"`behavior[{i}]` ({where}) must be non-negative: entry [o={o}, c'={c}] is {float(b[o, c])!r}.")
+        bad = (b > 0) & ~a.successors[None, :]
+        if bad.any():
+            o, c = np.argwhere(bad)[0]
+            name = "STOP" if c == model.stop else f"agent {c}"
+            raise InvalidArgumentError(
+                f"`behavior[{i}]` ({where}) puts mass {float(b[o, c])!r} on inadmissible successor "
+                f"c'={c} ({name}) at observation o={o}.")
+        sums = b.sum(axis=1)
+        off = np.abs(sums - 1.0) > ROW_SUM_TOL
+        if off.any():
+            o = int(np.flatnonzero(off)[0])
+            raise InvalidArgumentError(
+                f"rows of `behavior[{i}]` ({where}) must sum to 1: observation o={o} sums to "
+                f"{float(sums[o])!r}.")
+        out.append(b)
+    return out
+
+
+def epoch_observations(model: ICSMDP) -> np.ndarray:
+    """``obs[f, i] = phi_i(m, l_i)`` for every full state ``f``: int array ``(num_full_states, N)``.
+
+    >>> from icsmdp_theory.examples import load_example
+    >>> epoch_observations(load_example("tiny-handoff")).tolist()
+    [[0, 0], [1, 1], [1, 2]]
+    """
+    N = model.num_agents
+    full_shape = (model.num_latent, model.num_interface) + tuple(model.num_private)
+    out = np.empty((model.num_full_states, N), dtype=np.int64)
+    for i, a in enumerate(model.agents):
+        shape = [1, model.num_interface] + [a.num_private if j == i else 1 for j in range(N)]
+        out[:, i] = np.broadcast_to(a.observation.reshape(shape), full_shape).reshape(-1)
+    return out
+
+
+def epoch_behavior(model: ICSMDP, behavior: Sequence[np.ndarray] | None = None) -> np.ndarray:
+    """``out[f, i, c'] = b_i(c' | phi_i(m, l_i))`` on full epoch states ``s = f*N + i``.
+
+    Parameters
+    ----------
+    behavior : list of ndarray ``(nO_i, N+1)`` or None (uniform)
+
+    Returns
+    -------
+    ndarray, shape ``(num_full_states, N, N+1)``
+    """
+    behavior = validate_behavior(model, behavior)
+    obs = epoch_observations(model)
+    out = np.empty(obs.shape + (model.num_successors,))
+    for i, b in enumerate(behavior):
+        out[:, i, :] = b[obs[:, i]]
+    return out
