@@ -27,7 +27,7 @@ __all__ = ["main", "build_parser", "load_instance_arg"]
 #: Modules that add a subcommand through ``add_parser(subparsers)``; each sets
 #: ``func(args) -> int`` as its default.
 _COMMAND_MODULES = ("icsmdp_theory.cli_gaps", "icsmdp_theory.cli_verify", "icsmdp_theory.cli_run",
-                    "icsmdp_theory.cli_check")
+                    "icsmdp_theory.cli_check", "icsmdp_theory.cli_reproduce")
 
 #: ``q_star`` is included in ``solve --json`` up to this many entries.
 MAX_JSON_Q_ENTRIES = 100_000

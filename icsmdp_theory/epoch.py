@@ -64,21 +64,26 @@ class EpochSpace:
         self.num_rest = tuple(self.num_full_states // (model.num_latent * model.num_interface * nl)
                               for nl in model.num_private)
 
+    def _split(self, i: int) -> tuple[int, int, int, int]:
+        """``(nX*nM, prod nL_{<i}, nL_i, prod nL_{>i})``: four axes whatever ``N`` is."""
+        nL = self.full_shape[2:]
+        return (self.full_shape[0] * self.full_shape[1], int(np.prod(nL[:i], dtype=np.int64)),
+                nL[i], int(np.prod(nL[i + 1:], dtype=np.int64)))
+
     def to_agent_view(self, i: int, arr: np.ndarray) -> np.ndarray:
         """``arr[f, ...]`` -> ``out[y_i, r_i, ...]`` (a copy when private states exist)."""
         tail = arr.shape[1:]
-        a = arr.reshape(self.full_shape + tail)
-        a = np.moveaxis(a, 2 + i, 2)
-        nY = self.full_shape[0] * self.full_shape[1] * self.full_shape[2 + i]
-        return a.reshape((nY, self.num_rest[i]) + tail)
+        xm, before, nl, after = self._split(i)
+        a = arr.reshape((xm, before, nl, after) + tail)
+        a = np.moveaxis(a, 2, 1)
+        return a.reshape((xm * nl, before * after) + tail)
 
     def from_agent_view(self, i: int, arr: np.ndarray) -> np.ndarray:
         """Inverse of :meth:`to_agent_view`: ``arr[y_i, r_i, ...]`` -> ``out[f, ...]``."""
         tail = arr.shape[2:]
-        shape = list(self.full_shape)
-        moved = [shape[0], shape[1], shape[2 + i]] + [s for j, s in enumerate(shape[2:]) if j != i]
-        a = arr.reshape(tuple(moved) + tail)
-        a = np.moveaxis(a, 2, 2 + i)
+        xm, before, nl, after = self._split(i)
+        a = arr.reshape((xm, nl, before, after) + tail)
+        a = np.moveaxis(a, 1, 2)
         return a.reshape((self.num_full_states,) + tail)
 
     @cached_property

@@ -128,7 +128,8 @@ def check_instance(model: ICSMDP, *, index: int = 0, rng=None) -> tuple[dict, ob
     out["vi_equals_pi"] = (float(np.max(np.abs(vi.q[adm] - pi.q[adm]))),
                            vi.error_bound + pi.error_bound + 1e-12)
     out["residual_within_bound"] = (vi.bellman_residual, TOL * (1 - model.gamma))
-    out["error_bound_holds"] = (float(np.max(np.abs(vi.v - pi.v))), vi.error_bound + pi.error_bound)
+    out["error_bound_holds"] = (float(np.max(np.abs(vi.v - pi.v))),
+                                vi.error_bound + pi.error_bound + 1e-12)  # + rounding
     q1, q2 = rng.normal(size=pi.q.shape), rng.normal(size=pi.q.shape)
     t1, t2 = bellman_operator(model, q1), bellman_operator(model, q2)
     out["contraction"] = (float(np.max(np.abs(t1 - t2)[adm])),

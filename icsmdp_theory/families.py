@@ -1,0 +1,422 @@
+"""Instance families of the paper's experiments (section 5): synthetic IC-SMDP and routing.
+
+The paper's generators are not published; the families below are this
+toolkit's own, fixed designs (changing them changes every reproduced number).
+
+Synthetic IC-SMDP (paper section 5.1, :func:`synthetic_instance`)
+-----------------------------------------------------------------
+``N`` agents, ``nX`` latent states, ``nM`` interface states, no private states
+(``nL = 1``), one internal action per agent (``nA = 1``), discount ``gamma``,
+constant end probability ``beta = p_handoff``. Everything random is drawn from
+``numpy.random.default_rng(seed)`` in a fixed order.
+
+- **Dynamics.** One primitive step of agent ``i`` from ``(x, m)``: the latent
+  state moves by a per-agent sparse random kernel ``x' ~ Kx_i(. | x)`` with
+  ``nnz_per_row`` nonzeros per row (Dirichlet(1) weights); independently, the
+  interface state drifts by the agent's own offset,
+  ``m' = (m + d_i + e) mod nM`` with ``d_i`` uniform in ``0..nM-1`` and
+  ``e = 1`` with probability ``q_i ~ U(0.1, 0.5)`` (else ``e = 0``). Kernel
+  rows therefore hold ``2 * nnz_per_row`` nonzeros. Different agents move
+  the artifact differently, so whom to hand off to matters for the future.
+- **Rewards.** ``r(x, m, i, c') = cos(2 pi m / nM + theta[i, c']) + 0.2 z_i(x)``
+  with phases ``theta[i, c'] ~ U(0, 2 pi)`` (one per agent and successor,
+  STOP included) and ``z_i(x) ~ U(-1, 1)``. The best successor depends on
+  where ``m`` sits on the circle; ``m mod n_bins`` merges interface states
+  ``m, m + n_bins, ...`` whose angles differ by ``2 pi n_bins / nM`` (mod
+  ``2 pi``): for ``rho`` near 1 the merged states are close on the circle
+  (small gap), the gap grows until ``rho = 1/2`` (opposite angles merged) and
+  stays at its maximum below (every cell then spans the circle); a sup-norm
+  gap such as ``alpha`` saturates there. The latent term makes ``alpha > 0``
+  even at ``rho = 1`` (``x`` is never observed).
+- **Successors.** Every agent and STOP are admissible for every agent.
+- **Initial law.** ``(x, m)`` uniform, the first agent uniform.
+- **Observation.** ``phi_i(m) = m mod n_bins``, ``n_bins = ceil(rho * nM)``
+  (:func:`synthetic_map`), the same for every agent; changing ``rho`` keeps
+  the dynamics and rewards (the instance is drawn once per seed and re-mapped).
+
+Routing (paper section 5, :func:`routing_instance`)
+---------------------------------------------------
+A connected graph on nodes ``0..n-1`` (:func:`routing_graph`); router ``i`` is
+agent ``i``. No latent state (``nX = 1``), no private state, one internal
+action. The interface state is the packet header ``m = 2 d + f``: destination
+``d`` and detain flag ``f``. The observation is exact (``phi_i(m) = m``),
+hence ``epsilon_phi = delta_phi = 0``.
+
+- **Successors** of router ``i``: its graph neighbours and STOP (no self-handoff).
+- **Invocation.** One primitive step (``beta = 1``). During the step the
+  header evolves: an undetained packet (``f = 0``) becomes detained with
+  probability ``p_detain`` (default 0.05); a detained packet (``f = 1``) is
+  released (``f' = 0``) with probability 1. The destination never changes.
+- **Rewards** (collected at the header the router received):
+  ``-1`` for a hop to a neighbour; ``+goal_reward`` (default 10) for STOP at
+  the destination; ``-(goal_reward + 1/(1 - gamma))`` for STOP anywhere else
+  (worse than any route, even one that never ends). A router that receives a
+  *detained* packet must first clear it (it waits in its queue): whatever it
+  then does costs an extra ``-detain_penalty`` (default 2), and its step
+  releases the flag. The flag thus changes values (so it must be observed
+  for ``epsilon_phi = 0``) but not the best route.
+- **Initial law.** Destination uniform, flag 0, source router uniform.
+- **Horizon** ``H`` defaults to ``4 n``.
+
+Under ``Q*`` the greedy policy at ``f = 0`` follows a shortest path (ties to
+the lowest router index) and STOPs at the destination.
+:func:`routing_accuracy` follows a greedy decentralized policy from every
+source with every destination (``f = 0``, no detention on the followed path)
+and scores success (STOP at the destination within ``n`` moves) and the
+path-length ratio to the networkx shortest path.
+
+Examples
+--------
+>>> model = synthetic_instance(rho=0.5, num_agents=2, num_latent=3, num_interface=6, seed=1)
+>>> model.num_observations
+(3, 3)
+>>> g = routing_graph("chain", 5, seed=0)
+>>> rm = routing_instance(g)
+>>> rm.num_agents, rm.num_interface
+(5, 10)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from icsmdp_theory.errors import InvalidArgumentError
+from icsmdp_theory.generators import observation_mod, random_sparse_rows
+from icsmdp_theory.model import ICSMDP
+
+__all__ = ["synthetic_instance", "synthetic_map", "synthetic_bins", "routing_graph",
+           "routing_instance", "routing_accuracy", "RoutingAccuracy", "GRAPH_KINDS",
+           "routing_destination", "routing_header", "routing_q_star"]
+
+#: Graph families of the routing experiment.
+GRAPH_KINDS = ("erdos_renyi", "barabasi_albert", "watts_strogatz", "chain")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _pos_int(name, v, lo=1):
+    if not _is_int(v) or v < lo:
+        raise InvalidArgumentError(f"`{name}` must be an integer >= {lo}, got {v!r}.")
+    return int(v)
+
+
+def _unit(name, v, *, open_lo=True, open_hi=False):
+    ok = isinstance(v, (int, float, np.floating)) and not isinstance(v, bool) and np.isfinite(v)
+    if ok:
+        ok = (v > 0 if open_lo else v >= 0) and (v < 1 if open_hi else v <= 1)
+    if not ok:
+        lo, hi = ("(" if open_lo else "["), (")" if open_hi else "]")
+        raise InvalidArgumentError(f"`{name}` must lie in {lo}0, 1{hi}, got {v!r}.")
+    return float(v)
+
+
+# ============================================================== synthetic
+def synthetic_bins(rho: float, num_interface: int) -> int:
+    """``n_bins = ceil(rho * |M|)`` (at least 1; ``rho`` in ``(0, 1]``).
+
+    >>> synthetic_bins(0.1, 50), synthetic_bins(1.0, 50), synthetic_bins(0.05, 50)
+    (5, 50, 3)
+    """
+    rho = _unit("rho", rho)
+    # guard against 0.3*50 = 15.000000000000002 -> 16
+    return max(1, min(num_interface, math.ceil(round(rho * num_interface, 9))))
+
+
+def synthetic_map(model: ICSMDP, rho: float) -> list[np.ndarray]:
+    """Observation maps ``phi_i(m, l) = m mod ceil(rho * nM)`` for every agent of ``model``.
+
+    Use with ``model.with_observation(synthetic_map(model, rho))``.
+    """
+    nb = synthetic_bins(rho, model.num_interface)
+    return [observation_mod(model.num_interface, a.num_private, nb) for a in model.agents]
+
+
+def synthetic_instance(*, rho: float, p_handoff: float = 0.3, num_agents: int = 10,
+                       num_latent: int = 120, num_interface: int = 50, horizon: int = 60,
+                       seed: int = 0, nnz_per_row: int = 8, gamma: float = 0.95) -> ICSMDP:
+    """The synthetic IC-SMDP family of the paper's section 5.1 (design: module docstring).
+
+    The draw depends on ``seed`` and the sizes only; ``rho`` sets the
+    observation map and ``p_handoff`` the end probability, so sweeping either
+    keeps the rest of the instance fixed.
+    """
+    rho = _unit("rho", rho)
+    beta = _unit("p_handoff", p_handoff)
+    N = _pos_int("num_agents", num_agents)
+    nX = _pos_int("num_latent", num_latent)
+    nM = _pos_int("num_interface", num_interface)
+    _pos_int("horizon", horizon)
+    _pos_int("seed", seed, lo=0)
+    nnz = _pos_int("nnz_per_row", nnz_per_row)
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma < 1:
+        raise InvalidArgumentError(f"`gamma` must lie in (0, 1), got {gamma!r}.")
+    rng = np.random.default_rng(seed)
+    nb = synthetic_bins(rho, nM)
+    nY = nX * nM
+    ys = np.arange(nY)
+    xs, ms = np.divmod(ys, nM)
+    ang = 2 * np.pi * np.arange(nM) / nM
+    agents = []
+    for i in range(N):
+        kx = random_sparse_rows(rng, nX, nX, nnz)               # x' | x
+        d_i = int(rng.integers(0, nM))
+        q_i = float(rng.uniform(0.1, 0.5))
+        theta = rng.uniform(0, 2 * np.pi, size=N + 1)
+        z = rng.uniform(-1, 1, size=nX)
+        # kernel rows: (x, m) -> (x', (m + d_i + e) mod nM), e in {0, 1}
+        kx_rows = kx[xs]                                        # (nY, nX) rows by x
+        kx_rows = sp.coo_array(kx_rows)
+        r_idx, xp, w = kx_rows.row, kx_rows.col, kx_rows.data
+        m0 = (ms[r_idx] + d_i) % nM
+        m1 = (m0 + 1) % nM
+        rows = np.concatenate([r_idx, r_idx])
+        cols = np.concatenate([xp * nM + m0, xp * nM + m1])
+        vals = np.concatenate([w * (1 - q_i), w * q_i])
+        if nM == 1:  # m0 == m1: merge
+            vals = np.concatenate([w, np.zeros_like(w)])
+        K = sp.csr_array((vals, (rows, cols)), shape=(nY, nY))
+        K.sum_duplicates()
+        K.eliminate_zeros()
+        reward = (np.cos(ang[None, :, None] + theta[None, None, :])
+                  + 0.2 * z[:, None, None])[:, :, None, :]       # [x, m, a, c']
+        agents.append(dict(
+            name=f"agent{i}", n_private=1, n_actions=1, rho_private=np.ones(1),
+            internal_policy=np.ones((nM, 1, 1)), kernel=[K], reward=reward,
+            end_probability=np.full((nX, nM, 1), beta),
+            observation=observation_mod(nM, 1, nb), successors=np.ones(N + 1, bool)))
+    return ICSMDP(name=f"synthetic-N{N}-X{nX}-M{nM}-rho{rho:g}-p{beta:g}-s{seed}", gamma=float(gamma),
+                  horizon=int(horizon), n_latent=nX, n_interface=nM,
+                  rho_latent_interface=np.full((nX, nM), 1.0 / (nX * nM)),
+                  rho_agent=np.full(N, 1.0 / N), agents=agents)
+
+
+# ================================================================ routing
+def routing_graph(kind: str, n: int, seed: int = 0):
+    """A connected ``networkx.Graph`` on nodes ``0..n-1`` of a family in :data:`GRAPH_KINDS`.
+
+    - ``"erdos_renyi"``: ``G(n, p)`` with ``p = min(1, 2 ln(n) / n)``, redrawn
+      (seeds ``seed, seed + 1, ...``) until connected;
+    - ``"barabasi_albert"``: preferential attachment with ``m = 2`` (``1`` when
+      ``n <= 2``), connected by construction;
+    - ``"watts_strogatz"``: ``connected_watts_strogatz_graph(n, k, 0.1)`` with
+      ``k = min(4, n - 1)`` (a complete graph when ``n <= 3``);
+    - ``"chain"``: the path ``0 - 1 - ... - n-1``.
+
+    >>> import networkx as nx
+    >>> all(nx.is_connected(routing_graph(k, 12, seed=3)) for k in GRAPH_KINDS)
+    True
+    """
+    import networkx as nx
+    if kind not in GRAPH_KINDS:
+        raise InvalidArgumentError(f"`kind` must be one of {GRAPH_KINDS}, got {kind!r}.")
+    n = _pos_int("n", n, lo=2)
+    seed = _pos_int("seed", seed, lo=0)
+    if kind == "chain":
+        g = nx.path_graph(n)
+    elif kind == "barabasi_albert":
+        g = nx.barabasi_albert_graph(n, 2 if n > 2 else 1, seed=seed)
+    elif kind == "watts_strogatz":
+        if n <= 3:
+            g = nx.complete_graph(n)
+        else:
+            g = nx.connected_watts_strogatz_graph(n, min(4, n - 1), 0.1, tries=1000, seed=seed)
+    else:
+        p = min(1.0, 2.0 * math.log(n) / n)
+        for k in range(10_000):
+            g = nx.gnp_random_graph(n, p, seed=seed + k)
+            if nx.is_connected(g):
+                break
+        else:  # pragma: no cover - probability ~0 at this p
+            raise InvalidArgumentError(f"could not draw a connected G({n}, {p:.3g}).")
+    g = nx.Graph(g)
+    g.graph["kind"] = kind
+    g.graph["seed"] = seed
+    return g
+
+
+def routing_header(destination, flag):
+    """Interface index ``m = 2 d + f`` of a packet header."""
+    return 2 * np.asarray(destination) + np.asarray(flag)
+
+
+def routing_destination(m):
+    """``(destination, flag)`` of an interface index."""
+    return np.divmod(m, 2)
+
+
+def _graph_iv(graph):
+    import networkx as nx
+    if not isinstance(graph, nx.Graph) or graph.is_directed():
+        raise InvalidArgumentError("`graph` must be an undirected networkx.Graph.")
+    n = graph.number_of_nodes()
+    if n < 2:
+        raise InvalidArgumentError(f"`graph` must have at least 2 nodes, got {n}.")
+    if sorted(graph.nodes) != list(range(n)):
+        raise InvalidArgumentError("`graph` nodes must be the integers 0..n-1 "
+                                   "(use networkx.convert_node_labels_to_integers).")
+    if not nx.is_connected(graph):
+        raise InvalidArgumentError("`graph` must be connected.")
+    return n
+
+
+def routing_instance(graph, *, seed: int = 0, gamma: float = 0.95, horizon: int | None = None,
+                     p_detain: float = 0.05, goal_reward: float = 10.0,
+                     detain_penalty: float = 2.0) -> ICSMDP:
+    """The routing IC-SMDP on ``graph`` (design: module docstring).
+
+    ``seed`` is recorded in the name only: the instance is deterministic given
+    the graph (the graph carries the randomness).
+    """
+    n = _graph_iv(graph)
+    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma < 1:
+        raise InvalidArgumentError(f"`gamma` must lie in (0, 1), got {gamma!r}.")
+    p = _unit("p_detain", p_detain, open_lo=False, open_hi=True)
+    for name, v in (("goal_reward", goal_reward), ("detain_penalty", detain_penalty)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
+            raise InvalidArgumentError(f"`{name}` must be a finite number >= 0, got {v!r}.")
+    H = 4 * n if horizon is None else _pos_int("horizon", horizon)
+    nM = 2 * n
+    # header dynamics, the same for every router
+    rows, cols, vals = [], [], []
+    for d in range(n):
+        m0, m1 = 2 * d, 2 * d + 1
+        rows += [m0, m0, m1]
+        cols += [m0, m1, m0]
+        vals += [1 - p, p, 1.0]
+    K = sp.csr_array((vals, (rows, cols)), shape=(nM, nM))
+    K.eliminate_zeros()
+    fail = goal_reward + 1.0 / (1.0 - gamma)
+    dest, flag = routing_destination(np.arange(nM))
+    agents = []
+    for i in range(n):
+        succ = np.zeros(n + 1, bool)
+        succ[list(graph.neighbors(i))] = True
+        succ[n] = True
+        r = np.zeros((1, nM, 1, n + 1))
+        r[0, :, 0, :n] = -1.0
+        r[0, :, 0, n] = np.where(dest == i, goal_reward, -fail)
+        r[0, flag == 1, 0, :] -= detain_penalty
+        agents.append(dict(
+            name=f"router{i}", n_private=1, n_actions=1, rho_private=np.ones(1),
+            internal_policy=np.ones((nM, 1, 1)), kernel=[K.copy()], reward=r,
+            end_probability=np.ones((1, nM, 1)),
+            observation=np.arange(nM).reshape(nM, 1), successors=succ))
+    rho_xm = np.zeros((1, nM))
+    rho_xm[0, 0::2] = 1.0 / n
+    kind = graph.graph.get("kind", "graph")
+    return ICSMDP(name=f"routing-{kind}-n{n}-s{seed}", gamma=float(gamma), horizon=H, n_latent=1,
+                  n_interface=nM, rho_latent_interface=rho_xm, rho_agent=np.full(n, 1.0 / n),
+                  agents=agents)
+
+
+def routing_q_star(model: ICSMDP, *, tol: float = 1e-10, max_iter: int = 100_000) -> np.ndarray:
+    """``Q*`` of a routing instance on cells ``(router, header)``: shape ``(sum nO, N+1)``.
+
+    Exact for this family (one primitive step per invocation, ``nX = 1``, no
+    private states, exact observation): ``Q*(i, m, c') = r_i(m, c') + [c' != STOP]
+    gamma sum_m' K(m' | m) V*(c', m')``, solved by value iteration to ``tol``
+    in the sup norm (``gamma``-contraction). It equals
+    ``cells_from_epoch_q(model, centralized_oracle(model).solution.q)`` (tested)
+    and works for any ``N``, whereas the epoch-state solvers index one array
+    axis per agent (numpy's 64-axis limit stops them near ``N = 60``).
+    """
+    n, nM, g = model.num_agents, model.num_interface, model.gamma
+    if model.num_latent != 1 or any(a.num_private != 1 or a.num_actions != 1 for a in model.agents):
+        raise InvalidArgumentError("`model` must be a routing instance (nX = 1, nL = nA = 1).")
+    K = model.agents[0].kernel[0]
+    R = np.stack([a.reward[0, :, 0, :] for a in model.agents])            # [i, m, c']
+    adm = np.array([a.successors for a in model.agents])                  # [i, c']
+    V = np.zeros((n, nM))
+    for _ in range(max_iter):
+        EV = (K @ V.T)                                                    # [m, j] = sum K V(j, m')
+        Q = R.copy()
+        Q[:, :, :n] += g * EV[None, :, :]
+        Q = np.where(adm[:, None, :], Q, -np.inf)
+        V_new = Q.max(axis=2)
+        step = np.abs(V_new - V).max()
+        V = V_new
+        if step <= tol * (1 - g) / g:
+            break
+    Q = np.where(np.isinf(Q), np.nan, Q)
+    return Q.reshape(n * nM, n + 1)
+
+
+@dataclass(frozen=True)
+class RoutingAccuracy:
+    """Routing accuracy of one greedy decentralized policy over all ordered pairs ``s != d``.
+
+    Attributes
+    ----------
+    accuracy : float
+        Fraction of pairs delivered (STOP at ``d`` within ``n`` moves).
+    delivered, pairs : int
+    mean_length_ratio : float
+        Mean over delivered pairs of ``learned hops / shortest hops`` (``nan`` if none).
+    max_length_ratio : float
+    failures : list of (source, destination, reason)
+        Up to 20 failed pairs; reason ``"stop"`` (STOP elsewhere) or ``"loop"``
+        (more than ``n`` moves).
+    """
+
+    accuracy: float
+    delivered: int
+    pairs: int
+    mean_length_ratio: float
+    max_length_ratio: float
+    failures: list = field(default_factory=list)
+
+
+def routing_accuracy(model: ICSMDP, graph, q_cells: np.ndarray) -> RoutingAccuracy:
+    """Score the greedy policy of cell values ``q_cells[(cells, N+1)]`` on all pairs.
+
+    ``q_cells`` is one seed's ``RunRecord.q[k, seed]`` or
+    ``cells_from_epoch_q(model, Q*)``. Greedy: lowest admissible index within
+    ``1e-10`` of the max (``nan`` = not reached, treated as ``-inf``).
+    """
+    import networkx as nx
+    from solvers.records import cell_offsets, greedy_cell_policies
+    n = _graph_iv(graph)
+    if model.num_agents != n:
+        raise InvalidArgumentError(f"`model` has {model.num_agents} routers, `graph` {n} nodes.")
+    adm = np.array([a.successors for a in model.agents])
+    nO = model.num_observations
+    q = np.asarray(q_cells, float)
+    if q.shape != (sum(nO), n + 1):
+        raise InvalidArgumentError(f"`q_cells` must have shape ({sum(nO)}, {n + 1}), got {q.shape}.")
+    cell_adm = adm[np.repeat(np.arange(n), nO)]
+    pol = greedy_cell_policies(q, cell_adm)
+    offs = cell_offsets(nO)
+    dist = dict(nx.all_pairs_shortest_path_length(graph))
+    delivered, ratios, failures = 0, [], []
+    pairs = 0
+    for s in range(n):
+        for d in range(n):
+            if s == d:
+                continue
+            pairs += 1
+            at, hops, reason = s, 0, None
+            while True:
+                c = int(pol[offs[at] + 2 * d])
+                if c == n:
+                    reason = None if at == d else "stop"
+                    break
+                hops += 1
+                at = c
+                if hops > n:
+                    reason = "loop"
+                    break
+            if reason is None:
+                delivered += 1
+                ratios.append(hops / dist[s][d])
+            elif len(failures) < 20:
+                failures.append((s, d, reason))
+    r = np.asarray(ratios)
+    return RoutingAccuracy(accuracy=delivered / pairs, delivered=delivered, pairs=pairs,
+                           mean_length_ratio=float(r.mean()) if r.size else float("nan"),
+                           max_length_ratio=float(r.max()) if r.size else float("nan"),
+                           failures=failures)
