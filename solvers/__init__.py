@@ -7,7 +7,8 @@
   SPEC section 3, solved through the committed-successor chain; the result is
   ``Q*_lat``);
 - solvers: :class:`ValueIteration`, :class:`PolicyIteration`,
-  :class:`ModifiedPolicyIteration`.
+  :class:`ModifiedPolicyIteration`; the learner :class:`~solvers.icq.ICQ`
+  (``solve(ICQ(...), model)`` returns a :class:`~solvers.records.RunRecord`).
 """
 from solvers.api import (ModifiedPolicyIteration, PolicyIteration, ValueIteration, register,
                          solve)
@@ -15,6 +16,7 @@ from solvers.smdp import FiniteSMDP
 from solvers import value_iteration as _value_iteration  # noqa: F401  (registers FiniteSMDP solvers)
 from solvers import policy_iteration as _policy_iteration  # noqa: F401
 from solvers import committed_chain as _committed_chain  # noqa: F401  (registers ICSMDP solvers)
+from solvers.icq import ICQ, EpsilonGreedy, FixedBehavior, StepSize  # registers IC-Q for ICSMDP
 
 __all__ = ["solve", "register", "ValueIteration", "PolicyIteration", "ModifiedPolicyIteration",
-           "FiniteSMDP"]
+           "FiniteSMDP", "ICQ", "EpsilonGreedy", "FixedBehavior", "StepSize"]

@@ -1,0 +1,262 @@
+"""The Theorem 1 checker: hold IC-Q runs against each term of the bound (SPEC section 8).
+
+For a run record (``solvers.records``: ours, or an external IC-Q written in the
+documented format) with snapshots ``Q(o, c'; theta_T)`` at checkpoints ``T``:
+
+    lhs(T) = E_seeds sum_{s, c'} mu(s, c') (Q(phi(s), c'; theta_T) - Q*(s, c'))^2,
+
+``mu(s, c') = pi(s) b(c' | phi(s))`` with ``pi`` the stationary law of the epoch
+chain under the behavior ``b`` (uniform over admissible successors by default,
+the law a ``FixedBehavior`` run samples exactly). The checker reports, with a
+bootstrap interval over seeds:
+
+- the **interface term** ``2 alpha^2`` for ``alpha_paper``, ``alpha_tv`` and
+  ``alpha_tight`` (gap report with the ``stationary`` reference), and the exact
+  **floor** ``sum mu (Q_hat* o phi - Q*)^2`` where tabular IC-Q settles (its
+  fixed point is ``Q_hat*``, SPEC sections 4 and 7);
+- the **approximation term**'s computable parts: ``eps_app`` (0 for tabular;
+  LP for linear features; tangent-space fit for an MLP), ``eps_0`` measured along
+  the run, ``lambda_0`` and ``lambda_max`` of ``Sigma_mu`` (``C1`` is unknown);
+- the **mixing term**: ``t_mix`` of the epoch chain, the smallest ``C0``
+  consistent with the runs, and the fitted decay exponent of ``lhs(T) - floor``
+  with its interval against the predicted ``log(T)/T`` slope.
+
+Verdicts per term: ``holds`` / ``violated`` / ``inconclusive`` with the numbers
+behind them (:mod:`icsmdp_theory.theorem` holds the bound and the rules).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from icsmdp_theory.errors import InvalidArgumentError
+from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.results import Result
+from icsmdp_theory import theorem as th
+
+__all__ = ["CheckResult", "check_run", "lhs_per_seed", "ALPHA_FORMS"]
+
+#: The three interface-gap forms reported (SPEC section 5).
+ALPHA_FORMS = ("alpha_paper", "alpha_tv", "alpha_tight")
+#: A run ending this far (relative) below the exact floor is flagged.
+BELOW_FLOOR_MARGIN = 0.01
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckResult(Result):
+    """Theorem 1, term by term, for one run record.
+
+    Attributes
+    ----------
+    checkpoints : ndarray (K,)
+    lhs_per_seed : ndarray (S, K)
+    lhs_mean, lhs_lower, lhs_upper : ndarray (K,)
+        Seed mean and its percentile bootstrap interval (95 %).
+    floor : float
+        ``sum mu (Q_hat* o phi - Q*)^2``.
+    alpha : dict
+        The three forms of ``alpha`` (``stationary`` reference).
+    interface_term : dict
+        ``2 alpha^2`` per form.
+    approximation : dict
+        ``eps_app``, ``eps0_value``, ``eps0_grad``, ``lambda_0``, ``lambda_max``,
+        ``term_computable_part`` (``6 eps_app + 6 eps_0``), ``c1_needed``.
+    mixing : dict
+        ``t_mix``, ``t_mix_is_exact``, ``c0_min`` per form, ``decay`` (exponent,
+        interval, predicted slope, points).
+    verdicts : dict
+        term -> ``{"verdict", "reason", ...numbers}``; keys ``interface:<form>``,
+        ``approximation``, ``mixing``, ``overall``.
+    """
+
+    checkpoints: np.ndarray
+    lhs_per_seed: np.ndarray
+    lhs_mean: np.ndarray
+    lhs_lower: np.ndarray
+    lhs_upper: np.ndarray
+    floor: float
+    alpha: dict
+    interface_term: dict
+    approximation: dict
+    mixing: dict
+    verdicts: dict
+    bound_latex: str
+
+
+def lhs_per_seed(model: ICSMDP, record, q_star: np.ndarray, mu_epoch: np.ndarray) -> np.ndarray:
+    """``sum_{s,c'} mu (Q(phi(s), c') - Q*(s, c'))^2`` per seed and checkpoint: ``(S, K)``.
+
+    ``nan`` for a seed that did not reach a checkpoint.
+    """
+    from estimators.ais import cell_of_epoch_states
+    cells = cell_of_epoch_states(model)                       # [f, i]
+    N, C = model.num_agents, model.num_successors
+    qs = np.asarray(q_star).reshape(cells.shape[0], N, C)     # [f, i, c']
+    adm = np.array([a.successors for a in model.agents])      # [i, c']
+    w = np.where(adm[None], np.asarray(mu_epoch).reshape(cells.shape[0], N, C), 0.0)
+    K, S = record.q.shape[:2]
+    out = np.empty((S, K))
+    for k in range(K):
+        q = record.q[k][:, cells, :]                          # [S, f, i, c']
+        d = np.where(adm[None, None], q - qs[None], 0.0)
+        out[:, k] = np.einsum("sfic,fic->s", d * d, w)
+    if record.reached is not None:
+        out[~np.asarray(record.reached, bool).T] = np.nan
+    return out
+
+
+def _check_record_matches(model: ICSMDP, record) -> None:
+    if tuple(record.num_observations) != tuple(model.num_observations):
+        raise InvalidArgumentError(
+            f"`record`: observation counts {list(record.num_observations)} do not match the "
+            f"instance's maps {list(model.num_observations)} (pass the map the run used, --obs).")
+    if record.num_agents != model.num_agents:
+        raise InvalidArgumentError(f"`record`: {record.num_agents} agents, the instance has "
+                                   f"{model.num_agents}.")
+    adm = np.array([a.successors for a in model.agents])
+    if not np.array_equal(np.asarray(record.admissible, bool), adm):
+        raise InvalidArgumentError("`record`: admissible successors differ from the instance's.")
+
+
+def check_run(model: ICSMDP, record, *, behavior=None, tol: float = 1e-10, rng=0) -> CheckResult:
+    """Hold a run record against each term of Theorem 1 (see the module docstring).
+
+    Parameters
+    ----------
+    model : ICSMDP
+        With the observation maps the run used.
+    record : RunRecord
+        From ``solve(ICQ(...), model)`` or :func:`solvers.records.load_run`.
+    behavior : list of ndarray (nO_i, N+1) or None
+        Defines ``mu``; ``None`` is uniform over admissible successors.
+    """
+    from estimators.gaps import gap_report
+    from estimators.mixing import mixing_report
+    from estimators.stationary import mu as mu_of, stationary_law
+    from estimators.tangent import mu_on_cells, run_tangent_report
+    from solvers import ModifiedPolicyIteration, solve
+
+    t0 = time.perf_counter()
+    _check_record_matches(model, record)
+    oracle = solve(ModifiedPolicyIteration(tol=tol), model)
+    law = stationary_law(model, behavior)
+    mu_epoch = mu_of(model, law.law, behavior)
+    rep = gap_report(model, reference="stationary", stationary_law=law, minimax=False,
+                     oracle=oracle, tol=tol)
+    T = np.asarray(record.checkpoints, float)
+    L = lhs_per_seed(model, record, oracle.q, mu_epoch)
+    ok_seeds = ~np.isnan(L).any(axis=1)
+    if not ok_seeds.any():
+        raise InvalidArgumentError("`record`: no seed reached every checkpoint.")
+    L = L[ok_seeds]
+    mean, lower, upper = th.bootstrap_mean(L, rng=rng)
+
+    # exact floor: where tabular IC-Q settles
+    from estimators.ais import cell_of_epoch_states
+    cells = cell_of_epoch_states(model)
+    qhat_phi = rep.q_hat[cells]                                 # [f, i, c']
+    N, C = model.num_agents, model.num_successors
+    d = np.nan_to_num(qhat_phi - oracle.q.reshape(-1, N, C))
+    floor = float(np.sum(mu_epoch * d * d))
+    alpha = {f: float(getattr(rep, f)) for f in ALPHA_FORMS}
+    interface = {f: float(th.evaluate_terms(alpha=a)["interface"]) for f, a in alpha.items()}
+
+    # approximation term
+    mu_cells = mu_on_cells(model, mu_epoch)
+    if record.learner == "tabular":
+        positive = mu_cells[mu_cells > 0]
+        approx = {"eps_app": 0.0, "eps0_value": 0.0, "eps0_grad": 0.0,
+                  "lambda_0": float(positive.min()), "lambda_max": float(positive.max()),
+                  "c1_needed": False, "note": "tabular: one-hot features, Q = Qbar exactly"}
+    else:
+        tr = run_tangent_report(record, model, rep.q_hat, mu_cells)
+        e0 = float(np.nan_to_num(tr.eps0_value))
+        approx = {"eps_app": float(tr.approximation.eps_app), "eps0_value": e0,
+                  "eps0_grad": float(np.nan_to_num(tr.eps0_grad)),
+                  "lambda_0": float(tr.spectrum.lambda_0),
+                  "lambda_max": float(tr.spectrum.lambda_max),
+                  "c1_needed": e0 > 0, "note": tr.message}
+    approx["term_computable_part"] = float(th.evaluate_terms(
+        alpha=0.0, eps_app=approx["eps_app"], eps_0=approx["eps0_value"])["approximation"])
+
+    # mixing term
+    mix = mixing_report(model, behavior)
+    t_mix = float(mix.t_mix) if mix.t_mix_is_exact else float(mix.t_mix_upper)
+    fit = th.fit_decay(T, L, floor=floor, rng=rng)
+    c0 = {}
+    for f in ALPHA_FORMS:
+        c0[f] = th.smallest_c0(T, mean, floor=interface[f] + approx["term_computable_part"],
+                               lambda_max=approx["lambda_max"],
+                               t_mix=t_mix if np.isfinite(t_mix) else 0.0)
+    mixing = {"t_mix": t_mix, "t_mix_is_exact": bool(mix.t_mix_is_exact),
+              "t_mix_message": mix.message, "c0_min": c0, "decay": asdict(fit)}
+
+    verdicts = _verdicts(floor, interface, approx, mean, lower, upper, fit, record.learner)
+    bad = [k for k, v in verdicts.items() if v["verdict"] == "violated"]
+    return CheckResult(
+        success=verdicts["overall"]["verdict"] != "violated",
+        status=verdicts["overall"]["verdict"],
+        message=("violated terms: " + ", ".join(bad)) if bad else
+        f"overall: {verdicts['overall']['verdict']}",
+        iterations=int(len(T)), settings={"tol": tol, "behavior": "uniform" if behavior is None
+                                          else "explicit", "seeds_used": int(ok_seeds.sum())},
+        elapsed=time.perf_counter() - t0, checkpoints=T, lhs_per_seed=L, lhs_mean=mean,
+        lhs_lower=lower, lhs_upper=upper, floor=floor, alpha=alpha, interface_term=interface,
+        approximation=approx, mixing=mixing, verdicts=verdicts, bound_latex=th.bound_latex())
+
+
+def _verdicts(floor, interface, approx, mean, lower, upper, fit, learner) -> dict:
+    out = {}
+    # below the floor IC-Q converges to: a violation only once the run has settled there
+    # (tabular IC-Q may approach its floor from below at finite T)
+    below = upper[-1] < floor * (1 - BELOW_FLOOR_MARGIN) - 1e-12
+    settled_below = below and (len(mean) < 2 or abs(mean[-1] - mean[-2])
+                               <= BELOW_FLOOR_MARGIN * max(floor, 1e-12))
+    for f, term in interface.items():
+        v = th.verdict_interface(floor, term)
+        reason = (f"floor {floor:.6g} {'<=' if v == 'holds' else '>'} 2 alpha^2 = {term:.6g}")
+        if settled_below:
+            v = "violated"
+            reason = (f"the run settles below the exact floor: lhs(T_max) <= {upper[-1]:.6g} < "
+                      f"{floor:.6g}; IC-Q under the interface converges to Q_hat*, it cannot "
+                      f"beat it")
+        elif below and v == "holds":
+            v = "inconclusive"
+            reason = (f"lhs(T_max) = {mean[-1]:.6g} is below the floor {floor:.6g} and still "
+                      f"moving: the run has not converged")
+        if f == "alpha_paper" and v == "violated" and not settled_below:
+            reason += " (the paper's form is not a proven bound)"
+        out[f"interface:{f}"] = {"verdict": v, "reason": reason, "floor": floor, "term": term}
+    settled = interface["alpha_tight"] + approx["term_computable_part"]
+    if learner == "tabular":
+        out["approximation"] = {"verdict": "holds", "reason": "tabular: the term is exactly 0",
+                                "term": 0.0}
+    elif lower[-1] <= settled:
+        out["approximation"] = {"verdict": "holds", "reason": (
+            f"lhs(T_max) >= {lower[-1]:.6g} already below 2 alpha_tight^2 + computable part "
+            f"{settled:.6g}"), "term": approx["term_computable_part"]}
+    else:
+        out["approximation"] = {"verdict": "inconclusive", "reason": (
+            "the excess over the computable terms may belong to the mixing term"
+            + (" or to the unknown C1 lambda_max eps_0 part" if approx["c1_needed"] else "")),
+            "term": approx["term_computable_part"]}
+    mv = th.verdict_mixing(fit)
+    out["mixing"] = {"verdict": mv, "exponent": fit.exponent, "interval": [fit.lower, fit.upper],
+                     "predicted_slope": fit.predicted, "points": fit.points,
+                     "reason": {"holds": "the excess decays at least as fast as log(T)/T allows",
+                                "violated": "the excess decays significantly slower than "
+                                            "log(T)/T: no fixed C0 covers the run",
+                                "inconclusive": "too few checkpoints above the floor or too "
+                                                "wide an interval"}[mv]}
+    provable = [out["interface:alpha_tight"], out["interface:alpha_tv"], out["mixing"]]
+    if any(v["verdict"] == "violated" for v in provable):
+        overall = "violated"
+    elif all(v["verdict"] == "holds" for v in provable + [out["approximation"]]):
+        overall = "holds"
+    else:
+        overall = "inconclusive"
+    out["overall"] = {"verdict": overall, "reason": "interface (provable forms), approximation "
+                                                     "and mixing verdicts combined"}
+    return out

@@ -1,0 +1,62 @@
+"""``icsmdp check INSTANCE RUN [--obs OBS.json] [--json]``: Theorem 1, term by term.
+
+``RUN`` is a run record (``solvers.records``: the ``.npz`` with its JSON
+sidecar), written by ``icsmdp run`` or by any IC-Q implementation following
+the documented format. Prints ``lhs(T)`` with its bootstrap interval, each
+term of the bound and a verdict per term; exits 1 when a provable term is
+violated.
+"""
+from __future__ import annotations
+
+import json
+
+from icsmdp_theory.results import to_jsonable
+
+__all__ = ["add_parser"]
+
+
+def _run(args) -> int:
+    from icsmdp_theory.checker import check_run
+    from icsmdp_theory.cli import load_instance_arg
+    from icsmdp_theory.io import load_observation_maps
+    from solvers.records import load_run
+    model = load_instance_arg(args.instance)
+    if args.obs:
+        model = load_observation_maps(args.obs, model)
+    record = load_run(args.run)
+    res = check_run(model, record)
+    if args.json:
+        doc = {k: getattr(res, k) for k in ("success", "status", "message", "checkpoints",
+                                            "lhs_mean", "lhs_lower", "lhs_upper", "floor",
+                                            "alpha", "interface_term", "approximation", "mixing",
+                                            "verdicts", "bound_latex")}
+        print(json.dumps(to_jsonable(doc), allow_nan=False))
+    else:
+        print(f"{model.name}: {record.summary()}")
+        print(f"{'T':>8s} {'lhs mean':>12s} {'95% interval':>26s}")
+        for T, m, lo, hi in zip(res.checkpoints, res.lhs_mean, res.lhs_lower, res.lhs_upper):
+            print(f"{int(T):8d} {m:12.6g} [{lo:11.6g}, {hi:11.6g}]")
+        print(f"exact floor sum mu (Q_hat* o phi - Q*)^2 = {res.floor:.6g}")
+        for f, a in res.alpha.items():
+            print(f"{f:12s} = {a:.6g}   2 alpha^2 = {res.interface_term[f]:.6g}   "
+                  f"smallest C0 = {res.mixing['c0_min'][f]:.6g}")
+        ap = res.approximation
+        print(f"approximation: eps_app {ap['eps_app']:.3g}, eps_0 {ap['eps0_value']:.3g}, "
+              f"lambda_0 {ap['lambda_0']:.3g}, lambda_max {ap['lambda_max']:.3g}")
+        dec = res.mixing["decay"]
+        print(f"mixing: t_mix {res.mixing['t_mix']:.6g}"
+              f"{'' if res.mixing['t_mix_is_exact'] else ' (upper bound)'}, decay exponent "
+              f"{dec['exponent']:.3f} [{dec['lower']:.3f}, {dec['upper']:.3f}] vs predicted "
+              f"{dec['predicted']:.3f}")
+        for k, v in res.verdicts.items():
+            print(f"  {k:24s} {v['verdict']:13s} {v['reason']}")
+    return 0 if res.success else 1
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("check", help="hold an IC-Q run record against each term of Theorem 1")
+    p.add_argument("instance", help="instance file or bundled example")
+    p.add_argument("run", help="run record (.npz with its .json sidecar)")
+    p.add_argument("--obs", help="observation-map file the run used")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_run)

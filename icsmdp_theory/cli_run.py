@@ -1,0 +1,178 @@
+"""``icsmdp run``: an IC-Q learner on an instance, many seeds as one batch (SPEC section 7).
+
+``icsmdp run [INSTANCE] --learner tabular|linear|mlp --updates T --seeds S
+[--checkpoints T1,T2,...] [--seed K] [--behavior epsilon|uniform] [--epsilon E]
+[--omega W] [--evaluate] [--out PATH] [--json]``
+
+Runs :class:`solvers.icq.ICQ` and, with ``--out PATH``, writes the run record
+``PATH.npz`` + ``PATH.json`` (:mod:`solvers.records`). ``--evaluate`` adds the
+exact value at ``rho0`` of every seed's greedy policy against the optimum.
+Ctrl-C stops the run, keeps the checkpoints reached (status
+``"interrupted"``), saves them when ``--out`` is given, and exits 130.
+
+Bad input prints one line on stderr, exits 2 and writes nothing. Exit status
+1 means the run did not complete (stalled or diverged).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+from icsmdp_theory.errors import InvalidArgumentError
+from icsmdp_theory.results import to_jsonable
+
+__all__ = ["add_parser"]
+
+#: ``Q`` snapshots are included in ``--json`` output up to this many numbers.
+MAX_JSON_Q_ENTRIES = 100_000
+_BEHAVIORS = ("epsilon", "uniform")
+
+
+def _int(name: str, text: str, *, low: int) -> int:
+    try:
+        v = int(text)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"`--{name}` must be an integer >= {low}, got {text!r}.") from None
+    if v < low:
+        raise InvalidArgumentError(f"`--{name}` must be an integer >= {low}, got {v}.")
+    return v
+
+
+def _float(name: str, text: str, *, low: float, high: float | None = None, open_low=False) -> float:
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        v = math.nan
+    ok = math.isfinite(v) and (v > low if open_low else v >= low) and (high is None or v <= high)
+    if not ok:
+        rng = f"({low}, " if open_low else f"[{low}, "
+        rng += f"{high}]" if high is not None else "inf)"
+        raise InvalidArgumentError(f"`--{name}` must be a number in {rng}, got {text!r}.")
+    return v
+
+
+def _settings_from_args(args):
+    from solvers.icq import ICQ, LEARNERS, EpsilonGreedy, FixedBehavior
+    if args.learner not in LEARNERS:
+        raise InvalidArgumentError(f"`--learner` must be one of {', '.join(LEARNERS)}, "
+                                   f"got {args.learner!r}.")
+    if args.behavior not in _BEHAVIORS:
+        raise InvalidArgumentError(f"`--behavior` must be one of {', '.join(_BEHAVIORS)}, "
+                                   f"got {args.behavior!r}.")
+    T = _int("updates", args.updates, low=1)
+    S = _int("seeds", args.seeds, low=1)
+    seed = _int("seed", args.seed, low=0)
+    cks = None
+    if args.checkpoints is not None:
+        parts = [p for p in args.checkpoints.replace(" ", ",").split(",") if p]
+        if not parts:
+            raise InvalidArgumentError("`--checkpoints` must list update counts, e.g. 100,1000.")
+        cks = tuple(_int("checkpoints", p, low=0) for p in parts)
+        if max(cks) > T:
+            raise InvalidArgumentError(f"`--checkpoints` must not exceed `--updates` ({T}), "
+                                       f"got {max(cks)}.")
+    eps = _float("epsilon", args.epsilon, low=0.0, high=1.0)
+    omega = None if args.omega is None else _float("omega", args.omega, low=0.0, open_low=True)
+    behavior = FixedBehavior() if args.behavior == "uniform" else EpsilonGreedy(epsilon=eps)
+    return ICQ(learner=args.learner, updates=T, seeds=S, checkpoints=cks, seed=seed,
+               behavior=behavior, omega=omega)
+
+
+def _out_path_iv(text):
+    from pathlib import Path
+    if text is None:
+        return None
+    p = Path(text)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise InvalidArgumentError(f"`--out`: directory {str(parent)!r} does not exist.")
+    return p
+
+
+def _run(args) -> int:
+    import numpy as np
+    from icsmdp_theory.cli import load_instance_arg
+    from solvers.api import solve
+    from solvers.records import evaluate_greedy_policies, save_run
+    settings = _settings_from_args(args)
+    out = _out_path_iv(args.out)
+    model = load_instance_arg(args.instance)
+    record = solve(settings, model)
+    paths = save_run(record, out) if out is not None else None
+    evaluation = None
+    if args.evaluate and record.reached[-1].any():
+        evaluation = evaluate_greedy_policies(model, record)
+    rate = record.timings.get("updates_per_second", float("nan"))
+    if args.json:
+        doc = {"instance": model.name, "learner": record.learner, "updates": settings.updates,
+               "seeds": record.seeds, "base_seed": settings.seed,
+               "checkpoints": record.checkpoints, "status": record.status,
+               "success": record.success, "message": record.message,
+               "reached": record.reached, "updates_done": record.updates,
+               "updates_per_second": rate, "elapsed_seconds": record.elapsed,
+               "cells": {"agent": record.cell_agent, "observation": record.cell_observation},
+               "out": [str(p) for p in paths] if paths else None, "q": None}
+        if record.q.size <= MAX_JSON_Q_ENTRIES:
+            doc["q"] = record.q  # nan (inadmissible / not reached) -> null
+        if evaluation is not None:
+            doc["evaluation"] = {"checkpoint": evaluation.checkpoint, "v0": evaluation.v0,
+                                 "optimal_v0": evaluation.optimal_v0, "gap_v0": evaluation.gap_v0,
+                                 "max_gap": evaluation.max_gap}
+        print(json.dumps(to_jsonable(doc), allow_nan=False))
+    else:
+        print(model.summary())
+        print(f"learner        {record.learner}, {record.num_seeds} seeds x {settings.updates} "
+              f"updates, checkpoints {record.checkpoints.tolist()}")
+        print(f"status         {record.status}: {record.message}")
+        print(f"time           {record.elapsed:.2f} s ({rate:,.0f} updates/s)")
+        last = record.q[-1][record.reached[-1]][:, record.cell_admissible]
+        if last.size and np.isfinite(last).any():
+            spread = float(np.max(np.std(last, axis=0))) if last.shape[0] > 1 else 0.0
+            print(f"Q at T={int(record.checkpoints[-1])}  range [{np.nanmin(last):.4g}, "
+                  f"{np.nanmax(last):.4g}], largest std over seeds {spread:.3g}")
+        if evaluation is not None:
+            print(f"greedy value   mean v0 {evaluation.v0.mean():.6g} vs optimal "
+                  f"{evaluation.optimal_v0:.6g} (mean gap {evaluation.gap_v0.mean():.3g}, "
+                  f"worst {evaluation.gap_v0.max():.3g}; exact)")
+        if paths:
+            print(f"saved          {paths[0]} + {paths[1].name}")
+        elif record.status == "interrupted":
+            print("not saved (no --out)")
+    if record.status == "interrupted":
+        print("icsmdp run: interrupted; checkpoints reached are kept", file=sys.stderr)
+        return 130
+    return 0 if record.success else 1
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="run an IC-Q learner (batched seeds) and save its run record")
+    p.add_argument("instance", nargs="?", help="instance file or bundled example (default workflow)")
+    p.add_argument("--learner", default="tabular", help="tabular (default), linear or mlp")
+    p.add_argument("--updates", default="10000", help="updates T per seed (default 10000)")
+    p.add_argument("--seeds", default="1", help="number of seeds S (default 1)")
+    p.add_argument("--checkpoints", default=None,
+                   help="comma-separated update counts to record (default: 10 log-spaced up to T)")
+    p.add_argument("--seed", default="0", help="base seed (default 0)")
+    p.add_argument("--behavior", default="epsilon",
+                   help="epsilon (epsilon-greedy, default) or uniform (fixed, off-policy)")
+    p.add_argument("--epsilon", default="0.1", help="exploration rate (default 0.1)")
+    p.add_argument("--omega", default=None, help="projection radius around theta_0 (linear/mlp)")
+    p.add_argument("--evaluate", action="store_true",
+                   help="exact value of each seed's greedy policy (small instances)")
+    p.add_argument("--out", default=None, help="write PATH.npz + PATH.json")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def one_line_error(message):  # argparse's own errors: one line, exit 2
+        print(f"icsmdp run: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    p.error = one_line_error
+    parse_known = p.parse_known_args
+
+    def strict_parse_known_args(args=None, namespace=None):  # unknown options: one line too
+        ns, extras = parse_known(args, namespace)
+        if extras:
+            one_line_error(f"unrecognized arguments: {' '.join(extras)}")
+        return ns, extras
+    p.parse_known_args = strict_parse_known_args
+    p.set_defaults(func=_run)
