@@ -185,15 +185,19 @@ def check_run(model: ICSMDP, record, *, behavior=None, tol: float = 1e-10, rng=0
     mix = mixing_report(model, behavior)
     t_mix = float(mix.t_mix) if mix.t_mix_is_exact else float(mix.t_mix_upper)
     fit = th.fit_decay(T, L, floor=floor, rng=rng)
+    bound_floor = interface["alpha_tight"] + approx["term_computable_part"]
+    fit_bound = th.fit_decay(T, L, floor=bound_floor, rng=rng)
     c0 = {}
     for f in ALPHA_FORMS:
         c0[f] = th.smallest_c0(T, mean, floor=interface[f] + approx["term_computable_part"],
                                lambda_max=approx["lambda_max"],
                                t_mix=t_mix if np.isfinite(t_mix) else 0.0)
     mixing = {"t_mix": t_mix, "t_mix_is_exact": bool(mix.t_mix_is_exact),
-              "t_mix_message": mix.message, "c0_min": c0, "decay": asdict(fit)}
+              "t_mix_message": mix.message, "c0_min": c0, "decay": asdict(fit),
+              "decay_over_bound_floor": asdict(fit_bound), "bound_floor": bound_floor}
 
-    verdicts = _verdicts(floor, interface, approx, mean, lower, upper, fit, record.learner)
+    verdicts = _verdicts(floor, interface, approx, mean, lower, upper, fit_bound, c0,
+                         record.learner)
     bad = [k for k, v in verdicts.items() if v["verdict"] == "violated"]
     return CheckResult(
         success=verdicts["overall"]["verdict"] != "violated",
@@ -207,7 +211,7 @@ def check_run(model: ICSMDP, record, *, behavior=None, tol: float = 1e-10, rng=0
         approximation=approx, mixing=mixing, verdicts=verdicts, bound_latex=th.bound_latex())
 
 
-def _verdicts(floor, interface, approx, mean, lower, upper, fit, learner) -> dict:
+def _verdicts(floor, interface, approx, mean, lower, upper, fit, c0, learner) -> dict:
     out = {}
     # below the floor IC-Q converges to: a violation only once the run has settled there
     # (tabular IC-Q may approach its floor from below at finite T)
@@ -242,14 +246,22 @@ def _verdicts(floor, interface, approx, mean, lower, upper, fit, learner) -> dic
             "the excess over the computable terms may belong to the mixing term"
             + (" or to the unknown C1 lambda_max eps_0 part" if approx["c1_needed"] else "")),
             "term": approx["term_computable_part"]}
-    mv = th.verdict_mixing(fit)
-    out["mixing"] = {"verdict": mv, "exponent": fit.exponent, "interval": [fit.lower, fit.upper],
-                     "predicted_slope": fit.predicted, "points": fit.points,
-                     "reason": {"holds": "the excess decays at least as fast as log(T)/T allows",
-                                "violated": "the excess decays significantly slower than "
-                                            "log(T)/T: no fixed C0 covers the run",
-                                "inconclusive": "too few checkpoints above the floor or too "
-                                                "wide an interval"}[mv]}
+    if c0["alpha_tight"] == 0.0:
+        out["mixing"] = {"verdict": "holds", "c0_min": 0.0, "reason": (
+            "lhs <= 2 alpha_tight^2 + computable approximation terms at every checkpoint: "
+            "the bound holds with C0 = 0")}
+    else:
+        mv = th.verdict_mixing(fit)
+        out["mixing"] = {
+            "verdict": mv, "c0_min": c0["alpha_tight"], "exponent": fit.exponent,
+            "interval": [fit.lower, fit.upper], "predicted_slope": fit.predicted,
+            "points": fit.points,
+            "reason": {"holds": "the excess over 2 alpha_tight^2 + approximation decays at least "
+                                "as fast as log(T)/T allows",
+                       "violated": "the excess over 2 alpha_tight^2 + approximation decays "
+                                   "significantly slower than log(T)/T: no fixed C0 covers it",
+                       "inconclusive": "too few checkpoints above the bound's floor or too wide "
+                                       "an interval"}[mv]}
     provable = [out["interface:alpha_tight"], out["interface:alpha_tv"], out["mixing"]]
     if any(v["verdict"] == "violated" for v in provable):
         overall = "violated"

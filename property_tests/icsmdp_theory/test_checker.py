@@ -93,9 +93,19 @@ def test_floor_plus_c_over_T_holds_with_exponent_minus_one(setup):
     assert res.verdicts["overall"]["verdict"] == "holds" and res.success
 
 
-def test_record_that_never_decays_is_violated(setup):
-    rec = _orth_record(setup, np.full((16, T.size), 0.5))
+def test_record_under_the_interface_term_holds_with_c0_zero(setup):
+    rec = _orth_record(setup, np.full((16, T.size), 0.5))   # no decay, but far below 2 alpha^2
     res = check_run(setup["model"], rec)
+    assert res.mixing["c0_min"]["alpha_tight"] == 0.0
+    assert res.verdicts["mixing"]["verdict"] == "holds"
+
+
+def test_record_that_stays_above_the_bound_is_violated(setup):
+    probe = check_run(setup["model"], _orth_record(setup, np.full((16, T.size), 0.5)))
+    excess = probe.interface_term["alpha_tight"] - probe.floor + 1.0   # 1.0 above the bound's floor
+    rec = _orth_record(setup, np.full((16, T.size), excess))
+    res = check_run(setup["model"], rec)
+    assert res.mixing["c0_min"]["alpha_tight"] > 0
     assert res.verdicts["mixing"]["verdict"] == "violated"
     assert res.verdicts["overall"]["verdict"] == "violated" and not res.success
 
