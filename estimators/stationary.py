@@ -789,10 +789,14 @@ def stationary_law(model: ICSMDP, behavior: Sequence[np.ndarray] | None = None, 
     StationaryResult
         ``law`` of shape ``(num_full_states, N)``.
 
+    Above ``max_states`` epoch states the law is computed matrix-free as the
+    renewal occupancy from ``rho0`` (:func:`_restart_occupancy`); that route
+    requires every state reachable from ``rho0`` to reach STOP.
+
     Raises
     ------
     StateSpaceTooLargeError
-        More than ``max_states`` epoch states.
+        Above ``max_states`` when some reachable state never reaches STOP.
     """
     behavior = validate_behavior(model, behavior)
     key = (_behavior_key(behavior), int(max_states))
@@ -800,6 +804,13 @@ def stationary_law(model: ICSMDP, behavior: Sequence[np.ndarray] | None = None, 
     if key in cache:
         return cache[key]
     t0 = time.perf_counter()
+    if model.num_epoch_states > max_states:
+        res = _restart_occupancy(model, behavior)
+        settings = {"behavior": "given", "max_states": int(max_states), "method": "operator"}
+        res = StationaryResult(**{**res.__dict__, "settings": settings,
+                                  "elapsed": time.perf_counter() - t0})
+        cache[key] = res
+        return res
     T = epoch_chain(model, behavior, max_states=max_states)
     rho0 = initial_epoch_law(model)
     res = long_run_occupancy(T, rho0)
@@ -808,6 +819,57 @@ def stationary_law(model: ICSMDP, behavior: Sequence[np.ndarray] | None = None, 
                               "elapsed": time.perf_counter() - t0})
     cache[key] = res
     return res
+
+
+def _restart_occupancy(model: ICSMDP, behavior: list, *, rel_tol: float = 1e-14,
+                       max_epochs: int = 100_000) -> StationaryResult:
+    """Long-run occupancy of a large epoch chain without forming it (matrix-free).
+
+    With ``T = A + u rho0^T`` (``u`` = STOP probabilities) and every state
+    reaching STOP, the chain is a renewal process restarted from ``rho0``; its
+    long-run occupancy is the normalized expected number of visits before STOP,
+    ``pi ∝ rho0^T sum_k A^k``, summed with ``A^T z = T^T z - rho0 (u . z)``
+    (:func:`epoch_chain_operator`). The term ``rho0^T A^k`` has mass
+    ``P(no STOP in the first k epochs)``; the sum stops when it is below
+    ``rel_tol`` times the total. States whose epochs never reach STOP (a closed
+    class without restart) make the mass stall: that raises, naming the method
+    that handles it (the dense one).
+    """
+    op = epoch_chain_operator(model, behavior)
+    stop, rho = _stop_and_restart(model, behavior)
+    z = rho.astype(float).copy()
+    term = z.copy()
+    checkpoint_mass = 1.0
+    stalled = False
+    for k in range(1, max_epochs + 1):
+        term = op.rmatvec(term) - rho * (stop @ term)
+        np.maximum(term, 0.0, out=term)  # round-off only: A is non-negative
+        z += term
+        mass = term.sum()
+        if mass <= rel_tol * z.sum():
+            break
+        if k % 1000 == 0:  # a closed class without STOP keeps its mass exactly
+            stalled = mass >= (1 - 1e-9) * checkpoint_mass
+            checkpoint_mass = mass
+            if stalled:
+                break
+    if stalled or k == max_epochs:
+        raise StateSpaceTooLargeError(
+            f"the epoch chain of {model.num_epoch_states:,} states does not reach STOP from "
+            f"every state reachable from rho0 within {max_epochs} epochs; its long-run law "
+            f"needs the dense method (raise `max_states` if memory allows).")
+    law = z / z.sum()
+    n = law.size
+    support = law > 0
+    shape = (model.num_full_states, model.num_agents)
+    return StationaryResult(
+        success=True, status="converged",
+        message=(f"renewal occupancy from rho0, {k} epochs summed (matrix-free); the states "
+                 f"reachable from rho0 form one closed class (period not computed)."),
+        iterations=k, settings={}, elapsed=0.0, law=law.reshape(shape), num_closed_classes=1,
+        closed_class_sizes=(int(support.sum()),), class_weights=(1.0,), class_periods=(0,),
+        class_labels=np.where(support, 0, -1).reshape(shape),
+        num_transient_states=int(n - support.sum()))
 
 
 def mu(model: ICSMDP, law: np.ndarray, behavior: Sequence[np.ndarray] | None = None) -> np.ndarray:

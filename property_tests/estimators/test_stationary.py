@@ -489,3 +489,25 @@ def test_tiny_handoff_by_hand():
     ref = np.linalg.lstsq(A, np.concatenate([np.zeros(4), [1.0]]), rcond=None)[0]
     assert np.abs(res.law.reshape(-1)[idx] - ref).max() < 1e-14
     assert res.law.reshape(-1)[[1, 2]].tolist() == [0.0, 0.0]
+
+
+# ---------------------------------------------------------------- matrix-free route (large chains)
+@pytest.mark.parametrize("seed", range(4))
+def test_matrix_free_occupancy_equals_the_dense_route(seed):
+    from icsmdp_theory.generators import random_icsmdp
+    from estimators.stationary import stationary_law as law_of
+    model = random_icsmdp(seed, num_agents=3, num_latent=2, num_interface=3, num_private=2,
+                          num_actions=2, stop_admissible=True)
+    dense = law_of(model).law
+    free = law_of(model, max_states=10)
+    assert free.settings["method"] == "operator"
+    np.testing.assert_allclose(free.law, dense, atol=1e-12)
+
+
+def test_matrix_free_occupancy_refuses_a_chain_that_never_stops():
+    from icsmdp_theory.errors import StateSpaceTooLargeError
+    from icsmdp_theory.generators import random_icsmdp
+    from estimators.stationary import stationary_law as law_of
+    model = random_icsmdp(0, num_agents=2, num_interface=4, stop_admissible=False)
+    with pytest.raises(StateSpaceTooLargeError, match="does not reach STOP"):
+        law_of(model, max_states=2)
