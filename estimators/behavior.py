@@ -65,35 +65,41 @@ def uniform_behavior(model: ICSMDP) -> list[np.ndarray]:
     return out
 
 
+def _per_agent_arrays(model: ICSMDP, arrays, name: str) -> list[np.ndarray]:
+    """One float array ``(nO_i, N+1)`` per agent (copies), with located errors."""
+    if not isinstance(arrays, (list, tuple)) or len(arrays) != model.num_agents:
+        got = len(arrays) if isinstance(arrays, (list, tuple)) else type(arrays).__name__
+        raise InvalidArgumentError(
+            f"`{name}` must be a list of {model.num_agents} arrays (one per agent), got {got}.")
+    out = []
+    for i, (a, x) in enumerate(zip(model.agents, arrays)):
+        try:
+            x = np.array(x, dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"`{name}[{i}]` ({_where(model, i)}) must be a numeric array.") from None
+        shape = (a.num_observations, model.num_successors)
+        if x.shape != shape:
+            raise InvalidArgumentError(
+                f"`{name}[{i}]` ({_where(model, i)}) must have shape {list(shape)} "
+                f"(observations, successors), got {list(x.shape)}.")
+        out.append(x)
+    return out
+
+
 def _epsilon_greedy_behavior_iv(model, q_obs, epsilon):
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.integer, np.floating)):
         raise InvalidArgumentError(f"`epsilon` must be a number in [0, 1], got {epsilon!r}.")
     epsilon = float(epsilon)
     if not 0.0 <= epsilon <= 1.0:
         raise InvalidArgumentError(f"`epsilon` must lie in [0, 1], got {epsilon!r}.")
-    if not isinstance(q_obs, (list, tuple)) or len(q_obs) != model.num_agents:
-        got = len(q_obs) if isinstance(q_obs, (list, tuple)) else type(q_obs).__name__
-        raise InvalidArgumentError(
-            f"`q_obs` must be a list of {model.num_agents} arrays (one per agent), got {got}.")
-    N1 = model.num_successors
-    out = []
-    for i, (a, q) in enumerate(zip(model.agents, q_obs)):
-        try:
-            q = np.asarray(q, dtype=float)
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(f"`q_obs[{i}]` ({_where(model, i)}) must be a numeric array.") from None
-        shape = (a.num_observations, N1)
-        if q.shape != shape:
-            raise InvalidArgumentError(
-                f"`q_obs[{i}]` ({_where(model, i)}) must have shape {list(shape)} "
-                f"(observations, successors), got {list(q.shape)}.")
+    out = _per_agent_arrays(model, q_obs, "q_obs")
+    for i, (a, q) in enumerate(zip(model.agents, out)):
         bad = ~np.isfinite(q) & a.successors[None, :]
         if bad.any():
             o, c = np.argwhere(bad)[0]
             raise InvalidArgumentError(
                 f"`q_obs[{i}]` ({_where(model, i)}) must be finite on admissible successors: "
                 f"entry [o={o}, c'={c}] is {float(q[o, c])!r}.")
-        out.append(q)
     return out, epsilon
 
 
@@ -142,23 +148,9 @@ def validate_behavior(model: ICSMDP, behavior: Sequence[np.ndarray] | None) -> l
     """
     if behavior is None:
         return uniform_behavior(model)
-    if not isinstance(behavior, (list, tuple)) or len(behavior) != model.num_agents:
-        got = len(behavior) if isinstance(behavior, (list, tuple)) else type(behavior).__name__
-        raise InvalidArgumentError(
-            f"`behavior` must be a list of {model.num_agents} arrays (one per agent), got {got}.")
-    N1 = model.num_successors
-    out = []
-    for i, (a, b) in enumerate(zip(model.agents, behavior)):
+    out = _per_agent_arrays(model, behavior, "behavior")
+    for i, (a, b) in enumerate(zip(model.agents, out)):
         where = _where(model, i)
-        try:
-            b = np.array(b, dtype=float)
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(f"`behavior[{i}]` ({where}) must be a numeric array.") from None
-        shape = (a.num_observations, N1)
-        if b.shape != shape:
-            raise InvalidArgumentError(
-                f"`behavior[{i}]` ({where}) must have shape {list(shape)} (observations, "
-                f"successors), got {list(b.shape)}.")
         if not np.all(np.isfinite(b)):
             o, c = np.argwhere(~np.isfinite(b))[0]
             raise InvalidArgumentError(
@@ -181,7 +173,6 @@ def validate_behavior(model: ICSMDP, behavior: Sequence[np.ndarray] | None) -> l
             raise InvalidArgumentError(
                 f"rows of `behavior[{i}]` ({where}) must sum to 1: observation o={o} sums to "
                 f"{float(sums[o])!r}.")
-        out.append(b)
     return out
 
 
