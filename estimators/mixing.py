@@ -584,11 +584,13 @@ def projected_mixing_time(T, pi, projection, eps: float = DEFAULT_EPS, *,
 
 
 # ====================================================================== spectra
-def _arpack(op, n, k, which="LM", tol=1e-8):
+def _arpack(op, n, k, which="LM", tol=1e-8, ncv=40, vectors=True):
     k = max(1, min(k, n - 2))
-    ncv = min(n, max(2 * k + 1, 40))
+    ncv = min(n, max(2 * k + 1, ncv))
     try:
-        return spl.eigs(op, k=k, which=which, ncv=ncv, tol=tol, maxiter=3000)
+        out = spl.eigs(op, k=k, which=which, ncv=ncv, tol=tol, maxiter=3000,
+                       return_eigenvectors=vectors)
+        return out if vectors else (out, None)
     except spl.ArpackNoConvergence as err:  # keep what converged
         return err.eigenvalues, err.eigenvectors
 
@@ -695,9 +697,12 @@ def _second_singular_value(T, pi: np.ndarray, explicit: bool) -> float:
         return y - r * (r @ y)
 
     op = spl.LinearOperator((n, n), matvec=mv, rmatvec=rmv, dtype=float)
-    s = spl.svds(op, k=1, which="LM", return_singular_vectors=False, tol=1e-10,
+    # svds runs Lanczos on X^T X: the Ritz value theta = s^2 is within tol*theta of an
+    # eigenvalue, so s sqrt(1 + tol) bounds sigma_2 from above (keeps the mixing bound valid).
+    tol = 1e-8
+    s = spl.svds(op, k=1, which="LM", return_singular_vectors=False, tol=tol,
                  rng=np.random.default_rng(0))
-    return float(s[0])
+    return float(min(1.0, s[0] * math.sqrt(1.0 + tol)))
 
 
 def _bounds(T, pi, eps, lam, explicit, how) -> MixingBounds:
@@ -846,25 +851,43 @@ def mixing_report(model: ICSMDP, behavior: Sequence[np.ndarray] | None = None,
 
 
 def _report_bounds(model, behavior, eps, settings, t0) -> MixingResult:
-    """The operator path beyond ``exact_limit`` (see :func:`mixing_report`)."""
+    """The operator path beyond ``exact_limit`` (see :func:`mixing_report`).
+
+    ``pi`` is the renewal occupancy of :func:`~estimators.stationary.stationary_law`
+    (GMRES, cached and shared with the gap report); when that route does not
+    apply (a state never reaches STOP) it is ARPACK's eigenvector of
+    eigenvalue 1 of ``T^T``. ``lambda_*`` comes from ARPACK (2 eigenvalues of
+    largest modulus, 20 Arnoldi vectors, tolerance ``1e-8``).
+    """
+    from estimators.stationary import stationary_law
+    from icsmdp_theory.errors import StateSpaceTooLargeError
     n = model.num_epoch_states
     op = epoch_chain_operator(model, behavior)
-    vals, vecs = _arpack(op.T, n, 2)
     notes = []
+    try:
+        pi = np.asarray(stationary_law(model, behavior, max_states=settings["exact_limit"]).law,
+                        dtype=float).reshape(-1)
+        vals, vecs = _arpack(op.T, n, 2, ncv=20, vectors=False)
+        pi_how = "pi: renewal occupancy (GMRES)"
+    except StateSpaceTooLargeError:
+        vals, vecs = _arpack(op.T, n, 2, ncv=20)
+        pi = None
+        pi_how = "pi: ARPACK eigenvector of eigenvalue 1"
     if len(vals) < 2:
         b = MixingBounds(np.nan, np.nan, "none", np.nan, np.nan, np.nan, False, np.nan,
                          "ARPACK did not converge.")
         pi_min = np.nan
     else:
-        one = int(np.argmin(np.abs(vals - 1.0)))
-        pi = np.real(vecs[:, one])
-        pi = pi / pi.sum()
-        pi = np.clip(pi, 0.0, None)
-        pi /= pi.sum()
+        if pi is None:
+            one = int(np.argmin(np.abs(vals - 1.0)))
+            pi = np.real(vecs[:, one])
+            pi = pi / pi.sum()
+            pi = np.clip(pi, 0.0, None)
+            pi /= pi.sum()
         lam = _lambda_star_from(vals)
         if lam >= 1.0 - _UNIT_TOL:
             lam = 1.0
-        how = f"ARPACK on the operator T^T ({len(vals)} eigenvalues of largest modulus)"
+        how = f"ARPACK on the operator T^T ({len(vals)} eigenvalues of largest modulus); {pi_how}"
         b = _bounds(op, pi, eps, lam, False, how)
         pi_min = float(pi.min())
     notes.append(b.message)

@@ -34,6 +34,7 @@ Examples
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -52,6 +53,9 @@ LU_LIMIT = 300
 #: The ``(y', tau)`` law is summed until the remaining mass is below this (SPEC section 2).
 DURATION_TAIL_TOL = 1e-12
 _METHODS = ("auto", "lu", "neumann")
+
+
+_POWER_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -177,16 +181,27 @@ class OptionReduction:
         mat = self.continue_matrix_undiscounted
         x = rhs.copy()
         term = rhs
-        mass = np.ones(rhs.shape[0])
         scale = np.abs(rhs).max()
         for k in range(1, max_terms + 1):
             term = mat @ term
             x += term
-            mass = mat @ mass
-            rho = float(mass.max(initial=0.0))
+            rho = self._power_norm(k)
             if rho < 1.0 and scale * k * rho / (1.0 - rho) <= rel * max(1.0, np.abs(x).max()):
                 return x
         return None
+
+    def _power_norm(self, k: int) -> float:
+        """``||M^k||_inf = max(M^k 1)`` (``M >= 0``), computed once per ``k`` and cached."""
+        norms = self.__dict__.setdefault("_power_norms", [1.0])
+        if len(norms) > k:
+            return norms[k]
+        with _POWER_LOCK:  # reductions are shared between threads (epoch_chain_operator)
+            while len(norms) <= k:
+                mass = self.__dict__.get("_power_mass", np.ones(self.num_local_states))
+                mass = self.continue_matrix_undiscounted @ mass
+                self.__dict__["_power_mass"] = mass
+                norms.append(float(mass.max(initial=0.0)))
+        return norms[k]
 
     # --------------------------------------------------------------- products
     def option_reward(self) -> np.ndarray:

@@ -24,6 +24,14 @@ same way: a ``bench_*`` function, a ``_add_*`` parser hook in
     times in the same process and the median wall time is reported. Model
     construction is not timed on either side.
 
+``core-smdp``, ``options``
+    The option reduction and ``Q*_lat`` on the 60,000-epoch-state family; sparse
+    LU versus the certified Neumann series.
+
+``gaps``
+    The full ``icsmdp gaps`` (stationary reference, minimax, mixing) end to end
+    on the 60,000-epoch-state instance, and exact ``t_mix`` on a 2,000-state chain.
+
 QuantEcon is an optional dependency (the ``bench`` extra), never a runtime one.
 """
 from __future__ import annotations
@@ -44,7 +52,8 @@ from solvers import value_iteration as _vi  # noqa: F401
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, solve
 from solvers.smdp import FiniteSMDP
 
-__all__ = ["random_sparse_mdp", "bench_core_mdp", "main"]
+__all__ = ["random_sparse_mdp", "bench_core_mdp", "bench_core_smdp", "bench_options", "bench_gaps",
+           "main"]
 
 #: QuantEcon's default ``max_iter`` (250) stops its VI early on this problem.
 _QE_MAX_ITER = 100_000
@@ -381,8 +390,92 @@ def _add_options(sub) -> None:
     p.set_defaults(run=lambda a: bench_options(sizes=a.sizes), show=_print_options)
 
 
+# --------------------------------------------------------------------------- gaps
+#: The gap benchmark instance of the estimators issue (60,000 epoch states, 10 observations/agent).
+GAPS_INSTANCE = dict(num_agents=10, num_latent=120, num_interface=50, nnz_per_row=8,
+                     end_probability=0.3, num_actions=2, gamma=0.95, observation=10)
+#: The 2,000-state chain for exact ``t_mix`` (two agents, 1,000 interface states each).
+TMIX_INSTANCE = dict(num_agents=2, num_latent=1, num_interface=1000, nnz_per_row=2,
+                     end_probability=(0.5, 1.0), stop_admissible=False)
+
+
+def bench_gaps(*, reference: str = "stationary", latent: int = 120) -> dict:
+    """End-to-end ``icsmdp gaps`` on the 60,000-epoch-state instance, and exact ``t_mix`` on 2,000 states.
+
+    The instance is ``random_icsmdp(1, **GAPS_INSTANCE)`` (``num_latent`` may be
+    lowered for a quick run), saved as ``.npz`` in a temporary directory; the
+    command ``icsmdp gaps FILE --reference REF --json`` (minimax and mixing
+    included: the full report) runs in a fresh process and its wall time,
+    including loading, is reported with the headline numbers it printed.
+    Exact ``t_mix(1/4)`` runs in this process on ``epoch_chain`` of
+    ``random_icsmdp(0, **TMIX_INSTANCE)`` (2,000 epoch states) with the
+    stationary law precomputed (not timed).
+    """
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    from estimators.mixing import mixing_time
+    from estimators.stationary import epoch_chain, stationary_law
+    from icsmdp_theory.generators import random_icsmdp
+    from icsmdp_theory.io import save_instance
+
+    kw = {**GAPS_INSTANCE, "num_latent": latent}
+    with tempfile.TemporaryDirectory() as tmp:
+        model = random_icsmdp(1, **kw)
+        path = save_instance(model, Path(tmp) / "gaps-bench.npz")
+        cmd = [sys.executable, "-c", "import sys; from icsmdp_theory.cli import main; "
+               "sys.exit(main(sys.argv[1:]))", "gaps", str(path), "--reference", reference,
+               "--json"]
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"icsmdp gaps failed ({proc.returncode}): {proc.stderr.strip()}")
+    doc = json.loads(proc.stdout)
+    keys = ("epsilon_phi", "delta_phi", "alpha_tight", "max_q_gap", "policy_loss",
+            "minimax_epsilon", "minimax_delta", "t_mix_lower", "t_mix_upper", "relaxation_time")
+    small = random_icsmdp(0, **TMIX_INSTANCE)
+    T = epoch_chain(small)
+    pi = stationary_law(small).law.reshape(-1)
+    t = time.perf_counter()
+    tm = mixing_time(T, pi)
+    t_tmix = time.perf_counter() - t
+    return {"benchmark": "gaps", "environment": _environment(),
+            "instance": {"seed": 1, **kw, "epoch_states": model.num_epoch_states},
+            "command": "icsmdp gaps FILE --reference " + reference + " --json",
+            "gaps_wall_s": wall, "report": {k: doc[k] for k in keys},
+            "mixing_message": doc["mixing_message"],
+            "t_mix_chain": {"seed": 0, **TMIX_INSTANCE, "epoch_states": T.shape[0]},
+            "t_mix": tm.t_mix, "t_mix_status": tm.status, "t_mix_s": t_tmix}
+
+
+def _print_gaps(report: dict) -> None:
+    inst = report["instance"]
+    print(f"gaps: {report['command']} on random_icsmdp(1, ...), {inst['epoch_states']:,} epoch "
+          f"states, 10 observations per agent")
+    env = report["environment"]
+    print("environment: " + ", ".join(f"{k} {v}" for k, v in env.items()))
+    print(f"  wall time (fresh process, load + gaps + minimax + stationary + mixing): "
+          f"{report['gaps_wall_s']:.1f} s")
+    for k, v in report["report"].items():
+        print(f"  {k:16s} {v:.6g}")
+    print(f"  exact t_mix(1/4) on {report['t_mix_chain']['epoch_states']:,} epoch states: "
+          f"{report['t_mix']} ({report['t_mix_status']}) in {report['t_mix_s']:.2f} s")
+
+
+def _add_gaps(sub) -> None:
+    p = sub.add_parser("gaps", help="full icsmdp gaps on 60,000 epoch states; exact t_mix on 2,000")
+    p.add_argument("--reference", choices=("uniform", "stationary"), default="stationary")
+    p.add_argument("--latent", type=_positive_int, default=120,
+                   help="latent states (120 gives 60,000 epoch states)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=lambda a: bench_gaps(reference=a.reference, latent=a.latent),
+                   show=_print_gaps)
+
+
 #: One parser hook per benchmark subcommand.
-_SUBCOMMANDS = [_add_core_mdp, _add_core_smdp, _add_options]
+_SUBCOMMANDS = [_add_core_mdp, _add_core_smdp, _add_options, _add_gaps]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

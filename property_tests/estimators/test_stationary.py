@@ -207,7 +207,15 @@ def test_epoch_chain_matches_raw_loops(seed, kwargs):
     assert np.abs(op.matvec(v) - expected @ v).max() < 1e-12
     assert np.abs(op.rmatvec(v) - expected.T @ v).max() < 1e-12
     # default behavior is uniform over admissible successors
-    assert np.abs(epoch_chain(model) - _raw_chain(model, uniform_behavior(model))).max() < 1e-12
+    T_unif = _raw_chain(model, uniform_behavior(model))
+    assert np.abs(epoch_chain(model) - T_unif).max() < 1e-12
+    # the operator shares one solve between successors with equal columns (uniform: all equal)
+    op = epoch_chain_operator(model)
+    assert np.abs(op.matvec(v) - T_unif @ v).max() < 1e-12
+    assert np.abs(op.rmatvec(v) - T_unif.T @ v).max() < 1e-12
+    w = v + 1j * rng.normal(size=v.size)
+    assert np.abs(op.matvec(w) - T_unif @ w).max() < 1e-12
+    assert np.abs(op.rmatvec(w) - T_unif.T @ w).max() < 1e-12
 
 
 def test_end_law_zero_outside_support_and_matches_inverse():
@@ -511,3 +519,20 @@ def test_matrix_free_occupancy_refuses_a_chain_that_never_stops():
     model = random_icsmdp(0, num_agents=2, num_interface=4, stop_admissible=False)
     with pytest.raises(StateSpaceTooLargeError, match="does not reach STOP"):
         law_of(model, max_states=2)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_matrix_free_gmres_equals_the_renewal_sum(seed):
+    """GMRES on (I - A^T) z = rho0 against the term-by-term renewal sum sum_k rho0^T A^k."""
+    from estimators.behavior import validate_behavior
+    from estimators.stationary import (_renewal_sum, _stop_and_restart, epoch_chain_operator,
+                                       stationary_law as law_of)
+    model = random_icsmdp(seed, num_agents=3, num_latent=2, num_interface=4, num_private=2,
+                          num_actions=2, stop_admissible=True)
+    res = law_of(model, max_states=10)
+    assert "GMRES" in res.message and res.iterations >= 1
+    beh = validate_behavior(model, None)
+    stop, rho = _stop_and_restart(model, beh)
+    z, k = _renewal_sum(epoch_chain_operator(model, beh), stop, rho, model, 1e-15, 100_000)
+    assert k > 1
+    np.testing.assert_allclose(res.law.reshape(-1), z / z.sum(), atol=1e-13)
