@@ -86,8 +86,9 @@ def _cmd_solve(args) -> int:
 
 def _cmd_report(args) -> int:
     from reports.builder import build_report
-    from reports.sections import DEFAULT_SECTIONS
-    path = build_report(DEFAULT_SECTIONS, out_root=args.out, seed=args.seed, quick=not args.full,
+    from reports.sections import DEFAULT_SECTIONS, FULL_SECTIONS
+    sections = FULL_SECTIONS if args.full else DEFAULT_SECTIONS
+    path = build_report(sections, out_root=args.out, seed=args.seed, quick=not args.full,
                         argv=["icsmdp"] + list(args.argv))
     print(path)
     return 0

@@ -1,6 +1,6 @@
 """``icsmdp reproduce``: the paper's experiments as a report (:mod:`reports.reproduce`).
 
-``icsmdp reproduce synthetic|routing [--full] [--out DIR] [--seed S] [--json]``
+``icsmdp reproduce synthetic|routing|all [--full] [--out DIR] [--seed S] [--json]``
 writes the report directory of one experiment and prints its path (with
 ``--json``: one JSON object ``{"kind", "quick", "seed", "report", "sections"}``
 where ``sections`` is the report's ``report.json`` section data).
@@ -15,7 +15,7 @@ from icsmdp_theory.errors import InvalidArgumentError
 __all__ = ["add_parser", "KINDS"]
 
 #: Experiment kinds (kept in sync with :data:`reports.reproduce.REPRODUCE_KINDS`).
-KINDS = ("synthetic", "routing")
+KINDS = ("synthetic", "routing", "all")
 
 
 def _run(args) -> int:
@@ -42,7 +42,7 @@ def _run(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("reproduce", help="reproduce the paper's experiments as a report")
-    p.add_argument("kind", help="synthetic (T1, T2) or routing")
+    p.add_argument("kind", help="synthetic (T1, T2), routing, or all (the three sections)")
     p.add_argument("--full", action="store_true", help="paper-scale runs (slow)")
     p.add_argument("--out", default=str(Path("reports") / "out"),
                    help="directory under which the report directory is created")

@@ -33,6 +33,16 @@ constant end probability ``beta = p_handoff``. Everything random is drawn from
 - **Observation.** ``phi_i(m) = m mod n_bins``, ``n_bins = ceil(rho * nM)``
   (:func:`synthetic_map`), the same for every agent; changing ``rho`` keeps
   the dynamics and rewards (the instance is drawn once per seed and re-mapped).
+- **Slow-mixing variant** (``latent_moves="ring"``, used by T2's handoff
+  scan): the latent kernel is instead ``x' = x + k (mod nX)``, ``k in {-1, 0,
+  1}`` with Dirichlet(1) weights per row. With the default kernel every
+  invocation scrambles ``x`` and the epoch chain mixes in 2 epochs whatever
+  ``p_handoff``; on the ring ``x`` moves about one state per primitive step, so
+  shorter invocations (larger ``p_handoff``) mix less per epoch (exact
+  ``t_mix(1/4)`` = 3, 4, 5 at ``p_handoff`` = 0.10, 0.30, 0.55 on the
+  reduced instance ``N = 4, nX = nM = 20``, seed 0); the STOP restart from
+  ``rho0`` (probability ``1/(N+1)`` per epoch under the uniform behavior)
+  caps it.
 
 Routing (paper section 5, :func:`routing_instance`)
 ---------------------------------------------------
@@ -138,13 +148,24 @@ def synthetic_map(model: ICSMDP, rho: float) -> list[np.ndarray]:
 
 def synthetic_instance(*, rho: float, p_handoff: float = 0.3, num_agents: int = 10,
                        num_latent: int = 120, num_interface: int = 50, horizon: int = 60,
-                       seed: int = 0, nnz_per_row: int = 8, gamma: float = 0.95) -> ICSMDP:
+                       seed: int = 0, nnz_per_row: int = 8, gamma: float = 0.95,
+                       latent_moves: str = "random") -> ICSMDP:
     """The synthetic IC-SMDP family of the paper's section 5.1 (design: module docstring).
 
-    The draw depends on ``seed`` and the sizes only; ``rho`` sets the
-    observation map and ``p_handoff`` the end probability, so sweeping either
-    keeps the rest of the instance fixed.
+    The draw depends on ``seed``, the sizes and ``latent_moves`` only; ``rho``
+    sets the observation map and ``p_handoff`` the end probability, so sweeping
+    either keeps the rest of the instance fixed.
+
+    ``latent_moves="random"`` (default) draws the latent kernel with
+    ``nnz_per_row`` random successors per row (it scrambles ``x`` within an
+    invocation); ``"ring"`` is the slow-mixing variant of T2's handoff scan:
+    ``x' = x + k (mod nX)``, ``k in {-1, 0, 1}`` with Dirichlet(1) weights per
+    row, so ``x`` diffuses by about one state per primitive step and the epoch
+    chain mixes more slowly when invocations are shorter (larger ``p_handoff``).
     """
+    if latent_moves not in ("random", "ring"):
+        raise InvalidArgumentError(
+            f"`latent_moves` must be 'random' or 'ring', got {latent_moves!r}.")
     rho = _unit("rho", rho)
     beta = _unit("p_handoff", p_handoff)
     N = _pos_int("num_agents", num_agents)
@@ -163,7 +184,15 @@ def synthetic_instance(*, rho: float, p_handoff: float = 0.3, num_agents: int = 
     ang = 2 * np.pi * np.arange(nM) / nM
     agents = []
     for i in range(N):
-        kx = random_sparse_rows(rng, nX, nX, nnz)               # x' | x
+        if latent_moves == "random":
+            kx = random_sparse_rows(rng, nX, nX, nnz)           # x' | x
+        else:  # ring: x' = x + k mod nX, k in {-1, 0, 1}
+            w = rng.exponential(size=(nX, 3))
+            w /= w.sum(axis=1, keepdims=True)
+            cols = (np.arange(nX)[:, None] + np.array([-1, 0, 1])[None, :]) % nX
+            kx = sp.csr_array((w.ravel(), (np.repeat(np.arange(nX), 3), cols.ravel())),
+                              shape=(nX, nX))
+            kx.sum_duplicates()
         d_i = int(rng.integers(0, nM))
         q_i = float(rng.uniform(0.1, 0.5))
         theta = rng.uniform(0, 2 * np.pi, size=N + 1)

@@ -214,13 +214,17 @@ def _environment() -> dict:
     return env
 
 
+def _print_environment(report: dict) -> None:
+    env = report["environment"]
+    print("environment: " + ", ".join(f"{k} {v}" for k, v in env.items()))
+
+
 def _print_core_mdp(report: dict) -> None:
     p = report["problem"]
     print(f"core-mdp: S={p['states']} A={p['actions']} nnz/row={p['nnz_per_row']} "
           f"(kernel nnz {p['kernel_nnz']}), gamma={p['gamma']}, tol={p['tol']:g}, "
           f"seed {p['seed']}; median of {report['repeats']} alternating runs")
-    env = report["environment"]
-    print("environment: " + ", ".join(f"{k} {v}" for k, v in env.items()))
+    _print_environment(report)
     print(f"{'method':<17}{'median s':>10}{'iters':>7}{'ratio/qe-mpi':>14}"
           f"{'same policy':>13}{'max|v-v_qe|':>13}{'error bound':>13}")
     for name, m in report["methods"].items():
@@ -322,8 +326,7 @@ def bench_core_smdp(*, latents: Sequence[int] = (15, 30, 60, 120), method: str =
 def _print_core_smdp(report: dict) -> None:
     print(f"core-smdp: N=10, nM=50, nnz/row=8, beta=0.3, gamma=0.95, tol 1e-8, method "
           f"{report['method']}")
-    env = report["environment"]
-    print("environment: " + ", ".join(f"{k} {v}" for k, v in env.items()))
+    _print_environment(report)
     print(f"{'nX':>5}{'epoch states':>14}{'reduction s':>13}{'oracle s':>10}{'total s':>9}"
           f"{'x prev':>8}{'iters':>7}{'peak MB':>9}")
     for r in report["sizes"]:
@@ -454,8 +457,7 @@ def _print_gaps(report: dict) -> None:
     inst = report["instance"]
     print(f"gaps: {report['command']} on random_icsmdp(1, ...), {inst['epoch_states']:,} epoch "
           f"states, 10 observations per agent")
-    env = report["environment"]
-    print("environment: " + ", ".join(f"{k} {v}" for k, v in env.items()))
+    _print_environment(report)
     print(f"  wall time (fresh process, load + gaps + minimax + stationary + mixing): "
           f"{report['gaps_wall_s']:.1f} s")
     for k, v in report["report"].items():

@@ -199,6 +199,7 @@ def build_report(section_funcs: Sequence[Callable[[ReportContext], Section]], *,
         ctx = ReportContext(workdir=tmp, seed=seed, quick=quick)
         sections, timings = [], {}
         funcs = list(section_funcs)
+        t_start = time.perf_counter()
         bar = None
         if progress:
             from tqdm import tqdm
@@ -214,6 +215,8 @@ def build_report(section_funcs: Sequence[Callable[[ReportContext], Section]], *,
         if bar is not None:
             bar.close()
         prov["timings_seconds"] = timings
+        prov["total_seconds"] = round(time.perf_counter() - t_start, 3)
+        prov["mode"] = "quick" if quick else "full"
         prov["seeds"] = ctx.seeds_used
         prov["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         doc = {"format": "icsmdp-report/1", "provenance": prov,

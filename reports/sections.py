@@ -9,7 +9,8 @@ from icsmdp_theory.examples import EXAMPLES, load_example
 from icsmdp_theory.oracle import centralized_oracle
 from reports.builder import ReportContext, Section
 
-__all__ = ["solve_summary", "gap_summary", "verify_summary", "theorem_check", "DEFAULT_SECTIONS"]
+__all__ = ["solve_summary", "gap_summary", "verify_summary", "theorem_check", "DEFAULT_SECTIONS",
+           "FULL_SECTIONS"]
 
 
 def solve_summary(ctx: ReportContext) -> Section:
@@ -149,6 +150,13 @@ def _synthetic_sections():
     return [synthetic_t1, synthetic_t2]
 
 
+def _routing_section():
+    from reports.reproduce import routing
+    return routing
+
+
 #: Sections of the default report, in order.
 DEFAULT_SECTIONS = [solve_summary, gap_summary, verify_summary, theorem_check,
                     *_synthetic_sections()]
+#: Sections of ``icsmdp report --full``: the default ones at paper scale, plus routing (N=100).
+FULL_SECTIONS = [*DEFAULT_SECTIONS, _routing_section()]

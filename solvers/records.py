@@ -476,9 +476,11 @@ def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, c
     uniq, inverse = np.unique(policies[reached], axis=0, return_inverse=True)
     vals = np.empty((uniq.shape[0], model.num_epoch_states))
     how = set()
+    W = chain.zeros()
     for u, pol in enumerate(uniq):
         sigma = epoch_policy(model, pol)
-        W, h = chain.evaluate(sigma, chain.zeros(), direct_limit=direct_limit, rtol=rtol)
+        # warm start from the previous policy's values (seeds' greedy policies are close)
+        W, h = chain.evaluate(sigma, W, direct_limit=direct_limit, rtol=rtol)
         how.add(h)
         vals[u] = chain.policy_values(W, sigma).reshape(-1)
     values = np.full((policies.shape[0], model.num_epoch_states), np.nan)

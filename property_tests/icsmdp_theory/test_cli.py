@@ -152,6 +152,9 @@ def test_report_builder_parses_and_never_overwrites(tmp_path):
     doc = json.loads((first / "report.json").read_text())
     assert doc["sections"]["demo"] == {"x": 1.5, "nan": None}
     assert doc["provenance"]["command"] == ["test"] and "versions" in doc["provenance"]
+    prov = doc["provenance"]
+    assert prov["mode"] == "quick" and set(prov["timings_seconds"]) == {"demo"}
+    assert prov["total_seconds"] >= prov["timings_seconds"]["demo"] >= 0
     assert doc["figures"] == ["line.png"] and (first / "line.png").exists()
     p = _Collect()
     p.feed((first / "index.html").read_text())

@@ -3,6 +3,7 @@ import math
 
 import networkx as nx
 import numpy as np
+import scipy.sparse as sp
 import pytest
 
 from icsmdp_theory.errors import InvalidArgumentError
@@ -57,8 +58,21 @@ def test_synthetic_aliasing_hurts():
     assert half.alpha_tight > full.alpha_tight
 
 
+def test_synthetic_ring_variant_moves_latent_state_locally():
+    """latent_moves='ring': from (x, m) the kernel reaches only x' in {x-1, x, x+1} mod nX."""
+    model = synthetic_instance(rho=1.0, latent_moves="ring", **SMALL)
+    nX, nM = model.num_latent, model.num_interface
+    for ag in model.agents:
+        k = sp.coo_array(ag.kernel[0])
+        x, x2 = k.row // nM, k.col // nM
+        step = (x2 - x) % nX
+        assert set(step.tolist()) <= {nX - 1, 0, 1}
+        assert np.allclose(ag.kernel[0].sum(axis=1), 1.0)
+
+
 @pytest.mark.parametrize("bad", [dict(rho=0.0), dict(rho=1.5), dict(rho=0.5, p_handoff=0.0),
-                                 dict(rho=0.5, num_agents=0), dict(rho=0.5, gamma=1.0)])
+                                 dict(rho=0.5, num_agents=0), dict(rho=0.5, gamma=1.0),
+                                 dict(rho=0.5, latent_moves="torus")])
 def test_synthetic_rejects_bad_arguments(bad):
     with pytest.raises(InvalidArgumentError):
         synthetic_instance(**bad)

@@ -70,6 +70,10 @@ def test_reduced_t2_runs(ctx):
     assert b["floor"] >= 0 and np.isfinite(b["fit"]["exponent"]) and b["fit"]["exponent"] < 0
     assert [h["p_handoff"] for h in d["handoff"]][0] == pytest.approx(0.10)
     assert d["handoff"][-1]["p_handoff"] == pytest.approx(0.55)
+    # the slow-mixing variant: exact t_mix grows with p_handoff (shorter invocations)
+    tm = [h["t_mix"] for h in d["handoff"]]
+    assert d["config"]["handoff_latent_moves"] == "ring"
+    assert all(a <= b for a, b in zip(tm, tm[1:])) and tm[-1] > tm[0], tm
     floors = [r["floor"] for r in d["rho"]]
     assert floors[0] == min(floors)
     assert all(r["floor"] <= r["interface_term"] + 1e-9 for r in d["rho"])  # floor <= 2 alpha^2
@@ -113,13 +117,39 @@ def test_full_routing_report(tmp_path):
     path = reproduce("routing", quick=False, out=tmp_path)
     data = json.loads((path / "report.json").read_text(encoding="utf-8"))["sections"]["routing"]
     assert data["num_routers"] == 100
-    for f in data["families"].values():
+    for kind, f in data["families"].items():
         assert f["oracle_accuracy"] == 1.0 and f["oracle_length_ratio"] == pytest.approx(1.0)
-        assert 0.0 <= f["accuracy_mean"] <= 1.0
+        if kind != "chain":  # the chain's far pairs (Q* gap 0.02) need far more updates
+            assert f["accuracy_min"] == 1.0, (kind, f["failures"])
+        curve = [min(c["accuracy_per_seed"]) for c in f["curve"]]
+        assert curve[-1] >= curve[0], (kind, curve)
 
 
 @pytest.mark.slow
 def test_full_synthetic_t1(tmp_path):
-    """Paper scale T1 (about an hour on 2 cores): positive correlation."""
+    """Paper scale T1 (about 6 minutes on 2 cores): positive correlation."""
     sec = synthetic_t1(ReportContext(workdir=tmp_path, seed=0, quick=False))
     assert sec.data["pearson_alpha_tight"] > 0
+
+
+def test_full_rho_sweep_in_worker_processes_equals_the_serial_one(monkeypatch):
+    """The full study's process pool returns the same numbers as the serial (quick) path."""
+    import reports.reproduce as rp
+    tiny = dict(sizes=dict(num_agents=2, num_latent=3, num_interface=6),
+                rhos=(1.0, 0.5, 0.2), seeds=2, updates=400, reference="uniform")
+    monkeypatch.setattr(rp, "_t1_config", lambda quick: dict(tiny))
+    rp._t1_base.cache_clear()
+    rp.synthetic_rho_study.cache_clear()
+    try:
+        par = rp.synthetic_rho_study(3, False)
+        ser = rp.synthetic_rho_study(3, True)
+    finally:
+        rp._t1_base.cache_clear()
+        rp.synthetic_rho_study.cache_clear()
+    assert par["workers"] == rp._worker_processes(3)
+    assert [r["rho"] for r in par["rows"]] == [r["rho"] for r in ser["rows"]]
+    for a, b in zip(par["rows"], ser["rows"]):
+        assert a["record"] is None and b["record"] is not None
+        for k in rp._T1_REPORT_KEYS:
+            assert getattr(a["report"], k) == getattr(b["report"], k), k
+        np.testing.assert_array_equal(a["evaluation"].v0, b["evaluation"].v0)

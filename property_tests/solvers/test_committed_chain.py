@@ -330,10 +330,19 @@ def test_pi_gmres_branch_equals_lu_branch(general_cases, seed):
     model, _, q_exact = general_cases[seed]
     lu = solve(PolicyIteration(tol=TOL), model)
     gm = solve(PolicyIteration(tol=TOL, direct_limit=1), model)
-    assert "sparse LU" in lu.message and "GMRES" in gm.message, (lu.message, gm.message)
+    assert "sparse LU" in lu.message and "BiCGSTAB" in gm.message, (lu.message, gm.message)
     assert lu.success and gm.success, gm.message
     assert np.nanmax(np.abs(lu.q - gm.q)) <= 1e-9
     assert np.array_equal(lu.policy, gm.policy)
+    assert np.nanmax(np.abs(gm.q - q_exact)) <= gm.error_bound + 1e-12
+
+
+def test_evaluation_falls_back_to_gmres_when_bicgstab_fails(general_cases, monkeypatch):
+    import scipy.sparse.linalg as spl
+    model, _, q_exact = general_cases[GENERAL_SEEDS[0]]
+    monkeypatch.setattr(spl, "bicgstab", lambda op, b, x0=None, **kw: (np.full_like(b, np.nan), 1))
+    gm = solve(PolicyIteration(tol=TOL, direct_limit=1), model)
+    assert "GMRES" in gm.message and gm.success, gm.message
     assert np.nanmax(np.abs(gm.q - q_exact)) <= gm.error_bound + 1e-12
 
 
