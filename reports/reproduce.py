@@ -21,13 +21,15 @@ study         quick (default, CI)                          full (``--full``)
 ============  ==========================================  ==========================================
 T1            N=4, nX=20, nM=20; rho in {1, .9, .75, .5,   paper scale N=10, nX=120, nM=50;
               .1}; 3 seeds, T=6600; stationary reference   rho in {1, .9, ..., .1, .05}; 5 seeds,
-                                                           T=100000; uniform reference (60,000
-                                                           epoch states exceed the dense
-                                                           stationary-law limit)
-T2            the quick T1 instance; T up to 12800          the quick T1 instance (mu and t_mix
-                                                           are exact only up to 5,000 epoch
-                                                           states); more seeds and T up to 102400
-routing       N=12 on the four graph families               N=100
+                                                           T=100000; uniform reference; the rhos
+                                                           run in worker processes (one per core)
+T2            the quick T1 instance; T up to 12800;        the quick T1 instance (t_mix is exact
+              handoff scan on the ring variant             only up to 5,000 epoch states); 10
+                                                           seeds, T up to 102400; 8 p_handoff
+routing       N=12 on the four graph families, 15000       N=100; 2 seeds; 800000 updates, epsilon
+              updates, 4 seeds, epsilon 0.3                0.4, steps 5/(k+5) (chain: 2400000, 0.05,
+                                                           min(30/(k+1), 1));
+                                                           families in worker processes
 ============  ==========================================  ==========================================
 
 ``report.json`` keys per section are listed in each section function's docstring.
@@ -484,13 +486,26 @@ def _floor_note(rho_rows) -> str:
 
 # ========================================================================= routing
 def _routing_config(quick: bool) -> dict:
-    """Routing settings. ``updates`` per seed; ``chain_updates`` for the chain graph (its far
-    pairs have Q*-gaps near 0.02, so it gets the larger budget); ``step`` = (c, k0) of the
-    harmonic step ``c/(k + k0)`` (``None``: ICQ's tabular default ``10/(k + 10)``)."""
+    """Routing settings: ``n`` routers, ``seeds``, and per graph family (``default`` unless
+    the family has its own entry) ``updates`` per seed, ``epsilon`` and ``step`` =
+    ``(c, k0, max_step)`` of the harmonic step ``min(c/(k + k0), max_step)`` (``None``:
+    ICQ's tabular default ``10/(k + 10)``). The chain's far pairs have Q* margins near
+    0.02, so it gets its own budget and a step that keeps full steps for the first visits."""
     if quick:
-        return dict(n=12, updates=15_000, chain_updates=15_000, seeds=4, epsilon=0.3, step=None)
-    return dict(n=100, updates=800_000, chain_updates=1_600_000, seeds=2, epsilon=0.4,
-                step=(5.0, 5.0))
+        return dict(n=12, seeds=4, default=dict(updates=15_000, epsilon=0.3, step=None))
+    return dict(n=100, seeds=2, default=dict(updates=800_000, epsilon=0.4, step=(5.0, 5.0, None)),
+                chain=dict(updates=2_400_000, epsilon=0.05, step=(30.0, 1.0, 1.0)))
+
+
+def _family_settings(cfg: dict, kind: str) -> dict:
+    return cfg.get(kind, cfg["default"])
+
+
+def _step_text(step) -> str:
+    if step is None:
+        return "10/(k+10)"
+    c, k0, cap = step
+    return f"{c:g}/(k+{k0:g})" + ("" if cap is None else f", at most {cap:g}")
 
 
 def _decision_gap(model, graph, q_cells: np.ndarray) -> float:
@@ -539,7 +554,8 @@ def routing_study(kind: str, *, n: int, updates: int, seeds: int, epsilon: float
     acc_star = routing_accuracy(model, g, q_star)
     t1 = time.perf_counter()
     cks = tuple(sorted({int(c) for c in checkpoints if 0 < c < updates} | {updates}))
-    rule = None if step is None else StepSize(rule="harmonic", c=step[0], k0=step[1])
+    rule = None if step is None else StepSize(rule="harmonic", c=step[0], k0=step[1],
+                                              max_step=step[2] if len(step) > 2 else None)
     rec = solve(ICQ(updates=updates, seeds=seeds, seed=seed, step=rule, checkpoints=cks,
                     behavior=EpsilonGreedy(epsilon=epsilon), progress=False), model)
     t2 = time.perf_counter()
@@ -567,10 +583,13 @@ def routing_study(kind: str, *, n: int, updates: int, seeds: int, epsilon: float
 
 def _routing_worker(args):
     kind, seed, cfg = args
-    budget = cfg["chain_updates"] if kind == "chain" else cfg["updates"]
-    return routing_study(kind, n=cfg["n"], updates=budget, seeds=cfg["seeds"],
-                         epsilon=cfg["epsilon"], seed=seed, step=cfg["step"],
-                         checkpoints=(budget // 8, budget // 4, budget // 2))
+    fam = _family_settings(cfg, kind)
+    T = fam["updates"]
+    out = routing_study(kind, n=cfg["n"], updates=T, seeds=cfg["seeds"], epsilon=fam["epsilon"],
+                        seed=seed, step=fam["step"], checkpoints=(T // 8, T // 4, T // 2))
+    out["settings"] = dict(updates=T, epsilon=fam["epsilon"], step=fam["step"],
+                           step_text=_step_text(fam["step"]))
+    return out
 
 
 def _routing_note(fams: dict) -> str:
@@ -590,10 +609,13 @@ def _routing_note(fams: dict) -> str:
 def routing(ctx: ReportContext) -> Section:
     """Routing on the four graph families (paper section 5, exact observation).
 
-    ``report.json`` key ``routing``: :data:`ROUTING_KEYS`; ``families[kind]``
-    holds ``kind, num_nodes, num_edges, oracle_accuracy, oracle_length_ratio,
-    accuracy_per_seed, accuracy_mean, accuracy_min, length_ratio_per_seed,
-    length_ratio_mean, failures, status, seconds``.
+    ``report.json`` key ``routing``: :data:`ROUTING_KEYS` (``updates`` and
+    ``epsilon`` of the default family settings) plus ``settings`` per family
+    and ``workers``; ``families[kind]`` holds ``kind, num_nodes, num_edges,
+    updates, settings, oracle_accuracy, oracle_length_ratio, oracle_method,
+    q_star_min_decision_gap, accuracy_per_seed, accuracy_mean, accuracy_min,
+    length_ratio_per_seed, length_ratio_mean, failures, curve`` (per
+    checkpoint: ``updates, accuracy_per_seed``), ``status, seconds``.
     """
     from icsmdp_theory.families import GRAPH_KINDS
     t0 = time.perf_counter()
@@ -626,13 +648,10 @@ def routing(ctx: ReportContext) -> Section:
     fig.tight_layout()
     fig.savefig(ctx.workdir / "routing.png", dpi=110)
     plt.close(fig)
-    rows = [[k, f["num_edges"], f["updates"], f["oracle_accuracy"], f["q_star_min_decision_gap"],
-             f["accuracy_mean"], f["accuracy_min"], f["length_ratio_mean"], f["seconds"]["icq"]]
+    rows = [[k, f["num_edges"], f["updates"], f["settings"]["epsilon"], f["settings"]["step_text"],
+             f["oracle_accuracy"], f["q_star_min_decision_gap"], f["accuracy_mean"],
+             f["accuracy_min"], f["length_ratio_mean"], f["seconds"]["icq"]]
             for k, f in fams.items()]
-    step = ("ICQ's tabular default step 10/(k + 10)" if cfg["step"] is None else
-            f"harmonic steps {cfg['step'][0]:g}/(k + {cfg['step'][1]:g})")
-    budget = (f"T={cfg['updates']} updates per seed" if cfg["chain_updates"] == cfg["updates"]
-              else f"T={cfg['updates']} updates per seed ({cfg['chain_updates']} on the chain)")
     curves = [[k] + [f"{c['updates']}: {min(c['accuracy_per_seed']):.4f}" for c in f["curve"]]
               for k, f in fams.items()]
     width = max(len(r) for r in curves)
@@ -640,26 +659,28 @@ def routing(ctx: ReportContext) -> Section:
     blocks = [
         ("p", f"N={cfg['n']} routers (icsmdp_theory.families.routing_instance; header = "
               "(destination, detain flag), exact observation, successors = neighbours + STOP). "
-              f"Tabular IC-Q, {cfg['seeds']} seeds, {budget}, epsilon-greedy {cfg['epsilon']}, "
-              f"{step}. Accuracy: the greedy decentralized policy is "
+              f"Tabular IC-Q, {cfg['seeds']} seeds batched, epsilon-greedy exploration; per "
+              "family: T updates per seed, epsilon and the harmonic step size eta_k (k = visits "
+              "of the cell) in the table. Accuracy: the greedy decentralized policy is "
               "followed from every source for every other destination (undetained packet) and "
               "must STOP at the destination within N moves; length ratio = learned hops / "
               "networkx shortest path, over delivered pairs. Paper: 100% accuracy. "
-              "Min Q* gap: the smallest difference between the best and second-best successor "
-              "under the exact Q* (undetained packets), i.e. how small a value difference "
-              "IC-Q must resolve through noisy (detention) returns."),
-        ("table", ["graph", "edges", "T per seed", "oracle accuracy", "min Q* gap",
-                   "IC-Q accuracy (mean)", "IC-Q accuracy (min seed)", "length ratio",
-                   "IC-Q seconds"], rows),
+              "Min Q* margin: the smallest difference under the exact Q* between the best "
+              "successor on a shortest path and the best one off every shortest path "
+              "(undetained packets), i.e. how small a value difference IC-Q must resolve "
+              "through noisy (detention) returns."),
+        ("table", ["graph", "edges", "T per seed", "epsilon", "step eta_k", "oracle accuracy",
+                   "min Q* margin", "IC-Q accuracy (mean)", "IC-Q accuracy (min seed)",
+                   "length ratio", "IC-Q seconds"], rows),
         ("p", "Learning curve: accuracy of the worst seed at each checkpoint (updates: "
               "accuracy)."),
         ("table", ["graph"] + [f"checkpoint {j + 1}" for j in range(width - 1)], curves),
         ("p", _routing_note(fams)),
         ("figure", "routing.png", "Routing accuracy of IC-Q and path efficiency per graph family."),
     ]
-    data = dict(num_routers=cfg["n"], graph_seed=ctx.seed, updates=cfg["updates"],
-                chain_updates=cfg["chain_updates"], step=cfg["step"],
-                seeds=cfg["seeds"], epsilon=cfg["epsilon"], families=fams,
+    data = dict(num_routers=cfg["n"], graph_seed=ctx.seed, updates=cfg["default"]["updates"],
+                seeds=cfg["seeds"], epsilon=cfg["default"]["epsilon"], families=fams,
+                settings={k: f["settings"] for k, f in fams.items()},
                 paper_accuracy=PAPER_ROUTING_ACCURACY, workers=workers,
                 timings_seconds={"section": round(time.perf_counter() - t0, 3),
                                  **{k: f["seconds"] for k, f in fams.items()}})
