@@ -424,3 +424,15 @@ def test_exact_t_mix_on_the_2000_state_benchmark_chain():
     while 0.5 * np.abs(P - pi).sum(axis=1).max() > 0.25:
         P, t = P @ T, t + 1
     assert res.t_mix == t
+
+
+def test_mixing_bounds_without_stop_use_the_arpack_eigenvector():
+    """Beyond exact_limit, a chain that never reaches STOP has no renewal occupancy: pi comes
+    from ARPACK's eigenvector, and the bounds still contain the exact t_mix."""
+    model = random_icsmdp(0, num_agents=2, num_interface=4, nnz_per_row=3,
+                          stop_admissible=False)
+    exact = mixing_report(model)
+    rep = mixing_report(model, exact_limit=2)
+    assert rep.status == "bounds" and any("ARPACK eigenvector" in n for n in rep.notes)
+    assert exact.t_mix == 3.0  # finite: the bounds are a real check
+    assert rep.t_mix_lower <= exact.t_mix <= rep.t_mix_upper
