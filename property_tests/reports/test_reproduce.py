@@ -153,3 +153,16 @@ def test_full_rho_sweep_in_worker_processes_equals_the_serial_one(monkeypatch):
         for k in rp._T1_REPORT_KEYS:
             assert getattr(a["report"], k) == getattr(b["report"], k), k
         np.testing.assert_array_equal(a["evaluation"].v0, b["evaluation"].v0)
+
+
+def test_chain_q_star_margin_matches_the_closed_form():
+    """min Q* margin on a chain against 30 gamma^k (1 - gamma^2) at the largest wrong-way
+    distance k = n - 2 (detention penalties shift it by a few percent)."""
+    from icsmdp_theory.families import routing_graph, routing_instance, routing_q_star
+    from reports.reproduce import _decision_gap
+    n, gamma = 40, 0.95
+    g = routing_graph("chain", n, seed=0)
+    model = routing_instance(g, seed=0)
+    margin = _decision_gap(model, g, routing_q_star(model))
+    closed = 30 * gamma ** (n - 2) * (1 - gamma ** 2)
+    assert margin == pytest.approx(closed, rel=0.1), (margin, closed)
