@@ -162,10 +162,7 @@ def synthetic_rho_study(seed: int, quick: bool) -> dict:
     if quick or workers == 1:
         rows = [_t1_row(seed, quick, rho, law) for rho in cfg["rhos"]]
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-            rows = list(pool.map(_t1_worker, [(seed, quick, rho) for rho in cfg["rhos"]]))
+        rows = _map_in_workers(_t1_worker, [(seed, quick, rho) for rho in cfg["rhos"]], workers)
     return dict(config=cfg, base=base, oracle=oracle, law=law, rows=rows, oracle_seconds=t_oracle,
                 seconds=time.perf_counter() - t0, workers=workers)
 
@@ -177,6 +174,17 @@ def _worker_processes(tasks: int) -> int:
     if "fork" not in mp.get_all_start_methods():
         return 1
     return max(1, min(tasks, os.cpu_count() or 1))
+
+
+def _map_in_workers(func, jobs: list, workers: int) -> list:
+    """``[func(j) for j in jobs]``, in ``workers`` forked processes when ``workers > 1``
+    (forked after the caller's caches are filled, so the workers share them)."""
+    if workers == 1:
+        return [func(j) for j in jobs]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        return list(pool.map(func, jobs))
 
 
 def _pearson(a, b) -> float:
@@ -630,13 +638,7 @@ def routing(ctx: ReportContext) -> Section:
     kinds = sorted(GRAPH_KINDS, key=lambda k: k != "chain")
     jobs = [(k, ctx.seed, cfg) for k in kinds]
     workers = 1 if ctx.quick else _worker_processes(len(jobs))
-    if workers == 1:
-        done = [_routing_worker(j) for j in jobs]
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-            done = list(pool.map(_routing_worker, jobs))
+    done = _map_in_workers(_routing_worker, jobs, workers)
     by_kind = {f["kind"]: f for f in done}
     fams = {k: by_kind[k] for k in GRAPH_KINDS}
     plt = _plt()

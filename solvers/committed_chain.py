@@ -231,7 +231,8 @@ class CommittedChain:
         op = spl.LinearOperator((n, n), matvec=matvec, dtype=float)
         # BiCGSTAB first: no orthogonalization against a Krylov basis of vectors of length
         # n (GMRES(60) spends ~4x the products' time there); its answer is kept only if the
-        # true residual meets rtol, else GMRES restarts from it.
+        # true residual is within 10 rtol ||rhs|| (BiCGSTAB's recursive residual drifts from
+        # the true one), else GMRES restarts from it.
         z, info = spl.bicgstab(op, rhs, x0=self.flatten(W0), rtol=rtol, atol=0.0, maxiter=5000)
         norm = float(np.linalg.norm(rhs))
         if info == 0 and np.all(np.isfinite(z)) and \
