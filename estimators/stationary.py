@@ -188,8 +188,7 @@ def end_law(model: ICSMDP, i: int) -> np.ndarray:
             f"the dense end law of agent {i} (`{model.agents[i].name}`) has {nY:,}^2 entries; "
             f"the limit is {MAX_CHAIN_NONZEROS:,}. Use the operator form (mixing_report beyond "
             f"`exact_limit`).")
-    cache = model.__dict__.setdefault("_cache_end_law", {})
-    if i not in cache:
+    def compute():
         if nY <= _DENSE_END_LAW_LIMIT:
             A = np.eye(nY) - red.continue_matrix_undiscounted.toarray()
             P = sla.solve(A, red.end_matrix_undiscounted.toarray())
@@ -198,8 +197,8 @@ def end_law(model: ICSMDP, i: int) -> np.ndarray:
         P = np.where(_local_support(red), np.maximum(P, 0.0), 0.0)
         P /= P.sum(axis=1, keepdims=True)
         P.setflags(write=False)
-        cache[i] = P
-    return cache[i]
+        return P
+    return model.derived.get(("end_law", int(i)), compute, observation=False)
 
 
 def _blocks(model: ICSMDP, behavior: list[np.ndarray], space: EpochSpace):
@@ -795,7 +794,7 @@ def long_run_occupancy(T, initial, *, classes: ChainClasses | None = None) -> St
 
 
 def _behavior_key(behavior: list[np.ndarray]) -> tuple:
-    return tuple(b.tobytes() for b in behavior)
+    return tuple((b.shape, b.tobytes()) for b in behavior)
 
 
 def stationary_law(model: ICSMDP, behavior: Sequence[np.ndarray] | None = None, *,
@@ -828,26 +827,25 @@ def stationary_law(model: ICSMDP, behavior: Sequence[np.ndarray] | None = None, 
         Above ``max_states`` when some reachable state never reaches STOP.
     """
     behavior = validate_behavior(model, behavior)
-    key = (_behavior_key(behavior), int(max_states))
-    cache = model.__dict__.setdefault("_cache_stationary", {})
-    if key in cache:
-        return cache[key]
+    # b_i(c'|o) is read through the observation maps: the law depends on them (observation store)
+    key = ("stationary", _behavior_key(behavior), int(max_states))
+    return model.derived.get(key, lambda: _stationary_law(model, behavior, max_states),
+                             observation=True)
+
+
+def _stationary_law(model: ICSMDP, behavior: list, max_states: int) -> StationaryResult:
     t0 = time.perf_counter()
     if model.num_epoch_states > max_states:
         res = _restart_occupancy(model, behavior)
         settings = {"behavior": "given", "max_states": int(max_states), "method": "operator"}
-        res = StationaryResult(**{**res.__dict__, "settings": settings,
-                                  "elapsed": time.perf_counter() - t0})
-        cache[key] = res
-        return res
+        return StationaryResult(**{**res.__dict__, "settings": settings,
+                                   "elapsed": time.perf_counter() - t0})
     T = epoch_chain(model, behavior, max_states=max_states)
     rho0 = initial_epoch_law(model)
     res = long_run_occupancy(T, rho0)
     settings = {"behavior": "given", "max_states": int(max_states)}
-    res = StationaryResult(**{**res.__dict__, "settings": settings,
-                              "elapsed": time.perf_counter() - t0})
-    cache[key] = res
-    return res
+    return StationaryResult(**{**res.__dict__, "settings": settings,
+                               "elapsed": time.perf_counter() - t0})
 
 
 def _restart_occupancy(model: ICSMDP, behavior: list, *, rtol: float = 1e-12,

@@ -32,9 +32,9 @@ message names the key, the agent and the offending index.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,7 +42,7 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from icsmdp_theory.errors import InvalidInstanceError, InvalidObservationMapError
 
-__all__ = ["Agent", "ICSMDP", "ROW_SUM_TOL", "AGENT_KEYS"]
+__all__ = ["Agent", "ICSMDP", "DerivedCache", "ROW_SUM_TOL", "AGENT_KEYS"]
 
 #: Tolerance on probability rows summing to 1 (SPEC section 9).
 ROW_SUM_TOL = 1e-9
@@ -50,6 +50,70 @@ ROW_SUM_TOL = 1e-9
 #: The keys of one agent in the JSON format, in validation order.
 AGENT_KEYS = ("name", "n_private", "n_actions", "rho_private", "internal_policy",
               "kernel", "reward", "end_probability", "observation", "successors")
+
+
+class DerivedCache:
+    """The derived values of one model, keyed by everything they depend on (STYLE 19).
+
+    Two stores, each a dict owned by exactly one model:
+
+    - ``dynamics``: values that depend only on the model's dynamics (kernels,
+      internal policies, rewards, end probabilities, ``gamma``, successors and
+      initial laws), e.g. mean kernels, option reductions, end laws, the
+      committed-successor chain;
+    - ``observation``: values that also depend on the observation maps, e.g.
+      observation lookups, simulation tables, behavior-keyed laws, cells.
+
+    :meth:`ICSMDP.with_observation` gives the new model a cache whose
+    ``dynamics`` store is a *new* dict holding the parent's entries (the
+    values are immutable, or objects whose lazy state depends on the dynamics
+    only) and whose ``observation`` store is empty: a value derived from the
+    observation maps is never reachable from a model with other maps, and no
+    dict is shared between two models.
+
+    Every key must hold every argument the value depends on besides the model
+    itself (e.g. ``("stationary", behavior bytes, shapes, limit)``).
+    Computation runs outside the lock (a value may be computed on worker
+    threads that also read the cache); the first value stored wins, so every
+    caller sees the same object.
+    """
+
+    __slots__ = ("_lock", "_dynamics", "_observation")
+
+    def __init__(self, dynamics: Mapping | None = None):
+        self._lock = threading.Lock()
+        self._dynamics: dict = dict(dynamics or {})
+        self._observation: dict = {}
+
+    def get(self, key: Hashable, compute: Callable[[], Any], *, observation: bool) -> Any:
+        """The value stored under ``key``, computing and storing it on first use.
+
+        Parameters
+        ----------
+        key : hashable
+            Everything the value depends on besides the model.
+        compute : callable
+            Called without arguments when ``key`` is absent.
+        observation : bool
+            Whether the value depends on the observation maps.
+        """
+        store = self._observation if observation else self._dynamics
+        with self._lock:
+            if key in store:
+                return store[key]
+        value = compute()
+        with self._lock:
+            return store.setdefault(key, value)
+
+    def for_other_observation(self) -> "DerivedCache":
+        """A new cache for a model with the same dynamics and other observation maps."""
+        with self._lock:
+            return DerivedCache(self._dynamics)
+
+    def keys(self, *, observation: bool) -> list:
+        """The keys stored (for tests and diagnostics)."""
+        with self._lock:
+            return list((self._observation if observation else self._dynamics).keys())
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -175,14 +239,20 @@ class ICSMDP:
         for i, spec in enumerate(agents):
             built.append(v.agent(i, spec, nX, nM, N))
         self.agents: tuple[Agent, ...] = tuple(built)
+        self._derived = DerivedCache()
         for i, agent in enumerate(self.agents):
             _check_termination(self, i)
         self._frozen = True
 
     def __setattr__(self, key, value):
-        if getattr(self, "_frozen", False) and not key.startswith("_cache"):
+        if getattr(self, "_frozen", False):
             raise AttributeError(f"ICSMDP is immutable; cannot set `{key}`.")
         object.__setattr__(self, key, value)
+
+    @property
+    def derived(self) -> DerivedCache:
+        """This model's cache of derived values (see :class:`DerivedCache`)."""
+        return self._derived
 
     def __delattr__(self, key):
         if getattr(self, "_frozen", False):
@@ -253,8 +323,7 @@ class ICSMDP:
 
     def mean_kernel(self, i: int) -> sp.csr_array:
         """``Kbar_i[y, y'] = sum_a pi_i(a|m, l) K_i[a][y, y']`` (cached), CSR."""
-        cache = self.__dict__.setdefault("_cache_kbar", {})
-        if i not in cache:
+        def compute():
             pol = self.policy_on_local_states(i)
             total = None
             for a, k in enumerate(self.agents[i].kernel):
@@ -263,8 +332,8 @@ class ICSMDP:
             total = sp.csr_array(total)
             total.sum_duplicates()
             total.eliminate_zeros()
-            cache[i] = _frozen_csr(total)
-        return cache[i]
+            return _frozen_csr(total)
+        return self._derived.get(("mean_kernel", i), compute, observation=False)
 
     def mean_reward(self, i: int) -> np.ndarray:
         """``rbar_i[y, c'] = sum_a pi_i(a|m, l) r(x, m, i, a, c')``: shape ``(nY_i, N+1)``."""
@@ -295,12 +364,14 @@ class ICSMDP:
                                  self.agents[i].num_private) for i, m in enumerate(maps)]
         new = object.__new__(ICSMDP)
         for k, val in self.__dict__.items():
-            if k in ("_frozen", "agents"):
+            if k in ("_frozen", "agents", "_derived"):
                 continue
             object.__setattr__(new, k, val)
         object.__setattr__(new, "agents", tuple(
             _replace_observation(a, o) for a, o in zip(self.agents, checked)))
-        # observation maps do not enter the option reduction: keep cached kernels
+        # the dynamics are unchanged: carry the values that depend on them only, in a new
+        # container; nothing derived from the observation maps is carried
+        object.__setattr__(new, "_derived", self._derived.for_other_observation())
         object.__setattr__(new, "_frozen", True)
         return new
 

@@ -295,10 +295,8 @@ def option_reduction(model: ICSMDP, i: int) -> OptionReduction:
     """The cached :class:`OptionReduction` of agent ``i`` of ``model``."""
     if not 0 <= i < model.num_agents:
         raise InvalidArgumentError(f"`i` (agent index) must lie in 0..{model.num_agents - 1}, got {i}.")
-    cache = model.__dict__.setdefault("_cache_options", {})
-    if i not in cache:
-        cache[i] = OptionReduction(model, i)
-    return cache[i]
+    return model.derived.get(("option_reduction", int(i)), lambda: OptionReduction(model, i),
+                             observation=False)
 
 
 def gamma_bar(model: ICSMDP) -> float:

@@ -280,9 +280,11 @@ class SimulationTables:
 
 def simulation_tables(model: ICSMDP) -> SimulationTables:
     """The (cached) :class:`SimulationTables` of ``model``."""
-    cached = model.__dict__.get("_cache_simulation_tables")
-    if cached is not None:
-        return cached
+    return model.derived.get(("simulation_tables",), lambda: _simulation_tables(model),
+                             observation=True)
+
+
+def _simulation_tables(model: ICSMDP) -> SimulationTables:
     N, nX, nM = model.num_agents, model.num_latent, model.num_interface
     nYs = np.array([a.num_local_states for a in model.agents], dtype=np.int64)
     nAs = np.array([a.num_actions for a in model.agents], dtype=np.int64)
@@ -322,7 +324,6 @@ def simulation_tables(model: ICSMDP) -> SimulationTables:
         state_offset=soff, place=place, xm_of=np.concatenate(xm_of), l_of=np.concatenate(l_of),
         beta_of=np.concatenate(beta_of), obs_of=np.concatenate(obs_of),
         reward=np.concatenate(rewards), actions=actions, kernel=kernel, initial=initial)
-    model._cache_simulation_tables = tables
     return tables
 
 

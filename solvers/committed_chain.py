@@ -245,10 +245,9 @@ class CommittedChain:
 
 def committed_chain(model: ICSMDP, *, max_epoch_states: int = MAX_EPOCH_STATES) -> CommittedChain:
     """The (cached) :class:`CommittedChain` of ``model``; refuses oversized models first."""
-    cache = model.__dict__.setdefault("_cache_chain", {})
-    if max_epoch_states not in cache:
-        cache[max_epoch_states] = CommittedChain(model, max_epoch_states=max_epoch_states)
-    return cache[max_epoch_states]
+    return model.derived.get(
+        ("committed_chain", int(max_epoch_states)),
+        lambda: CommittedChain(model, max_epoch_states=max_epoch_states), observation=False)
 
 
 # ---------------------------------------------------------------- results
