@@ -10,12 +10,11 @@
 - :mod:`estimators.tangent`: tangent-feature quantities of Theorem 1's
   approximation term (SPEC section 8).
 """
-from estimators.ais import (AISModel, DEFAULT_AIS_SOLVER, REFERENCES, ais_smdp, ais_solution,
-                            cell_of_epoch_states)
+from estimators.ais import AISModel, DEFAULT_AIS_SOLVER, REFERENCES, ais_smdp, ais_solution
 from estimators.gaps import GapReport, MapComparison, compare_maps, gap_report
 from estimators.minimax import (ChebyshevRadius, MinimaxGaps, minimax_gaps,
                                 tv_chebyshev_radius)
-from estimators.behavior import (epoch_behavior, epoch_observations, epsilon_greedy_behavior,
+from estimators.behavior import (epoch_behavior, epsilon_greedy_behavior,
                                  uniform_behavior, validate_behavior)
 from estimators.stationary import (ChainClasses, SplitChain, StationaryResult, chain_classes,
                                    end_law, epoch_chain, epoch_chain_operator, epoch_chain_split,
@@ -25,9 +24,9 @@ from estimators.mixing import (MixingBounds, MixingResult, MixingTimeResult, dec
                                observation_projection, projected_mixing_time, relaxation_time)
 
 __all__ = ["AISModel", "DEFAULT_AIS_SOLVER", "REFERENCES", "ais_smdp", "ais_solution",
-           "cell_of_epoch_states", "GapReport", "MapComparison", "compare_maps", "gap_report",
+           "GapReport", "MapComparison", "compare_maps", "gap_report",
            "ChebyshevRadius", "MinimaxGaps", "minimax_gaps", "tv_chebyshev_radius",
-           "epoch_behavior", "epoch_observations", "epsilon_greedy_behavior", "uniform_behavior",
+           "epoch_behavior", "epsilon_greedy_behavior", "uniform_behavior",
            "validate_behavior", "ChainClasses", "SplitChain", "StationaryResult", "chain_classes",
            "end_law", "epoch_chain", "epoch_chain_operator", "epoch_chain_split",
            "gth_stationary", "long_run_occupancy", "mu", "stationary_law", "MixingBounds",

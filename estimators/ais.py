@@ -56,6 +56,8 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
+from estimators import stationary
+from icsmdp_theory.cells import cell_offsets
 from icsmdp_theory.epoch import EpochSpace, MAX_EPOCH_STATES
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
@@ -66,7 +68,7 @@ from solvers.smdp import FiniteSMDP
 import solvers.value_iteration  # noqa: F401  (registers the FiniteSMDP solvers)
 import solvers.policy_iteration  # noqa: F401  (idem)
 
-__all__ = ["AISModel", "ais_smdp", "ais_solution", "cell_of_epoch_states", "REFERENCES",
+__all__ = ["AISModel", "AISCore", "ais_smdp", "ais_solution", "reference_law", "REFERENCES",
            "DEFAULT_AIS_SOLVER"]
 
 #: Named reference laws accepted by :func:`ais_smdp` (or pass an explicit array).
@@ -156,37 +158,8 @@ class AISModel:
         return self.end_kernel.toarray().reshape(n, S, n)
 
 
-# ------------------------------------------------------------------ indexing
-def cell_of_epoch_states(model: ICSMDP) -> np.ndarray:
-    """``phi(s)`` as a flat cell index for every epoch state: shape ``(num_full_states, N)``.
-
-    ``out[f, i] = cell_offsets[i] + phi_i(m(f), l_i(f))``, axes ``[f, i]`` as in
-    :mod:`icsmdp_theory.epoch`.
-
-    >>> from icsmdp_theory.examples import load_example
-    >>> cell_of_epoch_states(load_example("tiny-handoff")).tolist()
-    [[0, 2], [1, 3], [1, 4]]
-    """
-    shape = (model.num_latent, model.num_interface) + tuple(model.num_private)
-    nd = len(shape)
-    offsets = _cell_offsets(model)
-    out = np.empty((model.num_full_states, model.num_agents), dtype=np.int64)
-    for i, agent in enumerate(model.agents):
-        m_idx = np.arange(model.num_interface).reshape((1, -1) + (1,) * (nd - 2))
-        l_shape = [1] * nd
-        l_shape[2 + i] = agent.num_private
-        l_idx = np.arange(agent.num_private).reshape(l_shape)
-        obs = agent.observation[m_idx, l_idx]
-        out[:, i] = np.broadcast_to(obs, shape).reshape(-1) + offsets[i]
-    return out
-
-
-def _cell_offsets(model: ICSMDP) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum(model.num_observations)]).astype(np.int64)
-
-
 # ------------------------------------------------------------------ reference
-def _reference_iv(model: ICSMDP, reference: Any, stationary_law: Any) -> tuple[np.ndarray, str]:
+def reference_law(model: ICSMDP, reference: Any, stationary_law: Any) -> tuple[np.ndarray, str]:
     """Validate ``reference`` and return ``(d[f, i], name)``."""
     F, N = model.num_full_states, model.num_agents
     if isinstance(reference, str):
@@ -197,13 +170,7 @@ def _reference_iv(model: ICSMDP, reference: Any, stationary_law: Any) -> tuple[n
         if reference == "uniform":
             return np.ones((F, N)), "uniform"
         if stationary_law is None:
-            try:
-                from estimators.stationary import stationary_law as _stationary_law
-            except ImportError as exc:  # pragma: no cover - depends on the other module
-                raise InvalidArgumentError(
-                    "`reference='stationary'` needs `stationary_law` ([f, i] array): "
-                    f"estimators.stationary is not available ({exc}).") from None
-            stationary_law = _stationary_law(model)
+            stationary_law = stationary.stationary_law(model)
         law = getattr(stationary_law, "law", stationary_law)
         return _explicit_law(model, law, "stationary_law"), "stationary"
     if stationary_law is not None:
@@ -253,7 +220,7 @@ class _Pair:
         self.weight = weight        # (nY, num_l): reference weights, normalized per cell
 
 
-class _Core:
+class AISCore:
     """Everything computed from the model and the reference (shared by ais and gaps)."""
 
     def __init__(self, model: ICSMDP, d: np.ndarray, reference: str, *,
@@ -264,8 +231,8 @@ class _Core:
         N = model.num_agents
         self.N = N
         self.num_obs = model.num_observations
-        self.offsets = _cell_offsets(model)
-        self.admissible_agent = np.array([a.successors for a in model.agents])
+        self.offsets = cell_offsets(model.num_observations)
+        self.admissible_agent = model.admissible
         self.reference = reference
         self.reference_law = d / d.sum()
         nC = int(self.offsets[-1])
@@ -486,10 +453,10 @@ def _duration_pass(red, Hy: np.ndarray, num_l: int, obs_y: np.ndarray, cmat, w: 
 def _ais_smdp_iv(model, reference, stationary_law):
     if not isinstance(model, ICSMDP):
         raise InvalidArgumentError(f"`model` must be an ICSMDP, got {type(model).__name__}.")
-    return _reference_iv(model, reference, stationary_law)
+    return reference_law(model, reference, stationary_law)
 
 
-def ais_smdp(model: ICSMDP, reference: str | np.ndarray = "uniform", *,
+def ais_smdp(model: ICSMDP, *, reference: str | np.ndarray = "uniform",
              stationary_law: Any = None) -> AISModel:
     """Build the AIS-induced SMDP of ``model``'s observation maps (SPEC section 4).
 
@@ -519,10 +486,10 @@ def ais_smdp(model: ICSMDP, reference: str | np.ndarray = "uniform", *,
         More epoch states than the exact methods allow.
     """
     d, name = _ais_smdp_iv(model, reference, stationary_law)
-    return _Core(model, d, name).ais_model()
+    return AISCore(model, d, name).ais_model()
 
 
-def ais_solution(ais: AISModel, solver: Any = None) -> SolveResult:
+def ais_solution(ais: AISModel, *, solver: Any = None) -> SolveResult:
     """``Q_hat*`` and ``V_hat*`` on cells (SPEC section 4).
 
     Parameters

@@ -34,17 +34,13 @@ from typing import Sequence
 
 import numpy as np
 
+from icsmdp_theory.cells import epoch_observations
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP, ROW_SUM_TOL
-from solvers._common import greedy
+from solvers.common import greedy
 
 __all__ = ["uniform_behavior", "epsilon_greedy_behavior", "validate_behavior", "epoch_behavior",
-           "epoch_observations", "admissible_matrix"]
-
-
-def admissible_matrix(model: ICSMDP) -> np.ndarray:
-    """``adm[i, c']``: whether successor ``c'`` is admissible for agent ``i``; shape ``(N, N+1)``."""
-    return np.array([a.successors for a in model.agents], dtype=bool)
+]
 
 
 def _where(model: ICSMDP, i: int) -> str:
@@ -109,7 +105,7 @@ def epsilon_greedy_behavior(model: ICSMDP, q_obs: Sequence[np.ndarray],
 
     ``b_i(c' | o) = eps/|adm_i| + (1 - eps) [c' = greedy_i(o)]`` on admissible
     ``c'`` and 0 elsewhere; ``greedy_i(o)`` is the lowest admissible index
-    within ``1e-10`` of the admissible maximum (:func:`solvers._common.greedy`).
+    within ``1e-10`` of the admissible maximum (:func:`solvers.common.greedy`).
 
     Parameters
     ----------
@@ -173,22 +169,6 @@ def validate_behavior(model: ICSMDP, behavior: Sequence[np.ndarray] | None) -> l
             raise InvalidArgumentError(
                 f"rows of `behavior[{i}]` ({where}) must sum to 1: observation o={o} sums to "
                 f"{float(sums[o])!r}.")
-    return out
-
-
-def epoch_observations(model: ICSMDP) -> np.ndarray:
-    """``obs[f, i] = phi_i(m, l_i)`` for every full state ``f``: int array ``(num_full_states, N)``.
-
-    >>> from icsmdp_theory.examples import load_example
-    >>> epoch_observations(load_example("tiny-handoff")).tolist()
-    [[0, 0], [1, 1], [1, 2]]
-    """
-    N = model.num_agents
-    full_shape = (model.num_latent, model.num_interface) + tuple(model.num_private)
-    out = np.empty((model.num_full_states, N), dtype=np.int64)
-    for i, a in enumerate(model.agents):
-        shape = [1, model.num_interface] + [a.num_private if j == i else 1 for j in range(N)]
-        out[:, i] = np.broadcast_to(a.observation.reshape(shape), full_shape).reshape(-1)
     return out
 
 

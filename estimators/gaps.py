@@ -60,13 +60,14 @@ import numpy as np
 
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
-from icsmdp_theory.options import gamma_bar as _gamma_bar
+from icsmdp_theory.options import gamma_bar
 from icsmdp_theory.results import Result, SolveResult
-from solvers._common import greedy
+from solvers.common import greedy
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, solve
 from solvers.committed_chain import committed_chain
-from estimators.ais import _Core, _reference_iv, cell_of_epoch_states
-from estimators.minimax import MINIMAX_TOL, _MinimaxCollector, _finish, _workers_iv
+from estimators.ais import AISCore, reference_law
+from icsmdp_theory.cells import cell_of_epoch_states
+from estimators.minimax import MINIMAX_TOL, MinimaxCollector, finish_minimax_gaps, resolve_workers
 
 __all__ = ["GapReport", "MapComparison", "gap_report", "compare_maps", "SCALAR_FIELDS"]
 
@@ -76,7 +77,7 @@ SCALAR_FIELDS = ("epsilon_phi", "delta_phi", "delta_phi_tail_bound", "delta_phi_
                  "max_q_gap", "max_value_gap", "policy_loss", "minimax_epsilon", "minimax_delta")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class GapReport(Result):
     """Gaps of an observation map, the three ``alpha`` forms and the realized gaps (SPEC section 5).
 
@@ -156,7 +157,7 @@ class GapReport(Result):
         return {k: getattr(self, k) for k in SCALAR_FIELDS}
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class MapComparison(Result):
     """Two gap reports of the same instance under two observation maps.
 
@@ -234,7 +235,7 @@ def _gap_report_iv(model, tol, minimax, oracle, minimax_tol, workers):
                 f"({model.num_epoch_states}, {model.num_successors}).")
     if not (minimax_tol > 0):
         raise InvalidArgumentError(f"`minimax_tol` must be > 0, got {minimax_tol!r}.")
-    return _workers_iv(workers)
+    return resolve_workers(workers)
 
 
 # ------------------------------------------------------------------ the report
@@ -269,8 +270,8 @@ def gap_report(model: ICSMDP, *, reference: str | np.ndarray = "uniform", statio
     GapReport
     """
     workers = _gap_report_iv(model, tol, minimax, oracle, minimax_tol, workers)
-    d, ref_name = _reference_iv(model, reference, stationary_law)
-    collector = _MinimaxCollector(model, tol=minimax_tol, workers=workers) if minimax else None
+    d, ref_name = reference_law(model, reference, stationary_law)
+    collector = MinimaxCollector(model, tol=minimax_tol, workers=workers) if minimax else None
     try:
         return _gap_report(model, d, ref_name, tol=tol, oracle=oracle, collector=collector,
                            minimax_tol=minimax_tol, workers=workers)
@@ -283,14 +284,14 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
     t0 = time.perf_counter()
     N = model.num_agents
     minimax = collector is not None
-    core = _Core(model, d, ref_name, law_consumer=collector)
+    core = AISCore(model, d, ref_name, law_consumer=collector)
     ais = core.ais_model()
     nC = ais.num_cells
     sol = solve(PolicyIteration(tol=tol), ais.smdp)
     q_hat, v_hat = np.asarray(sol.q), np.asarray(sol.v)
     if oracle is None:
         oracle = solve(ModifiedPolicyIteration(k=10, tol=tol), model)
-    gb = _gamma_bar(model)
+    gb = gamma_bar(model)
     off = core.offsets
 
     # per-cell accumulators: value and realizing state
@@ -352,7 +353,7 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
     v_sigma, eval_bound, how = _evaluate_policy(model, oracle, policy, tol)
     policy_loss = float(np.max(np.asarray(oracle.v).reshape(-1, N) - v_sigma))
 
-    mm = _finish(model, core, collector, tol=minimax_tol, workers=workers, t0=t0) if minimax else None
+    mm = finish_minimax_gaps(model, core, collector, tol=minimax_tol, workers=workers, t0=t0) if minimax else None
 
     names = model.agent_names()
     fb = set(core.fallback_cells)

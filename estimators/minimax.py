@@ -77,12 +77,15 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from estimators.ais import AISCore
+from icsmdp_theory.cells import cell_offsets
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result
 
-__all__ = ["ChebyshevRadius", "MinimaxGaps", "tv_chebyshev_radius", "minimax_gaps",
-           "MINIMAX_TOL", "DEFAULT_WORKERS"]
+__all__ = ["ChebyshevRadius", "MinimaxGaps", "MinimaxCollector", "tv_chebyshev_radius",
+           "minimax_gaps", "finish_minimax_gaps", "resolve_workers", "MINIMAX_TOL",
+           "DEFAULT_WORKERS"]
 
 #: Default width of the certified bracket on each radius.
 MINIMAX_TOL = 1e-9
@@ -94,7 +97,7 @@ _EXACT_SUPPORT = 64
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class ChebyshevRadius(Result):
     """TV Chebyshev radius of a finite set of laws, with a certified bracket.
 
@@ -123,7 +126,7 @@ class ChebyshevRadius(Result):
     lp_solves: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class MinimaxGaps(Result):
     """Minimax gaps of an observation map (SPEC section 5).
 
@@ -490,7 +493,7 @@ def _support_blocks(num_o: int, T: int, head: int = 8) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ over a model
-class _MinimaxCollector:
+class MinimaxCollector:
     """Receives each (agent, successor) family of laws from the duration pass (:mod:`estimators.ais`).
 
     Families with equal label matrices have equal laws and are solved once. With
@@ -503,7 +506,7 @@ class _MinimaxCollector:
         self.model = model
         self.tol = tol
         self.workers = workers
-        self.offsets = np.concatenate([[0], np.cumsum(model.num_observations)]).astype(np.int64)
+        self.offsets = cell_offsets(model.num_observations)
         self.pairs: list = []                       # (i, j, key, upper[o]) in arrival order
         self.jobs: dict = {}                        # (i, key) -> per cell: result, future or None
         self.best_lower = np.zeros(int(self.offsets[-1]))   # for pruning (serial mode)
@@ -596,7 +599,7 @@ def _minimax_epsilon(model: ICSMDP, R: list, obs_y: list, offsets: np.ndarray):
     return eps, succ
 
 
-def _workers_iv(workers) -> int:
+def resolve_workers(workers) -> int:
     """``None`` -> :data:`DEFAULT_WORKERS`; else an integer >= 1."""
     if workers is None:
         return DEFAULT_WORKERS
@@ -610,7 +613,7 @@ def _minimax_gaps_iv(model, tol, workers):
         raise InvalidArgumentError(f"`model` must be an ICSMDP, got {type(model).__name__}.")
     if not (tol > 0):
         raise InvalidArgumentError(f"`tol` must be > 0, got {tol!r}.")
-    return _workers_iv(workers)
+    return resolve_workers(workers)
 
 
 def minimax_gaps(model: ICSMDP, *, tol: float = MINIMAX_TOL, workers: int | None = None) -> MinimaxGaps:
@@ -641,19 +644,18 @@ def minimax_gaps(model: ICSMDP, *, tol: float = MINIMAX_TOL, workers: int | None
     >>> round(mg.epsilon, 6), round(mg.delta, 6)   # two laws per cell: half their TV 1/2
     (0.5, 0.25)
     """
-    from estimators.ais import _Core  # late: ais is the lower layer
     workers = _minimax_gaps_iv(model, tol, workers)
     t0 = time.perf_counter()
-    collector = _MinimaxCollector(model, tol=tol, workers=workers)
+    collector = MinimaxCollector(model, tol=tol, workers=workers)
     try:
-        core = _Core(model, np.ones((model.num_full_states, model.num_agents)), "uniform",
+        core = AISCore(model, np.ones((model.num_full_states, model.num_agents)), "uniform",
                      law_consumer=collector)
-        return _finish(model, core, collector, tol=tol, workers=workers, t0=t0)
+        return finish_minimax_gaps(model, core, collector, tol=tol, workers=workers, t0=t0)
     finally:
         collector.close()
 
 
-def _finish(model, core, collector, *, tol, workers, t0) -> MinimaxGaps:
+def finish_minimax_gaps(model, core, collector, *, tol, workers, t0) -> MinimaxGaps:
     eps, eps_succ = _minimax_epsilon(model, core.R, core.obs_y, core.offsets)
     cell_delta, cell_lower, cell_succ, lp, ok, bad = collector.results()
     delta = float(cell_delta.max(initial=0.0))

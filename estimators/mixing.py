@@ -78,7 +78,8 @@ from icsmdp_theory.epoch import initial_epoch_law
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result
-from estimators.behavior import epoch_observations, validate_behavior
+from estimators.behavior import validate_behavior
+from icsmdp_theory.cells import cell_offsets, epoch_observations
 from estimators.stationary import (ChainClasses, SplitChain, _EpochStepper, _chain_iv,
                                    chain_classes, epoch_chain_operator, epoch_chain_split,
                                    long_run_occupancy)
@@ -103,7 +104,7 @@ _UNIT_TOL = 1e-9
 
 
 # ====================================================================== results
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class MixingTimeResult(Result):
     """Result of :func:`mixing_time` / :func:`projected_mixing_time`.
 
@@ -159,7 +160,7 @@ class MixingBounds:
     message: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class MixingResult(Result):
     """Mixing report of the epoch chain (SPEC section 6), from :func:`mixing_report`.
 
@@ -270,7 +271,7 @@ def observation_projection(model: ICSMDP) -> sp.csr_array:
     ``(num_epoch_states, sum_i nO_i)``, one 1 per row (cells of agent ``i`` start at
     ``offset_i = nO_0 + ... + nO_{i-1}``)."""
     obs = epoch_observations(model)
-    offsets = np.concatenate([[0], np.cumsum(model.num_observations)])
+    offsets = cell_offsets(model.num_observations)
     cells = (obs + offsets[:-1][None, :]).reshape(-1)
     n = cells.size
     return sp.csr_array((np.ones(n), (np.arange(n), cells)), shape=(n, int(offsets[-1])))
@@ -282,7 +283,7 @@ def decision_projection(model: ICSMDP, behavior: Sequence[np.ndarray] | None = N
     behavior = validate_behavior(model, behavior)
     obs = epoch_observations(model)
     N1 = model.num_successors
-    offsets = np.concatenate([[0], np.cumsum(model.num_observations)])
+    offsets = cell_offsets(model.num_observations)
     cells = (obs + offsets[:-1][None, :]).reshape(-1)
     w = np.stack([behavior[i][obs[:, i]] for i in range(model.num_agents)], axis=1).reshape(-1, N1)
     n = cells.size

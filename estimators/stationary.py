@@ -712,7 +712,7 @@ def _initial_iv(initial, n):
     return np.clip(init, 0.0, None)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class StationaryResult(Result):
     """Long-run average occupancy of a chain started from an initial law (SPEC sections 4, 6).
 

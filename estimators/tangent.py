@@ -53,9 +53,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize as so
 
+from icsmdp_theory.cells import cell_of_epoch_states
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result
+from solvers.approximators import LinearQ, MLPQ
 
 __all__ = ["FeatureSpectrum", "ApproximationError", "TangentApproximation", "TangentReport",
            "tangent_features", "gram_matrix", "feature_spectrum", "linear_approximation_error",
@@ -128,7 +130,7 @@ def gram_matrix(blocks, mu, admissible) -> np.ndarray:
     return K
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class FeatureSpectrum(Result):
     """Spectrum of ``Sigma_mu`` through the Gram matrix.
 
@@ -175,7 +177,6 @@ def feature_spectrum(blocks, mu, admissible, *, tolerance: float | None = None) 
 
 def mu_on_cells(model: ICSMDP, mu_epoch: np.ndarray) -> np.ndarray:
     """Push ``mu[f, i, c']`` (e.g. :func:`estimators.stationary.mu`) to cells: ``(n_cells, N+1)``."""
-    from estimators.ais import cell_of_epoch_states
     cells = cell_of_epoch_states(model)
     mu_epoch = np.asarray(mu_epoch, dtype=float)
     C = model.num_successors
@@ -188,7 +189,7 @@ def mu_on_cells(model: ICSMDP, mu_epoch: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- eps_app
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class ApproximationError(Result):
     """``eps_app`` of linear features: ``min_theta ||Psi theta - Q_hat*||_inf^2`` (exact LP).
 
@@ -266,7 +267,7 @@ def linear_approximation_error(features, q_target, admissible) -> ApproximationE
                               eps_app=float(errs.max() ** 2), sup_error=errs, theta=tuple(thetas))
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class TangentApproximation(Result):
     """``eps_app`` of the linearized model over ``B(theta_0, omega)`` (see the module docstring).
 
@@ -387,7 +388,7 @@ def tangent_approximation_error(blocks, q0, q_target, admissible, *, omega: floa
 
 
 # ---------------------------------------------------------------- from a run
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class TangentReport(Result):
     """The approximation-term quantities of a linear or MLP run (one ``theta_0``).
 
@@ -409,7 +410,7 @@ class TangentReport(Result):
     eps0_grad: float
 
 
-def run_tangent_report(record, model: ICSMDP, q_target: np.ndarray, mu: np.ndarray, *,
+def run_tangent_report(model: ICSMDP, record, *, q_target: np.ndarray, mu: np.ndarray,
                        seed_index: int = 0) -> TangentReport:
     """Tangent quantities of a :class:`~solvers.records.RunRecord` of a linear or MLP learner.
 
@@ -418,14 +419,13 @@ def run_tangent_report(record, model: ICSMDP, q_target: np.ndarray, mu: np.ndarr
 
     Parameters
     ----------
-    record : RunRecord
     model : ICSMDP
+    record : RunRecord
     q_target : ndarray ``(n_cells, N+1)``
         ``Q_hat*`` on cells.
     mu : ndarray ``(n_cells, N+1)``
         Sampling weights on cells (see :func:`mu_on_cells`).
     """
-    from solvers.approximators import LinearQ, MLPQ
     t0 = time.perf_counter()
     if record.learner not in ("linear", "mlp") or not record.theta0:
         raise InvalidArgumentError(f"`record` must be a linear or MLP run with `theta0`, got "

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from icsmdp_theory.errors import InvalidArgumentError, InvalidInstanceError
+from icsmdp_theory.io import instance_from_dict
 
 __all__ = ["BREAKAGES", "break_document", "check_rejection"]
 
@@ -88,7 +89,6 @@ def check_rejection(doc: dict, kind: str, agent: int = 0) -> tuple[bool, str]:
     Returns ``(ok, message)``: ``ok`` is False when the broken document was
     accepted or rejected with a message that does not match.
     """
-    from icsmdp_theory.io import instance_from_dict
     broken, pattern = break_document(doc, kind, agent)
     try:
         instance_from_dict(broken)

@@ -359,7 +359,7 @@ def routing_q_star(model: ICSMDP, *, tol: float = 1e-10, max_iter: int = 100_000
         raise InvalidArgumentError("`model` must be a routing instance (nX = 1, nL = nA = 1).")
     K = model.agents[0].kernel[0]
     R = np.stack([a.reward[0, :, 0, :] for a in model.agents])            # [i, m, c']
-    adm = np.array([a.successors for a in model.agents])                  # [i, c']
+    adm = model.admissible                  # [i, c']
     V = np.zeros((n, nM))
     for _ in range(max_iter):
         EV = (K @ V.T)                                                    # [m, j] = sum K V(j, m')
@@ -412,7 +412,7 @@ def routing_accuracy(model: ICSMDP, graph, q_cells: np.ndarray) -> RoutingAccura
     n = _graph_iv(graph)
     if model.num_agents != n:
         raise InvalidArgumentError(f"`model` has {model.num_agents} routers, `graph` {n} nodes.")
-    adm = np.array([a.successors for a in model.agents])
+    adm = model.admissible
     nO = model.num_observations
     q = np.asarray(q_cells, float)
     if q.shape != (sum(nO), n + 1):

@@ -270,7 +270,7 @@ def draw_icsmdp(source, *, agents=(1, 3), latent=(1, 2), interface=(1, 4), priva
     Parameters
     ----------
     source : choice source
-        :class:`NumpyChoices` or the Hypothesis source of ``property_tests.strategies``.
+        :class:`NumpyChoices` or the Hypothesis source of ``icsmdp_theory.testing.strategies``.
     agents, latent, interface, private, actions : int or (lo, hi)
         Sizes ``N``, ``nX``, ``nM``, ``nL_i``, ``nA_i`` (fixed, or drawn in the range).
     tau_one : bool

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from icsmdp_theory.errors import InvalidInstanceError, InvalidObservationMapError
 from icsmdp_theory.model import AGENT_KEYS, ICSMDP
 
-__all__ = ["FORMAT", "OBS_FORMAT", "TOP_KEYS", "instance_from_dict", "instance_to_dict",
+__all__ = ["FORMAT", "OBS_FORMAT", "TOP_KEYS", "atomic_write", "instance_from_dict", "instance_to_dict",
            "load_instance", "save_instance", "load_observation_maps",
            "observation_maps_to_dict", "save_observation_maps"]
 
@@ -88,7 +88,9 @@ def instance_to_dict(model: ICSMDP) -> dict:
             "rho_agent": model.rho_agent.tolist(), "agents": agents}
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Write ``path`` atomically: ``write(tmp)`` fills a temporary file in the same directory,
+    which then replaces ``path`` (nothing is left behind on failure)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".tmp-",
                                suffix=path.suffix)
@@ -239,10 +241,10 @@ def save_instance(model: ICSMDP, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix == ".npz":
         arrays = _npz_arrays(model)
-        _atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
+        atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
     else:
         text = json.dumps(instance_to_dict(model), indent=1, allow_nan=False)
-        _atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return path
 
 
@@ -255,7 +257,7 @@ def save_observation_maps(maps, path: str | os.PathLike) -> Path:
     """Write observation maps as ``icsmdp-obs/1`` JSON, atomically."""
     path = Path(path)
     text = json.dumps(observation_maps_to_dict(maps))
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
     return path
 
 

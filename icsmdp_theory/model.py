@@ -206,6 +206,14 @@ class ICSMDP:
         ``[nA][nY][nY]`` array, a sequence of ``nA`` scipy sparse matrices, or
         the sparse file form ``{"shape": [nA, nY, nY], "entries": [[a, y, y2, p], ...]}``.
 
+    Attributes
+    ----------
+    agents : tuple of Agent
+    admissible : ndarray of bool, shape (N, N+1)
+        ``admissible[i, c']``: successor ``c'`` admissible for agent ``i`` (read-only).
+    derived : DerivedCache
+        This model's cache of derived values.
+
     Raises
     ------
     InvalidInstanceError
@@ -239,6 +247,7 @@ class ICSMDP:
         for i, spec in enumerate(agents):
             built.append(v.agent(i, spec, nX, nM, N))
         self.agents: tuple[Agent, ...] = tuple(built)
+        self.admissible = _frozen(np.array([ag.successors for ag in self.agents], dtype=bool))
         self._derived = DerivedCache()
         for i, agent in enumerate(self.agents):
             _check_termination(self, i)

@@ -1,7 +1,7 @@
 """The property battery of SPEC section 5 on Hypothesis-generated IC-SMDPs.
 
 Each property is a claim that can fail on a bug; instances come from
-``property_tests.strategies`` (valid by construction, shrinkable). The
+``icsmdp_theory.testing.strategies`` (valid by construction, shrinkable). The
 number of examples follows the active settings profile (``conftest.py``).
 """
 import tempfile
@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 from icsmdp_theory.conformance import BREAKAGES, check_rejection
 from icsmdp_theory.io import instance_to_dict, load_instance, save_instance
 from icsmdp_theory.options import gamma_bar
-from icsmdp_theory.oracle import bellman_operator
+from solvers.oracle import bellman_operator
 from property_tests import strategies as S
 from solvers import ModifiedPolicyIteration, PolicyIteration, ValueIteration, solve
 

@@ -427,7 +427,7 @@ def bench_gaps(*, reference: str = "stationary", latent: int = 120) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         model = random_icsmdp(1, **kw)
         path = save_instance(model, Path(tmp) / "gaps-bench.npz")
-        cmd = [sys.executable, "-c", "import sys; from icsmdp_theory.cli import main; "
+        cmd = [sys.executable, "-c", "import sys; from reports.cli import main; "
                "sys.exit(main(sys.argv[1:]))", "gaps", str(path), "--reference", reference,
                "--json"]
         t = time.perf_counter()

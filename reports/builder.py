@@ -28,6 +28,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from tqdm import tqdm
+
 from icsmdp_theory.results import to_jsonable
 
 __all__ = ["Section", "ReportContext", "build_report", "provenance", "DEFAULT_OUT"]
@@ -202,7 +204,6 @@ def build_report(section_funcs: Sequence[Callable[[ReportContext], Section]], *,
         t_start = time.perf_counter()
         bar = None
         if progress:
-            from tqdm import tqdm
             bar = tqdm(total=len(funcs), desc="report", unit="section", file=sys.stderr,
                        disable=not sys.stderr.isatty())
         for func in funcs:

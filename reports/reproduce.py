@@ -284,9 +284,9 @@ def _t2_checkpoints(T: int) -> tuple:
 def _lhs_and_floor(model, record, oracle, law, report):
     """``lhs`` per seed and checkpoint ``(S, K)`` and the exact floor under the uniform behavior
     (``lhs`` alone when ``report`` is None)."""
-    from estimators.ais import cell_of_epoch_states
+    from icsmdp_theory.cells import cell_of_epoch_states
     from estimators.stationary import mu as mu_of
-    from icsmdp_theory.checker import lhs_per_seed
+    from estimators.checker import lhs_per_seed
     mu_epoch = mu_of(model, law.law)
     L = lhs_per_seed(model, record, oracle.q, mu_epoch)
     if report is None:
@@ -328,7 +328,7 @@ def synthetic_t2(ctx: ReportContext) -> Section:
     from estimators.stationary import stationary_law
     from icsmdp_theory.families import synthetic_instance
     from icsmdp_theory.options import gamma_bar
-    from icsmdp_theory.theorem import fit_decay
+    from estimators.theorem import fit_decay
     from solvers import ModifiedPolicyIteration, solve
     from solvers.icq import ICQ, FixedBehavior
     t0 = time.perf_counter()
@@ -548,7 +548,7 @@ def routing_study(kind: str, *, n: int, updates: int, seeds: int, epsilon: float
     """
     from icsmdp_theory.families import (routing_accuracy, routing_graph, routing_instance,
                                         routing_q_star)
-    from icsmdp_theory.oracle import centralized_oracle
+    from solvers.oracle import centralized_oracle
     from solvers import solve
     from solvers.icq import ICQ, EpsilonGreedy, StepSize
     from solvers.records import cells_from_epoch_q

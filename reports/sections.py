@@ -5,9 +5,20 @@ capabilities add their section functions here and to that list.
 """
 from __future__ import annotations
 
-from icsmdp_theory.examples import EXAMPLES, load_example
-from icsmdp_theory.oracle import centralized_oracle
+import matplotlib
+import numpy as np
+
+from estimators.checker import check_run
+from icsmdp_theory.examples import DEFAULT_EXAMPLE, EXAMPLES, load_example
 from reports.builder import ReportContext, Section
+from reports.documents import GAP_KEYS, gaps_document
+from reports.reproduce import routing, synthetic_t1, synthetic_t2
+from reports.verify import verify
+from solvers import ICQ, FixedBehavior, solve
+from solvers.oracle import centralized_oracle
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after selecting the non-interactive backend)
 
 __all__ = ["solve_summary", "gap_summary", "verify_summary", "theorem_check", "DEFAULT_SECTIONS",
            "FULL_SECTIONS"]
@@ -43,8 +54,6 @@ def solve_summary(ctx: ReportContext) -> Section:
 
 def gap_summary(ctx: ReportContext) -> Section:
     """AIS gaps of the bundled workflow example's observation maps (SPEC sections 4-6)."""
-    from icsmdp_theory.cli_gaps import GAP_KEYS, gaps_document
-    from icsmdp_theory.examples import DEFAULT_EXAMPLE
     model = load_example(DEFAULT_EXAMPLE)
     doc = gaps_document(model, reference="uniform")
     rows = [[k, doc[k]] for k in GAP_KEYS] + [[k, doc[k]] for k in
@@ -71,7 +80,6 @@ def gap_summary(ctx: ReportContext) -> Section:
 
 def verify_summary(ctx: ReportContext) -> Section:
     """``icsmdp verify`` on random instances: every provable fact of SPEC section 5."""
-    from icsmdp_theory.verify import verify
     n = 200 if ctx.quick else 1000
     ctx.seeds_used["verify"] = ctx.seed
     res = verify(n, seed=ctx.seed, out=ctx.workdir / "counterexamples")
@@ -95,14 +103,6 @@ def verify_summary(ctx: ReportContext) -> Section:
 
 def theorem_check(ctx: ReportContext) -> Section:
     """Theorem 1, term by term, on a tabular IC-Q run of the workflow example (SPEC section 8)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from icsmdp_theory.checker import check_run
-    from icsmdp_theory.examples import DEFAULT_EXAMPLE
-    from solvers import ICQ, FixedBehavior, solve
     model = load_example(DEFAULT_EXAMPLE)
     seed = ctx.seed + 1
     ctx.seeds_used["theorem_check"] = seed
@@ -145,18 +145,8 @@ def theorem_check(ctx: ReportContext) -> Section:
                    blocks=blocks, data=data)
 
 
-def _synthetic_sections():
-    from reports.reproduce import synthetic_t1, synthetic_t2
-    return [synthetic_t1, synthetic_t2]
-
-
-def _routing_section():
-    from reports.reproduce import routing
-    return routing
-
-
 #: Sections of the default report, in order.
 DEFAULT_SECTIONS = [solve_summary, gap_summary, verify_summary, theorem_check,
-                    *_synthetic_sections()]
+                    synthetic_t1, synthetic_t2]
 #: Sections of ``icsmdp report --full``: the default ones at paper scale, plus routing (N=100).
-FULL_SECTIONS = [*DEFAULT_SECTIONS, _routing_section()]
+FULL_SECTIONS = [*DEFAULT_SECTIONS, routing]

@@ -89,10 +89,11 @@ from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.simulate import (CHOICE_COLUMNS, PRIMITIVE_COLUMNS, STEP_COLUMNS, BatchSimulator,
                                     CategoricalRows, SeedStreams, seed_sequences)
-from solvers._common import TIE_TOL
+from solvers.common import TIE_TOL
 from solvers.api import register
 from solvers.approximators import LinearQ, MLPQ, TabularQ, mlp_init
-from solvers.records import MESSAGE_FIELDS, RunRecord, cell_offsets
+from icsmdp_theory.cells import cell_offsets
+from solvers.records import MESSAGE_FIELDS, RunRecord
 
 __all__ = ["ICQ", "StepSize", "EpsilonGreedy", "FixedBehavior", "ICQAgent", "run_icq",
            "build_agents", "replay_agent", "LEARNERS", "SHARED_INIT_KEY"]

@@ -68,7 +68,7 @@ Policy evaluation
 -----------------
 :func:`evaluate_greedy_policies` maps each seed's greedy decentralized policy
 ``pi_i(o) = argmax_{c' admissible} Q_i(o, c')`` (lowest index within
-``1e-10`` of the max, :func:`solvers._common.greedy`) to the epoch policy
+``1e-10`` of the max, :func:`solvers.common.greedy`) to the epoch policy
 ``sigma[f, i] = pi_i(phi_i(m, l_i))`` and evaluates it exactly in the full
 system with :meth:`solvers.committed_chain.CommittedChain.evaluate`.
 """
@@ -81,12 +81,14 @@ from pathlib import Path
 
 import numpy as np
 
+from icsmdp_theory.cells import cell_offsets
 from icsmdp_theory.errors import InvalidArgumentError
+from icsmdp_theory.io import atomic_write
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result, to_jsonable
-from solvers._common import greedy
+from solvers.common import greedy
 
-__all__ = ["RunRecord", "PolicyEvaluation", "RUN_FORMAT", "save_run", "load_run", "cell_offsets",
+__all__ = ["RunRecord", "PolicyEvaluation", "RUN_FORMAT", "save_run", "load_run",
            "greedy_cell_policies", "epoch_policy", "evaluate_greedy_policies", "cells_from_epoch_q"]
 
 #: Format tag of the JSON sidecar.
@@ -95,16 +97,7 @@ RUN_FORMAT = "icsmdp-run/1"
 MESSAGE_FIELDS = ("seed", "epoch", "sender", "receiver", "b", "tau", "R", "observation", "successor")
 
 
-def cell_offsets(num_observations) -> np.ndarray:
-    """``offsets[i] = sum_{j<i} nO_j`` (length ``N+1``): cell ``(i, o)`` is ``offsets[i] + o``.
-
-    >>> cell_offsets([2, 3]).tolist()
-    [0, 2, 5]
-    """
-    return np.concatenate([[0], np.cumsum(np.asarray(num_observations, dtype=np.int64))])
-
-
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class RunRecord(Result):
     """A learner run: ``Q`` snapshots per seed at checkpoints (see the module docstring).
 
@@ -213,7 +206,6 @@ def save_run(record: RunRecord, path) -> tuple[Path, Path]:
     Files are written atomically (temporary file, then rename), the ``.npz``
     first, so a reader never sees a sidecar without its arrays.
     """
-    from icsmdp_theory.io import _atomic_write
     npz, js = _paths(path)
     arrays = {}
     for name in _ARRAY_FIELDS:
@@ -242,8 +234,8 @@ def save_run(record: RunRecord, path) -> tuple[Path, Path]:
         Path(tmp).write_text(json.dumps(meta, indent=1, allow_nan=False), encoding="utf-8")
 
     npz.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(npz, write_npz)
-    _atomic_write(js, write_json)
+    atomic_write(npz, write_npz)
+    atomic_write(js, write_json)
     return npz, js
 
 
@@ -320,7 +312,7 @@ def _check_matches(model: ICSMDP, num_observations, admissible) -> None:
         raise InvalidArgumentError(
             f"the run's observation counts {list(num_observations)} do not match the instance's "
             f"{list(model.num_observations)} (`{model.name}`).")
-    adm = np.array([a.successors for a in model.agents])
+    adm = model.admissible
     if np.shape(admissible) != adm.shape or not np.array_equal(admissible, adm):
         raise InvalidArgumentError(
             f"the run's admissible successors do not match the instance's (`{model.name}`).")
@@ -390,7 +382,7 @@ def epoch_policy(model: ICSMDP, cell_policy: np.ndarray) -> np.ndarray:
     return sigma
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class PolicyEvaluation(Result):
     """Exact values of the greedy policies of a run's seeds at one checkpoint.
 
@@ -453,7 +445,7 @@ def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, c
     from solvers import PolicyIteration, solve
     from solvers.committed_chain import committed_chain
     t0 = time.perf_counter()
-    adm = np.array([a.successors for a in model.agents])
+    adm = model.admissible
     if isinstance(record, RunRecord):
         _check_matches(model, record.num_observations, record.admissible)
         k = record.checkpoint_index(checkpoint)

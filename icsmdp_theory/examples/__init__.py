@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import resources
 
 from icsmdp_theory.errors import InvalidArgumentError
+from icsmdp_theory.io import load_instance
 
 __all__ = ["EXAMPLES", "DEFAULT_EXAMPLE", "load_example", "example_path"]
 
@@ -32,6 +33,5 @@ def load_example(name: str):
     >>> load_example("tiny-handoff").agent_names()
     ['planner', 'checker']
     """
-    from icsmdp_theory.io import load_instance
     with resources.as_file(example_path(name)) as p:
         return load_instance(p)

@@ -82,6 +82,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from icsmdp_theory.io import save_instance
 from icsmdp_theory.model import ICSMDP
 
 __all__ = ["build_workflow", "WORKFLOW_PATH"]
@@ -240,6 +241,4 @@ def build_workflow() -> ICSMDP:
 
 
 if __name__ == "__main__":
-    from icsmdp_theory.io import save_instance
-
     print(f"wrote {save_instance(build_workflow(), WORKFLOW_PATH)}")

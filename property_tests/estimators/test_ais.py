@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from estimators.ais import AISModel, ais_smdp, ais_solution, cell_of_epoch_states
+from estimators.ais import AISModel, ais_smdp, ais_solution
+from icsmdp_theory.cells import cell_of_epoch_states
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.examples import load_example
 from icsmdp_theory.generators import random_icsmdp
@@ -101,7 +102,7 @@ def test_concentrated_reference_gives_that_state(name):
     rng = np.random.default_rng(0)
     d, chosen = _one_state_per_cell(model, rng)
     states = list(full_epoch_states(model))
-    ais = ais_smdp(model, d.reshape(-1))          # flat vector over s = f*N + i
+    ais = ais_smdp(model, reference=d.reshape(-1))          # flat vector over s = f*N + i
     assert ais.reference == "explicit" and ais.fallback_cells == ()
     dense = [dense_reduction(model, i) for i in range(model.num_agents)]
 
@@ -122,7 +123,7 @@ def test_zero_mass_cell_falls_back_to_uniform():
     rng = np.random.default_rng(1)
     skip = 2
     d, _ = _one_state_per_cell(model, rng, skip=skip)
-    ais = ais_smdp(model, d)
+    ais = ais_smdp(model, reference=d)
     uniform = ais_smdp(model)
     i, o = ais.cell_label(skip)
     assert ais.fallback_cells == ((i, o),)
@@ -136,8 +137,8 @@ def test_zero_mass_cell_falls_back_to_uniform():
 def test_stationary_reference_uses_the_given_law():
     model = INSTANCES["mod"]
     law = np.random.default_rng(2).random((model.num_full_states, model.num_agents))
-    a = ais_smdp(model, "stationary", stationary_law=law)
-    b = ais_smdp(model, law)
+    a = ais_smdp(model, reference="stationary", stationary_law=law)
+    b = ais_smdp(model, reference=law)
     assert a.reference == "stationary"
     np.testing.assert_array_equal(a.reward, b.reward)
     np.testing.assert_array_equal(a.end_kernel.toarray(), b.end_kernel.toarray())
@@ -153,7 +154,7 @@ def test_stationary_reference_uses_the_given_law():
 def test_bad_reference_is_rejected(reference, match):
     model = load_example("tiny-handoff")      # 3 full states x 2 agents = 6 epoch states
     with pytest.raises(InvalidArgumentError, match=match):
-        ais_smdp(model, reference)
+        ais_smdp(model, reference=reference)
 
 
 def test_ais_solution_solves_the_cell_smdp():

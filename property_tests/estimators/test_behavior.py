@@ -12,8 +12,9 @@ import itertools
 import numpy as np
 import pytest
 
-from estimators.behavior import (admissible_matrix, epoch_behavior, epoch_observations,
-                                 epsilon_greedy_behavior, uniform_behavior, validate_behavior)
+from estimators.behavior import (epoch_behavior, epsilon_greedy_behavior, uniform_behavior,
+                                 validate_behavior)
+from icsmdp_theory.cells import epoch_observations
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.examples import load_example
 from icsmdp_theory.generators import random_icsmdp
@@ -42,7 +43,7 @@ def test_uniform_is_uniform_over_admissible(seed, kwargs):
         for o in range(agent.num_observations):
             for c in range(model.num_agents + 1):
                 assert b[i][o, c] == (1.0 / k if agent.successors[c] else 0.0)
-    assert np.array_equal(admissible_matrix(model), np.array([a.successors for a in model.agents]))
+    assert np.array_equal(model.admissible, np.array([a.successors for a in model.agents]))
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.1, 0.5, 1.0])

@@ -195,7 +195,7 @@ def test_run_tangent_report_of_an_mlp_run():
     q_target = np.nan_to_num(rec.q[-1, 0])
     mu = np.where(rec.cell_admissible, 1.0, 0.0)
     mu /= mu.sum()
-    rep = run_tangent_report(rec, model, q_target, mu)
+    rep = run_tangent_report(model, rec, q_target=q_target, mu=mu)
     assert rep.spectrum.lambda_max >= rep.spectrum.lambda_0 > 0
     assert rep.eps0_value == pytest.approx(float(np.nanmax(rec.eps0_value)))
     # eps_0 recorded along the run equals |Q - Qbar| recomputed from the saved parameters

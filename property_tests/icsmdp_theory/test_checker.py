@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from icsmdp_theory.checker import check_run, lhs_per_seed
+from estimators.checker import check_run, lhs_per_seed
 from icsmdp_theory.generators import NumpyChoices, draw_icsmdp
 from icsmdp_theory.errors import InvalidArgumentError
 
@@ -13,7 +13,7 @@ T = np.array([100, 200, 400, 800, 1600, 3200, 6400.0])
 
 @pytest.fixture(scope="module")
 def setup():
-    from estimators.ais import cell_of_epoch_states
+    from icsmdp_theory.cells import cell_of_epoch_states
     from estimators.gaps import gap_report
     from estimators.stationary import mu, stationary_law
     from solvers import ModifiedPolicyIteration, solve

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from icsmdp_theory.cli import main
+from reports.cli import main
 from icsmdp_theory.examples import example_path
 
 TINY = str(example_path("tiny-handoff"))
@@ -107,7 +107,7 @@ def test_gaps_json_keys_and_exact_map(capsys, tmp_path):
 
 
 def test_verify_same_seed_same_bytes(tmp_path):
-    cmd = [sys.executable, "-m", "icsmdp_theory.cli", "verify", "--instances", "6", "--seed", "3",
+    cmd = [sys.executable, "-m", "reports.cli", "verify", "--instances", "6", "--seed", "3",
            "--json", "--out", str(tmp_path / "v")]
     a = subprocess.run(cmd, capture_output=True, check=True).stdout
     b = subprocess.run(cmd, capture_output=True, check=True).stdout

@@ -11,7 +11,7 @@ from icsmdp_theory.families import (GRAPH_KINDS, routing_accuracy, routing_graph
                                     routing_instance, synthetic_bins, synthetic_instance,
                                     synthetic_map)
 from icsmdp_theory.model import ICSMDP
-from icsmdp_theory.oracle import centralized_oracle
+from solvers.oracle import centralized_oracle
 from solvers.records import cells_from_epoch_q
 
 SMALL = dict(num_agents=3, num_latent=4, num_interface=10)

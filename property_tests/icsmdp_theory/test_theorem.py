@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from icsmdp_theory import theorem as th
+from estimators import theorem as th
 
 T = np.array([50, 100, 200, 400, 800, 1600, 3300.0])
 

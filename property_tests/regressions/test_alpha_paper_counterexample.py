@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from icsmdp_theory.io import load_instance
-from icsmdp_theory.verify import SLACK, alpha_paper_violated
+from reports.verify import SLACK, alpha_paper_violated
 
 CASE = Path(__file__).with_name("alpha_paper_counterexample.json")
 
@@ -37,7 +37,7 @@ def test_provable_forms_still_hold(report):
 
 
 def test_verify_reports_the_violation():
-    from icsmdp_theory.verify import check_instance
+    from reports.verify import check_instance
     props, rep = check_instance(load_instance(CASE))
     assert alpha_paper_violated(rep)
     assert props["q_gap_le_alpha_tight"][0] <= props["q_gap_le_alpha_tight"][1] + SLACK

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from icsmdp_theory.errors import InvalidArgumentError
-from solvers._common import greedy
+from solvers.common import greedy
 from solvers.approximators import (LinearQ, MLPQ, TabularQ, max_and_greedy, mlp_init, mlp_jacobian,
                                    mlp_num_parameters, mlp_values)
 

@@ -17,7 +17,7 @@ import types
 import numpy as np
 import pytest
 
-from icsmdp_theory.cli import main as cli_main
+from reports.cli import main as cli_main
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.examples import load_example
 from icsmdp_theory.generators import random_icsmdp
@@ -87,8 +87,8 @@ def _aliased_model():
 
 def test_tabular_converges_to_stationary_q_hat_on_aliased_instance():
     model = _aliased_model()
-    q_stat = ais.ais_solution(ais.ais_smdp(model, "stationary")).q
-    q_unif = ais.ais_solution(ais.ais_smdp(model, "uniform")).q
+    q_stat = ais.ais_solution(ais.ais_smdp(model, reference="stationary")).q
+    q_unif = ais.ais_solution(ais.ais_smdp(model, reference="uniform")).q
     pairs = _sampled_pairs(model)
     tol = 0.1
     assert np.abs(q_stat - q_unif)[pairs].max() > 5 * tol
@@ -333,8 +333,8 @@ def test_tabular_converges_to_stationary_q_hat_on_workflow():
     doc = instance_to_dict(load_example("workflow"))
     doc["horizon"] = 10 ** 6
     model = instance_from_dict(doc)
-    q_stat = ais.ais_solution(ais.ais_smdp(model, "stationary")).q
-    q_unif = ais.ais_solution(ais.ais_smdp(model, "uniform")).q
+    q_stat = ais.ais_solution(ais.ais_smdp(model, reference="stationary")).q
+    q_unif = ais.ais_solution(ais.ais_smdp(model, reference="uniform")).q
     from estimators.tangent import mu_on_cells
     mass = mu_on_cells(model, stationary.mu(model, stationary.stationary_law(model).law))
     pairs = mass >= 3e-3  # pairs sampled often enough for 2e5 updates

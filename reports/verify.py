@@ -38,13 +38,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from estimators.gaps import gap_report
 from icsmdp_theory.conformance import BREAKAGES, check_rejection
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.generators import NumpyChoices, draw_icsmdp
 from icsmdp_theory.io import instance_to_dict, load_instance, save_instance
 from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.options import gamma_bar
 from icsmdp_theory.results import Result, to_jsonable
+from solvers.api import PolicyIteration, ValueIteration, solve
+from solvers.oracle import bellman_operator
+
+try:  # optional: the `test` extra (Hypothesis) powers `--search`
+    from hypothesis import HealthCheck, find, settings, target
+    from hypothesis.errors import NoSuchExample
+
+    from icsmdp_theory.testing.strategies import icsmdps
+except ImportError:  # pragma: no cover - depends on the environment
+    find = None
 
 __all__ = ["FAMILIES", "PROPERTIES", "SLACK", "VerifyResult", "draw_verification_instance",
            "check_instance", "verify", "alpha_paper_ratio", "alpha_paper_violated",
@@ -115,11 +128,6 @@ def check_instance(model: ICSMDP, *, index: int = 0, rng=None) -> tuple[dict, ob
 
     ``None`` marks a property that does not apply to this instance.
     """
-    from estimators.gaps import gap_report
-    from icsmdp_theory.oracle import bellman_operator
-    from icsmdp_theory.options import gamma_bar
-    from solvers import PolicyIteration, ValueIteration, solve
-
     rng = np.random.default_rng(rng)
     out: dict = {}
     vi = solve(ValueIteration(tol=TOL), model)
@@ -159,7 +167,7 @@ def check_instance(model: ICSMDP, *, index: int = 0, rng=None) -> tuple[dict, ob
     return out, rep
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class VerifyResult(Result):
     """Outcome of :func:`verify`.
 
@@ -226,7 +234,6 @@ def verify(instances: int = 200, *, seed: int = 0, max_states: int = 64, out: st
     saved, worst_ap = [], None
     it = range(instances)
     if progress:
-        from tqdm import tqdm
         it = tqdm(it, desc="verify", unit="instance")
     for k in it:
         model = draw_verification_instance(seed, k, max_states=max_states)
@@ -287,14 +294,9 @@ def search_alpha_paper_counterexample(*, max_examples: int = 300, seed: int = 0)
     Returns ``(model, gap_report)`` or ``None`` when no violation was found.
     Requires Hypothesis (the ``test`` extra).
     """
-    try:
-        from hypothesis import HealthCheck, find, settings, target
-        from hypothesis.errors import NoSuchExample
-    except ImportError:  # pragma: no cover - depends on the environment
+    if find is None:
         raise InvalidArgumentError(
-            "`--search` needs Hypothesis: pip install -e '.[test]'.") from None
-    from estimators.gaps import gap_report
-    from property_tests.strategies import icsmdps
+            "`--search` needs Hypothesis: pip install -e '.[test]'.")
 
     def violates(model):
         rep = gap_report(model, tol=TOL, minimax=False)

@@ -1,12 +1,46 @@
-"""Pieces shared by every exact solver: greedy selection and stopping bounds."""
+r"""Pieces shared by every exact solver: greedy selection, stopping bounds, rounding constants.
+
+Public so that the solvers, the estimators and the learners share one copy
+(issue 10): the tie rule :func:`greedy` (lowest admissible index within
+:data:`TIE_TOL` of the maximum, SPEC section 3), the MacQueen-type
+:func:`increment_bounds`, and Higham's rounding constant :func:`higham_gamma`
+used by the certified error bounds of :mod:`solvers.iteration`.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TIE_TOL", "greedy", "masked_max", "increment_bounds"]
+__all__ = ["TIE_TOL", "UNIT_ROUNDOFF", "greedy", "masked_max", "increment_bounds", "higham_gamma"]
 
 #: Successors within this of the maximum count as tied (SPEC section 3).
 TIE_TOL = 1e-10
+
+#: Unit roundoff of IEEE double precision, ``u = eps/2 = 2**-53``.
+UNIT_ROUNDOFF = float(np.finfo(float).eps) / 2.0
+
+
+def higham_gamma(n: int) -> float:
+    r"""Higham's constant :math:`\gamma_n = n u / (1 - n u)` with ``u = eps/2``.
+
+    A sum of ``n + 1`` floating-point terms, each a product of two doubles,
+    accumulated left to right, satisfies (Higham, *Accuracy and Stability of
+    Numerical Algorithms*, 2nd ed., eq. (3.4) and Lemma 3.1)
+
+    .. math::
+
+        |\mathrm{fl}(r + \textstyle\sum_{j=1}^{n} d_j x_j) - (r + \sum_j d_j x_j)|
+        \le \gamma_{n+1} \big(|r| + \textstyle\sum_j |d_j|\,|x_j|\big),
+
+    since every product ``d_j x_j`` carries at most ``n + 1`` roundings (its own
+    and one per addition after it) and ``r`` at most one.
+
+    >>> higham_gamma(0)
+    0.0
+    >>> 2.2e-16 < higham_gamma(2) < 2.3e-16
+    True
+    """
+    nu = n * UNIT_ROUNDOFF
+    return nu / (1.0 - nu)
 
 
 def masked_max(q: np.ndarray, admissible: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ bootstrap interval over seeds:
   with its interval against the predicted ``log(T)/T`` slope.
 
 Verdicts per term: ``holds`` / ``violated`` / ``inconclusive`` with the numbers
-behind them (:mod:`icsmdp_theory.theorem` holds the bound and the rules).
+behind them (:mod:`estimators.theorem` holds the bound and the rules).
 """
 from __future__ import annotations
 
@@ -31,12 +31,18 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from estimators import theorem as th
+from estimators.gaps import gap_report
+from estimators.mixing import mixing_report
+from estimators.stationary import mu as mu_of, stationary_law
+from estimators.tangent import mu_on_cells, run_tangent_report
+from icsmdp_theory.cells import cell_of_epoch_states
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result
-from icsmdp_theory import theorem as th
+from solvers.api import ModifiedPolicyIteration, solve
 
-__all__ = ["CheckResult", "check_run", "lhs_per_seed", "ALPHA_FORMS"]
+__all__ = ["CheckResult", "check_run", "lhs_per_seed", "learning_floor", "ALPHA_FORMS"]
 
 #: The three interface-gap forms reported (SPEC section 5).
 ALPHA_FORMS = ("alpha_paper", "alpha_tv", "alpha_tight")
@@ -44,7 +50,7 @@ ALPHA_FORMS = ("alpha_paper", "alpha_tv", "alpha_tight")
 BELOW_FLOOR_MARGIN = 0.01
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class CheckResult(Result):
     """Theorem 1, term by term, for one run record.
 
@@ -90,11 +96,10 @@ def lhs_per_seed(model: ICSMDP, record, q_star: np.ndarray, mu_epoch: np.ndarray
 
     ``nan`` for a seed that did not reach a checkpoint.
     """
-    from estimators.ais import cell_of_epoch_states
     cells = cell_of_epoch_states(model)                       # [f, i]
     N, C = model.num_agents, model.num_successors
     qs = np.asarray(q_star).reshape(cells.shape[0], N, C)     # [f, i, c']
-    adm = np.array([a.successors for a in model.agents])      # [i, c']
+    adm = model.admissible      # [i, c']
     w = np.where(adm[None], np.asarray(mu_epoch).reshape(cells.shape[0], N, C), 0.0)
     K, S = record.q.shape[:2]
     out = np.empty((S, K))
@@ -107,6 +112,27 @@ def lhs_per_seed(model: ICSMDP, record, q_star: np.ndarray, mu_epoch: np.ndarray
     return out
 
 
+def learning_floor(model: ICSMDP, q_hat: np.ndarray, q_star: np.ndarray,
+                   mu_epoch: np.ndarray) -> float:
+    """The exact learning floor ``sum_{s,c'} mu(s, c') (Q_hat*(phi(s), c') - Q*(s, c'))^2`` (SPEC 8).
+
+    Where tabular IC-Q settles: ``lhs(T)`` of a run whose ``Q`` equals ``Q_hat*``.
+
+    Parameters
+    ----------
+    q_hat : ndarray, shape (num_cells, N+1)
+        ``Q_hat*[cell, c']`` (``nan`` where inadmissible).
+    q_star : ndarray, shape (num_epoch_states, N+1)
+        ``Q*[s, c']``, ``s = f*N + i``.
+    mu_epoch : ndarray, shape (num_full_states, N, N+1)
+        ``mu(s, c')``, zero at inadmissible pairs.
+    """
+    cells = cell_of_epoch_states(model)                         # [f, i]
+    N, C = model.num_agents, model.num_successors
+    d = np.nan_to_num(np.asarray(q_hat)[cells] - np.asarray(q_star).reshape(-1, N, C))
+    return float(np.sum(np.asarray(mu_epoch).reshape(-1, N, C) * d * d))
+
+
 def _check_record_matches(model: ICSMDP, record) -> None:
     if tuple(record.num_observations) != tuple(model.num_observations):
         raise InvalidArgumentError(
@@ -115,7 +141,7 @@ def _check_record_matches(model: ICSMDP, record) -> None:
     if record.num_agents != model.num_agents:
         raise InvalidArgumentError(f"`record`: {record.num_agents} agents, the instance has "
                                    f"{model.num_agents}.")
-    adm = np.array([a.successors for a in model.agents])
+    adm = model.admissible
     if not np.array_equal(np.asarray(record.admissible, bool), adm):
         raise InvalidArgumentError("`record`: admissible successors differ from the instance's.")
 
@@ -132,12 +158,6 @@ def check_run(model: ICSMDP, record, *, behavior=None, tol: float = 1e-10, rng=0
     behavior : list of ndarray (nO_i, N+1) or None
         Defines ``mu``; ``None`` is uniform over admissible successors.
     """
-    from estimators.gaps import gap_report
-    from estimators.mixing import mixing_report
-    from estimators.stationary import mu as mu_of, stationary_law
-    from estimators.tangent import mu_on_cells, run_tangent_report
-    from solvers import ModifiedPolicyIteration, solve
-
     t0 = time.perf_counter()
     _check_record_matches(model, record)
     oracle = solve(ModifiedPolicyIteration(tol=tol), model)
@@ -153,13 +173,7 @@ def check_run(model: ICSMDP, record, *, behavior=None, tol: float = 1e-10, rng=0
     L = L[ok_seeds]
     mean, lower, upper = th.bootstrap_mean(L, rng=rng)
 
-    # exact floor: where tabular IC-Q settles
-    from estimators.ais import cell_of_epoch_states
-    cells = cell_of_epoch_states(model)
-    qhat_phi = rep.q_hat[cells]                                 # [f, i, c']
-    N, C = model.num_agents, model.num_successors
-    d = np.nan_to_num(qhat_phi - oracle.q.reshape(-1, N, C))
-    floor = float(np.sum(mu_epoch * d * d))
+    floor = learning_floor(model, rep.q_hat, oracle.q, mu_epoch)
     alpha = {f: float(getattr(rep, f)) for f in ALPHA_FORMS}
     interface = {f: float(th.evaluate_terms(alpha=a)["interface"]) for f, a in alpha.items()}
 
@@ -171,7 +185,7 @@ def check_run(model: ICSMDP, record, *, behavior=None, tol: float = 1e-10, rng=0
                   "lambda_0": float(positive.min()), "lambda_max": float(positive.max()),
                   "c1_needed": False, "note": "tabular: one-hot features, Q = Qbar exactly"}
     else:
-        tr = run_tangent_report(record, model, rep.q_hat, mu_cells)
+        tr = run_tangent_report(model, record, q_target=rep.q_hat, mu=mu_cells)
         e0 = float(np.nan_to_num(tr.eps0_value))
         approx = {"eps_app": float(tr.approximation.eps_app), "eps0_value": e0,
                   "eps0_grad": float(np.nan_to_num(tr.eps0_grad)),

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from icsmdp_theory.conformance import BREAKAGES, break_document
 from icsmdp_theory.generators import OBSERVATION_KINDS, draw_icsmdp, observation_mod
-from icsmdp_theory.io import instance_to_dict
+from icsmdp_theory.io import instance_from_dict, instance_to_dict
 from icsmdp_theory.model import ICSMDP
 
 __all__ = ["HypothesisChoices", "probability_vectors", "stochastic_matrices", "sparse_supports",
@@ -144,7 +144,6 @@ def icsmdps(draw, *, agents=(1, 3), latent=(1, 2), interface=(1, 4), private=(1,
         doc = instance_to_dict(model)
         for a, m in zip(doc["agents"], masks):
             a["successors"] = m.tolist()
-        from icsmdp_theory.io import instance_from_dict
         model = instance_from_dict(doc)
     return model
 

@@ -15,42 +15,12 @@ maps. ``--json`` prints one object with at least the keys ``epsilon_phi``,
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from icsmdp_theory.results import to_jsonable
+from icsmdp_theory.io import load_observation_maps
+from reports.arguments import load_instance_arg, mixing_eps_type, positive_int_type
+from reports.documents import GAP_KEYS, gaps_document
 
-__all__ = ["add_parser", "gaps_document", "GAP_KEYS"]
-
-#: Scalar keys of the gap report printed and exported (in this order).
-GAP_KEYS = ("epsilon_phi", "delta_phi", "delta_phi_tail_bound", "delta_phi_gamma", "gamma_bar",
-            "L_Q", "span_f", "eta", "alpha_paper", "alpha_tv", "alpha_tight", "max_q_gap",
-            "max_value_gap", "policy_loss", "minimax_epsilon", "minimax_delta")
-_MIXING_KEYS = ("t_mix", "t_mix_is_exact", "t_mix_lower", "t_mix_upper", "relaxation_time",
-                "projected_t_mix", "projected_t_mix_decision", "eps")
-
-
-def gaps_document(model, *, reference: str = "uniform", minimax: bool = True,
-                  mixing: bool = True, eps: float = 0.25) -> dict:
-    """Gap report plus mixing of ``model`` (with its current observation maps) as a JSON-ready dict."""
-    from estimators.gaps import gap_report
-    rep = gap_report(model, reference=reference, minimax=minimax)
-    doc: dict[str, Any] = {"instance": model.name, "reference": rep.reference}
-    for k in GAP_KEYS:
-        doc[k] = getattr(rep, k)
-    doc["fallback_cells"] = rep.fallback_cells
-    if mixing:
-        from estimators.mixing import mixing_report
-        mix = mixing_report(model, eps=eps)
-        for k in _MIXING_KEYS:
-            doc[k] = getattr(mix, k)
-        doc["mixing_message"] = mix.message
-    else:
-        for k in _MIXING_KEYS:
-            doc[k] = None
-    doc["cells"] = rep.cells
-    doc["success"] = rep.success
-    doc["message"] = rep.message
-    return to_jsonable(doc)
+__all__ = ["add_parser"]
 
 
 def _fmt(v) -> str:
@@ -99,8 +69,6 @@ def _print_summary(doc: dict, top: int) -> None:
 
 
 def _run(args) -> int:
-    from icsmdp_theory.cli import load_instance_arg
-    from icsmdp_theory.io import load_observation_maps
     base = load_instance_arg(args.instance)
     model = load_observation_maps(args.obs, base) if args.obs else base
     other = load_observation_maps(args.against, base) if args.against else None  # validate first
@@ -126,25 +94,6 @@ def _run(args) -> int:
     return 0
 
 
-def _eps(text: str) -> float:
-    import argparse
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < v < 0.5:
-        raise argparse.ArgumentTypeError(f"must lie in (0, 0.5), got {text!r}")
-    return v
-
-
-def _positive(text: str) -> int:
-    import argparse
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return v
-
-
 def add_parser(sub) -> None:
     p = sub.add_parser("gaps", help="AIS gaps of an observation map, and mixing")
     p.add_argument("instance", nargs="?", help="instance file or bundled example (default workflow)")
@@ -152,8 +101,8 @@ def add_parser(sub) -> None:
     p.add_argument("--against", help="a second observation-map file to compare with")
     p.add_argument("--reference", choices=("uniform", "stationary"), default="uniform",
                    help="reference law d of SPEC section 4 (default uniform)")
-    p.add_argument("--eps", type=_eps, default=0.25, help="mixing-time threshold (default 1/4)")
-    p.add_argument("--top", type=_positive, default=8, help="offending cells shown (default 8)")
+    p.add_argument("--eps", type=mixing_eps_type, default=0.25, help="mixing-time threshold (default 1/4)")
+    p.add_argument("--top", type=positive_int_type, default=8, help="offending cells shown (default 8)")
     p.add_argument("--no-minimax", action="store_true", help="skip the minimax gaps (LPs)")
     p.add_argument("--no-mixing", action="store_true", help="skip the mixing analysis")
     p.add_argument("--json", action="store_true", help="print one JSON object")

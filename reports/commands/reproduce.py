@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from icsmdp_theory.errors import InvalidArgumentError
+from reports.reproduce import reproduce
 
 __all__ = ["add_parser", "KINDS"]
 
@@ -19,7 +20,6 @@ KINDS = ("synthetic", "routing", "all")
 
 
 def _run(args) -> int:
-    from reports.reproduce import reproduce
     if args.kind not in KINDS:
         raise InvalidArgumentError(f"`kind` must be one of {', '.join(KINDS)}, got {args.kind!r}.")
     if args.seed < 0:

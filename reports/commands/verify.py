@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 
 from icsmdp_theory.results import to_jsonable
+from reports.verify import verify
 
 __all__ = ["add_parser"]
 
 
 def _run(args) -> int:
-    from icsmdp_theory.verify import verify
     res = verify(args.instances, seed=args.seed, max_states=args.max_states, out=args.out,
                  search=args.search, progress=not args.json)
     if args.json:

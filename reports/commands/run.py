@@ -16,11 +16,16 @@ Bad input prints one line on stderr, exits 2 and writes nothing. Exit status
 from __future__ import annotations
 
 import json
-import math
 import sys
+
+import numpy as np
 
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.results import to_jsonable
+from reports.arguments import float_arg, int_arg, load_instance_arg, out_path_arg
+from solvers.api import solve
+from solvers.icq import ICQ, LEARNERS, EpsilonGreedy, FixedBehavior
+from solvers.records import evaluate_greedy_policies, save_run
 
 __all__ = ["add_parser"]
 
@@ -29,74 +34,35 @@ MAX_JSON_Q_ENTRIES = 100_000
 _BEHAVIORS = ("epsilon", "uniform")
 
 
-def _int(name: str, text: str, *, low: int) -> int:
-    try:
-        v = int(text)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"`--{name}` must be an integer >= {low}, got {text!r}.") from None
-    if v < low:
-        raise InvalidArgumentError(f"`--{name}` must be an integer >= {low}, got {v}.")
-    return v
-
-
-def _float(name: str, text: str, *, low: float, high: float | None = None, open_low=False) -> float:
-    try:
-        v = float(text)
-    except (TypeError, ValueError):
-        v = math.nan
-    ok = math.isfinite(v) and (v > low if open_low else v >= low) and (high is None or v <= high)
-    if not ok:
-        rng = f"({low}, " if open_low else f"[{low}, "
-        rng += f"{high}]" if high is not None else "inf)"
-        raise InvalidArgumentError(f"`--{name}` must be a number in {rng}, got {text!r}.")
-    return v
-
-
 def _settings_from_args(args):
-    from solvers.icq import ICQ, LEARNERS, EpsilonGreedy, FixedBehavior
     if args.learner not in LEARNERS:
         raise InvalidArgumentError(f"`--learner` must be one of {', '.join(LEARNERS)}, "
                                    f"got {args.learner!r}.")
     if args.behavior not in _BEHAVIORS:
         raise InvalidArgumentError(f"`--behavior` must be one of {', '.join(_BEHAVIORS)}, "
                                    f"got {args.behavior!r}.")
-    T = _int("updates", args.updates, low=1)
-    S = _int("seeds", args.seeds, low=1)
-    seed = _int("seed", args.seed, low=0)
+    T = int_arg("updates", args.updates, low=1)
+    S = int_arg("seeds", args.seeds, low=1)
+    seed = int_arg("seed", args.seed, low=0)
     cks = None
     if args.checkpoints is not None:
         parts = [p for p in args.checkpoints.replace(" ", ",").split(",") if p]
         if not parts:
             raise InvalidArgumentError("`--checkpoints` must list update counts, e.g. 100,1000.")
-        cks = tuple(_int("checkpoints", p, low=0) for p in parts)
+        cks = tuple(int_arg("checkpoints", p, low=0) for p in parts)
         if max(cks) > T:
             raise InvalidArgumentError(f"`--checkpoints` must not exceed `--updates` ({T}), "
                                        f"got {max(cks)}.")
-    eps = _float("epsilon", args.epsilon, low=0.0, high=1.0)
-    omega = None if args.omega is None else _float("omega", args.omega, low=0.0, open_low=True)
+    eps = float_arg("epsilon", args.epsilon, low=0.0, high=1.0)
+    omega = None if args.omega is None else float_arg("omega", args.omega, low=0.0, open_low=True)
     behavior = FixedBehavior() if args.behavior == "uniform" else EpsilonGreedy(epsilon=eps)
     return ICQ(learner=args.learner, updates=T, seeds=S, checkpoints=cks, seed=seed,
                behavior=behavior, omega=omega)
 
 
-def _out_path_iv(text):
-    from pathlib import Path
-    if text is None:
-        return None
-    p = Path(text)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise InvalidArgumentError(f"`--out`: directory {str(parent)!r} does not exist.")
-    return p
-
-
 def _run(args) -> int:
-    import numpy as np
-    from icsmdp_theory.cli import load_instance_arg
-    from solvers.api import solve
-    from solvers.records import evaluate_greedy_policies, save_run
     settings = _settings_from_args(args)
-    out = _out_path_iv(args.out)
+    out = out_path_arg(args.out)
     model = load_instance_arg(args.instance)
     record = solve(settings, model)
     paths = save_run(record, out) if out is not None else None

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 
+from estimators.checker import check_run
+from icsmdp_theory.io import load_observation_maps
 from icsmdp_theory.results import to_jsonable
+from reports.arguments import load_instance_arg
+from solvers.records import load_run
 
 __all__ = ["add_parser"]
 
 
 def _run(args) -> int:
-    from icsmdp_theory.checker import check_run
-    from icsmdp_theory.cli import load_instance_arg
-    from icsmdp_theory.io import load_observation_maps
-    from solvers.records import load_run
     model = load_instance_arg(args.instance)
     if args.obs:
         model = load_observation_maps(args.obs, model)

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from icsmdp_theory.epoch import initial_epoch_law
+from icsmdp_theory.epoch import EpochSpace, initial_epoch_law
+from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
-from icsmdp_theory.options import gamma_bar as _gamma_bar
+from icsmdp_theory.options import gamma_bar, option_reduction
 from icsmdp_theory.results import Result, SolveResult
+from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, solve
 
 __all__ = ["OracleResult", "centralized_oracle", "METHODS", "make_solver", "bellman_operator"]
 
@@ -33,8 +36,6 @@ METHODS = ("vi", "pi", "mpi")
 
 def make_solver(method: str = "mpi", tol: float = 1e-8):
     """The solver object for a method name in :data:`METHODS`."""
-    from solvers import ModifiedPolicyIteration, PolicyIteration, ValueIteration
-    from icsmdp_theory.errors import InvalidArgumentError
     if method == "vi":
         return ValueIteration(tol=tol)
     if method == "pi":
@@ -44,7 +45,7 @@ def make_solver(method: str = "mpi", tol: float = 1e-8):
     raise InvalidArgumentError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}.")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class OracleResult(Result):
     """``Q*_lat`` with the instance-level numbers reported by ``icsmdp solve``.
 
@@ -65,9 +66,21 @@ class OracleResult(Result):
     num_epoch_states: int
 
 
-def centralized_oracle(model: ICSMDP, solver=None) -> OracleResult:
-    """Solve for ``Q*_lat`` (default solver: modified policy iteration, tol 1e-8)."""
-    from solvers import solve
+def centralized_oracle(model: ICSMDP, *, solver: Any = None) -> OracleResult:
+    """Solve for ``Q*_lat`` (SPEC section 3) and summarize it.
+
+    Parameters
+    ----------
+    model : ICSMDP
+    solver : ValueIteration, PolicyIteration or ModifiedPolicyIteration, optional
+        Default: modified policy iteration with ``tol=1e-8`` (:func:`make_solver`).
+
+    Returns
+    -------
+    OracleResult
+        ``solution`` (the :class:`SolveResult` over epoch states), ``gamma_bar``,
+        ``v0 = sum_s rho0(s) V*(s)``.
+    """
     t0 = time.perf_counter()
     solver = make_solver() if solver is None else solver
     sol = solve(solver, model)
@@ -76,7 +89,7 @@ def centralized_oracle(model: ICSMDP, solver=None) -> OracleResult:
     return OracleResult(success=sol.success, status=sol.status, message=sol.message,
                         iterations=sol.iterations, settings=sol.settings,
                         elapsed=time.perf_counter() - t0, solution=sol,
-                        gamma_bar=_gamma_bar(model), v0=v0,
+                        gamma_bar=gamma_bar(model), v0=v0,
                         num_epoch_states=model.num_epoch_states)
 
 
@@ -89,11 +102,9 @@ def bellman_operator(model: ICSMDP, q: np.ndarray) -> np.ndarray:
     of the committed-chain solvers; it is a ``gamma_bar``-contraction in the sup
     norm. Inadmissible entries of ``q`` are ignored and ``nan`` in the output.
     """
-    from icsmdp_theory.epoch import EpochSpace
-    from icsmdp_theory.options import option_reduction
     space = EpochSpace(model)
     N, S = model.num_agents, model.num_successors
-    adm = np.array([a.successors for a in model.agents])
+    adm = model.admissible
     q3 = np.asarray(q, dtype=float).reshape(space.num_full_states, N, S)
     V = np.where(adm[None], q3, -np.inf).max(axis=2)
     out = np.empty_like(q3)

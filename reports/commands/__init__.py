@@ -1,0 +1,1 @@
+"""The ``icsmdp`` subcommands, one module each (:mod:`reports.cli`)."""
