@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.validation import is_int, positive_int
 
 __all__ = ["random_icsmdp", "random_sparse_rows", "observation_mod", "NumpyChoices",
            "draw_icsmdp", "OBSERVATION_KINDS"]
@@ -59,18 +60,8 @@ def observation_mod(num_interface: int, num_private: int, num_bins: int) -> np.n
     return np.repeat((np.arange(num_interface) % num_bins)[:, None], num_private, axis=1)
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _positive_int(name, value):
-    if not _is_int(value) or value < 1:
-        raise InvalidArgumentError(f"`{name}` must be an integer >= 1, got {value!r}.")
-    return int(value)
-
-
 def _as_tuple(value, n, name):
-    if _is_int(value):
+    if is_int(value):
         value = (value,) * n
     try:
         value = tuple(value)
@@ -79,7 +70,7 @@ def _as_tuple(value, n, name):
     if len(value) != n:
         raise InvalidArgumentError(f"`{name}` must be an int or {n} ints, got {len(value)}.")
     for k, v in enumerate(value):
-        if not _is_int(v) or v < 1:
+        if not is_int(v) or v < 1:
             raise InvalidArgumentError(f"`{name}` must hold integers >= 1; entry {k} is {v!r}.")
     return tuple(int(v) for v in value)
 
@@ -87,14 +78,14 @@ def _as_tuple(value, n, name):
 def _random_icsmdp_iv(num_agents, num_latent, num_interface, num_private, num_actions,
                       nnz_per_row, end_probability, gamma, horizon, successor_density,
                       reward_range):
-    N = _positive_int("num_agents", num_agents)
-    _positive_int("num_latent", num_latent)
-    _positive_int("num_interface", num_interface)
-    _positive_int("horizon", horizon)
+    N = positive_int("num_agents", num_agents)
+    positive_int("num_latent", num_latent)
+    positive_int("num_interface", num_interface)
+    positive_int("horizon", horizon)
     nLs = _as_tuple(num_private, N, "num_private")
     nAs = _as_tuple(num_actions, N, "num_actions")
     if nnz_per_row is not None:
-        _positive_int("nnz_per_row", nnz_per_row)
+        positive_int("nnz_per_row", nnz_per_row)
     if isinstance(end_probability, (tuple, list)):
         if len(end_probability) != 2:
             raise InvalidArgumentError(
