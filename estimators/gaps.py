@@ -26,7 +26,8 @@ oracle ``Q*_lat`` (SPEC section 3):
 - ``max_value_gap = max_s |V*(s) - V_hat*(phi(s))| <= alpha_tight``;
 - ``policy_loss = max_s (V*(s) - V^sigma(s)) <= 2 alpha_tight``, ``sigma`` the greedy
   AIS policy (lowest admissible index within ``1e-10``) run in the full
-  system and evaluated exactly (sparse LU, or GMRES polished by sweeps to a
+  system and evaluated exactly (:func:`solvers.iteration.evaluate_policy`: BiCGSTAB,
+  sparse LU or GMRES, polished by sweeps to a
   certified error below ``tol``).
 
 Cost: everything is vectorized over states (loops run over agents and
@@ -65,9 +66,11 @@ from icsmdp_theory.results import Result, SolveResult
 from solvers.common import greedy
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, solve
 from solvers.committed_chain import committed_chain
+from solvers.iteration import evaluate_policy
 from estimators.ais import AISCore, reference_law
 from icsmdp_theory.cells import cell_of_epoch_states
-from estimators.minimax import MINIMAX_TOL, MinimaxCollector, finish_minimax_gaps, resolve_workers
+from estimators.chebyshev import MINIMAX_TOL
+from estimators.minimax import MinimaxCollector, finish_minimax_gaps, resolve_workers
 
 __all__ = ["GapReport", "MapComparison", "gap_report", "compare_maps", "SCALAR_FIELDS"]
 
@@ -197,27 +200,18 @@ def _state(model: ICSMDP, i: int, y: int, successor: int, l_succ: int | None = N
 
 
 def _evaluate_policy(model: ICSMDP, oracle: SolveResult, policy: np.ndarray, tol: float):
-    """``V^sigma[f, j]`` of the epoch policy ``sigma[f, j]``, exactly, with a certified error bound."""
+    """``V^sigma[f, j]`` of the epoch policy ``sigma[f, j]`` with a certified error bound.
+
+    :func:`solvers.iteration.evaluate_policy` on the committed chain, warm-started at
+    ``Q*`` and certified (polished by sweeps if needed) to ``tol``.
+    """
     chain = committed_chain(model)
     F, N, S = model.num_full_states, model.num_agents, model.num_successors
     q3 = np.nan_to_num(np.asarray(oracle.q, dtype=float).reshape(F, N, S))
     W0 = [chain.space.to_agent_view(i, q3[:, i, :]) for i in range(N)]
-    W, how = chain.evaluate(policy, W0, direct_limit=PolicyIteration().direct_limit, rtol=1e-12)
-    g = chain.gamma
-    bound, best, stall = np.inf, np.inf, 0
-    for _ in range(100_000):  # certify (one sweep after LU), polishing if needed
-        new = chain.sweep(W, chain.policy_values(W, policy))
-        lo, hi = chain.increments(new, W)
-        step = max(abs(lo), abs(hi))
-        W = new
-        bound = step * g / (1.0 - g)
-        if bound <= 1e-3 * tol:
-            break
-        stall = stall + 1 if step >= best * (1 - 1e-3) else 0
-        best = min(best, step)
-        if stall >= 20:
-            break
-    return chain.policy_values(W, policy), float(bound), how
+    ev = evaluate_policy(chain, policy, W0, tol=tol,
+                         exact_limit=PolicyIteration().exact_limit, rtol=1e-12)
+    return chain.policy_values(ev.x, policy), ev.error_bound, ev.how
 
 
 def _gap_report_iv(model, tol, minimax, oracle, minimax_tol, workers):

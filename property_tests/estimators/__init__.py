@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linprog
 
 __all__ = ["dense_reduction", "full_epoch_states", "brute_cell_statistics", "simulate_invocations"]
 
@@ -129,3 +131,25 @@ def simulate_invocations(model, rng, i, x, m, ls, j, n, *, max_steps=10_000):
     m2 = xm2 % nM
     lj = l2 if j == i else np.full(n, ls[j])
     return model.agents[j].observation[m2, lj], tau
+
+
+def full_lp_radius(laws):
+    """The SPEC's LP written plainly: u_sk >= |p_sk - q_k|, 0.5 sum_k u_sk <= t, sum q = 1."""
+    n, K = laws.shape
+    nv = K + n * K + 1
+    r = np.arange(n * K)
+    s, k = np.divmod(r, K)
+    rows = np.concatenate([r, r, n * K + r, n * K + r, 2 * n * K + s, 2 * n * K + np.arange(n)])
+    cols = np.concatenate([k, K + r, k, K + r, K + r, np.full(n, nv - 1)])
+    vals = np.concatenate([-np.ones(n * K), -np.ones(n * K), np.ones(n * K), -np.ones(n * K),
+                           0.5 * np.ones(n * K), -np.ones(n)])
+    A = sp.csr_array((vals, (rows, cols)), shape=(2 * n * K + n, nv))
+    b = np.concatenate([-laws.ravel(), laws.ravel(), np.zeros(n)])
+    c = np.zeros(nv)
+    c[-1] = 1
+    Aeq = np.zeros((1, nv))
+    Aeq[0, :K] = 1
+    # HiGHS's default feasibility tolerance (1e-7) leaves errors of that order in the value
+    res = linprog(c, A_ub=A, b_ub=b, A_eq=Aeq, b_eq=[1.0], bounds=(0, None), method="highs",
+                  options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10})
+    return res.fun
