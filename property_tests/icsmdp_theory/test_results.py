@@ -118,10 +118,11 @@ def test_workflow_solve_result_reads_like_scipy():
 _FLOAT = re.compile(r"^(-?inf|nan|-?\d+(\.\d*)?(e[-+]\d+)?)$")
 
 
-@given(hnp.arrays(dtype=st.sampled_from([np.float64, np.int64]),
-                  shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=40),
-                  elements=dict(allow_nan=True, allow_infinity=True, min_value=-1e300,
-                                max_value=1e300)))
+_SHAPES = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=40)
+
+
+@given(st.one_of(hnp.arrays(np.float64, _SHAPES, elements=st.floats(width=64)),
+                 hnp.arrays(np.int64, _SHAPES, elements=st.integers(-10**12, 10**12))))
 def test_array_fields_are_abbreviated_to_dtype_shape_and_end_values(a):
     res = _solve_result(np.zeros((1, 1)), v=a)
     line = dict(_labels(repr(res).splitlines(), 2 + len("bellman_residual")))["v"]
@@ -368,6 +369,7 @@ def test_static_scan_finds_only_status_words_of_the_table():
     for path in _library_files():
         scan.scan(path)
     found = dict(scan.found)
+    found.pop("", None)  # "" is the "not decided yet" sentinel of internal loops, never a result's
     # the scan is not vacuous: it sees the statuses of every stage
     assert {"converged", "stagnated", "max_iter", "inaccurate", "exact", "periodic",
             "multiple_closed_classes", "limit_above_eps", "cap", "memory", "undetermined",
