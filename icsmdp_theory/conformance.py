@@ -3,7 +3,7 @@
 :func:`break_document` turns a valid ``icsmdp/1`` document into an invalid one
 in a named way, together with the pattern the rejection message must match
 (it names the key, the agent and the index). The Hypothesis strategies
-(``property_tests/strategies.py``) and ``icsmdp verify`` both use it, so the
+(``icsmdp_theory/testing/strategies.py``) and ``icsmdp verify`` both use it, so the
 rejection paths are exercised on every generated instance.
 """
 from __future__ import annotations

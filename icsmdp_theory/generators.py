@@ -200,7 +200,7 @@ def random_icsmdp(rng: np.random.Generator | int | None = None, *, num_agents: i
 
 # ------------------------------------------------------------------------------
 # Integer-weight instances from an abstract choice source (shared with the
-# Hypothesis strategies in ``property_tests/strategies.py`` and ``icsmdp verify``)
+# Hypothesis strategies in ``icsmdp_theory/testing/strategies.py`` and ``icsmdp verify``)
 # ------------------------------------------------------------------------------
 class NumpyChoices:
     """A choice source backed by a numpy Generator (what ``icsmdp verify`` uses).

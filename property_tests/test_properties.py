@@ -15,7 +15,7 @@ from icsmdp_theory.conformance import BREAKAGES, check_rejection
 from icsmdp_theory.io import instance_to_dict, load_instance, save_instance
 from icsmdp_theory.options import gamma_bar
 from solvers.oracle import bellman_operator
-from property_tests import strategies as S
+from icsmdp_theory.testing import strategies as S
 from solvers import ModifiedPolicyIteration, PolicyIteration, ValueIteration, solve
 
 TOL = 1e-10

@@ -32,28 +32,44 @@ same way: a ``bench_*`` function, a ``_add_*`` parser hook in
     The full ``icsmdp gaps`` (stationary reference, minimax, mixing) end to end
     on the 60,000-epoch-state instance, and exact ``t_mix`` on a 2,000-state chain.
 
+``pi-eval``
+    Policy iteration on the ``core-mdp`` random sparse MDP with 5,000 states, 4
+    actions, 8 entries per row, ``gamma = 0.95``: forced sparse LU against the
+    default evaluation (a deterministic BiCGSTAB trial, LU only if it fails);
+    both times and ``max |v_lu - v_default|`` (issue 10, defect 4).
+
 QuantEcon is an optional dependency (the ``bench`` extra), never a runtime one.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import scipy
 import scipy.sparse as sp
 
+from estimators.epoch_chain import epoch_chain
+from estimators.mixing_time import mixing_time
+from estimators.stationary import stationary_law
+from icsmdp_theory.generators import random_icsmdp
+from icsmdp_theory.io import save_instance
+from icsmdp_theory.options import OptionReduction
 from icsmdp_theory.results import to_jsonable
-from solvers import policy_iteration as _pi  # noqa: F401  (registers FiniteSMDP solvers)
-from solvers import value_iteration as _vi  # noqa: F401
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, solve
 from solvers.smdp import FiniteSMDP
 
 __all__ = ["random_sparse_mdp", "bench_core_mdp", "bench_core_smdp", "bench_options", "bench_gaps",
-           "main"]
+           "bench_pi_eval", "main"]
 
 #: QuantEcon's default ``max_iter`` (250) stops its VI early on this problem.
 _QE_MAX_ITER = 100_000
@@ -200,10 +216,7 @@ def bench_core_mdp(*, states: int = 60_000, actions: int = 11, nnz: int = 8,
 
 def _environment() -> dict:
     """Versions, CPU count, load average and BLAS thread settings (timings depend on them)."""
-    import os
-    import platform
 
-    import scipy
     env = {"python": platform.python_version(), "numpy": np.__version__,
            "scipy": scipy.__version__, "cpu_count": os.cpu_count()}
     if hasattr(os, "getloadavg"):
@@ -302,8 +315,6 @@ def bench_core_smdp(*, latents: Sequence[int] = (15, 30, 60, 120), method: str =
     gamma = 0.95, tol 1e-8 (nX = 120 gives 6,000 local states per agent and
     60,000 epoch states). Peak memory is the child's maximum resident set size.
     """
-    import os
-    import subprocess
     rows = []
     for nX in latents:
         proc = subprocess.Popen([sys.executable, "-c", _SMDP_CHILD, str(nX), method],
@@ -353,8 +364,6 @@ def bench_options(*, sizes: Sequence[int] = (750, 1500, 3000, 6000), rhs: int = 
     reports LU fill (nnz(L+U)/nnz(I-G)), factorization and solve times, and the
     Neumann time for ``rhs`` right-hand sides, with the largest difference.
     """
-    from icsmdp_theory.generators import random_icsmdp
-    from icsmdp_theory.options import OptionReduction
     rows = []
     for n in sizes:
         model = random_icsmdp(0, num_agents=1, num_interface=n, nnz_per_row=8,
@@ -414,14 +423,7 @@ def bench_gaps(*, reference: str = "stationary", latent: int = 120) -> dict:
     ``random_icsmdp(0, **TMIX_INSTANCE)`` (2,000 epoch states) with the
     stationary law precomputed (not timed).
     """
-    import subprocess
-    import tempfile
-    from pathlib import Path
 
-    from estimators.mixing import mixing_time
-    from estimators.stationary import epoch_chain, stationary_law
-    from icsmdp_theory.generators import random_icsmdp
-    from icsmdp_theory.io import save_instance
 
     kw = {**GAPS_INSTANCE, "num_latent": latent}
     with tempfile.TemporaryDirectory() as tmp:
@@ -476,8 +478,59 @@ def _add_gaps(sub) -> None:
                    show=_print_gaps)
 
 
+# --------------------------------------------------------------------------- pi-eval
+def bench_pi_eval(*, states: int = 5_000, actions: int = 4, nnz: int = 8, gamma: float = 0.95,
+                  seed: int = 0) -> dict:
+    """Policy iteration with forced sparse LU against the default evaluation (issue 10, defect 4).
+
+    The random sparse MDP of :func:`random_sparse_mdp` (``D = gamma P``); both runs
+    are timed once each in the same process (LU first), with model construction
+    untimed. Reports both wall times, the evaluation paths, the policies' agreement
+    and ``max |v_lu - v_default|``.
+    """
+    P, R = random_sparse_mdp(states, actions, nnz, rng=seed)
+    model = FiniteSMDP(reward=R, kernel=gamma * P)
+    runs = {}
+    for name, evaluation in (("lu", "lu"), ("default", "auto")):
+        t = time.perf_counter()
+        res = solve(PolicyIteration(evaluation=evaluation), model)
+        runs[name] = {"seconds": time.perf_counter() - t, "iterations": res.iterations,
+                      "success": res.success, "error_bound": res.error_bound,
+                      "message": res.message, "_res": res}
+    lu, auto = runs["lu"].pop("_res"), runs["default"].pop("_res")
+    return {"benchmark": "pi-eval",
+            "problem": {"states": states, "actions": actions, "nnz_per_row": nnz,
+                        "gamma": gamma, "seed": seed},
+            "environment": _environment(), "runs": runs,
+            "max_abs_v_diff": float(np.abs(lu.v - auto.v).max()),
+            "same_policy": bool(np.array_equal(lu.policy, auto.policy)),
+            "speedup": runs["lu"]["seconds"] / runs["default"]["seconds"]}
+
+
+def _print_pi_eval(report: dict) -> None:
+    p = report["problem"]
+    print(f"pi-eval: S={p['states']} A={p['actions']} nnz/row={p['nnz_per_row']} "
+          f"gamma={p['gamma']} seed {p['seed']}: policy iteration, forced LU vs default")
+    _print_environment(report)
+    for name, r in report["runs"].items():
+        print(f"  {name:<8} {r['seconds']:9.3f} s  {r['iterations']:3d} improvement steps  "
+              f"error bound {r['error_bound']:.2e}  ({r['message']})")
+    print(f"speedup {report['speedup']:.1f}x; same policy: {report['same_policy']}; "
+          f"max |v_lu - v_default| = {report['max_abs_v_diff']:.2e}")
+
+
+def _add_pi_eval(sub) -> None:
+    p = sub.add_parser("pi-eval", help="policy iteration: forced sparse LU vs the default evaluation")
+    p.add_argument("--states", type=_positive_int, default=5_000)
+    p.add_argument("--actions", type=_positive_int, default=4)
+    p.add_argument("--nnz", type=_positive_int, default=8)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=lambda a: bench_pi_eval(states=a.states, actions=a.actions, nnz=a.nnz),
+                   show=_print_pi_eval)
+
+
 #: One parser hook per benchmark subcommand.
-_SUBCOMMANDS = [_add_core_mdp, _add_core_smdp, _add_options, _add_gaps]
+_SUBCOMMANDS = [_add_core_mdp, _add_core_smdp, _add_options, _add_gaps, _add_pi_eval]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -52,6 +52,7 @@ def _check_positive(name: str, value: float, *, integer: bool = False) -> None:
 
 
 _RULES = ("sup", "span")
+_EVALUATIONS = ("auto", "lu", "krylov")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,26 +93,37 @@ class PolicyIteration:
     max_iter : int
         Cap on improvement steps.
     eval_tol : float
-        Relative residual tolerance of the Krylov evaluation, used only when a
-        direct sparse solve would fill in (above ``direct_limit`` unknowns).
-    direct_limit : int
-        Largest linear system solved by sparse LU (measured: on random sparse
-        kernels LU fills in almost completely, ~1.1 s per solve at 2,000 states;
-        banded or chain-like kernels stay cheap far beyond).
+        Relative residual tolerance ``||r_sigma - (I - D_sigma) v||_2 <= eval_tol
+        ||r_sigma||_2`` of the Krylov evaluation.
+    exact_limit : int
+        Largest linear system solved by sparse LU. LU is used only when a
+        deterministic BiCGSTAB trial of ``KRYLOV_TRIAL_ITER`` iterations does
+        not converge (:func:`solvers.iteration.solve_policy_system`): random
+        sparse kernels converge in a few dozen products while their LU fills in
+        (21 s per policy iteration at 5,000 states before this rule, issue 10);
+        slowly mixing, banded kernels fail the trial and their LU stays sparse.
+        Above the limit GMRES continues from the trial's iterate.
     tol : float
         Target sup-norm error used to certify the final values.
+    evaluation : {"auto", "lu", "krylov"}
+        ``"auto"``: the rule above; ``"lu"`` / ``"krylov"`` force one method
+        (benchmarks and cross-checks).
     """
 
     max_iter: int = 1000
     eval_tol: float = 1e-12
-    direct_limit: int = 5_000
+    exact_limit: int = 5_000
     tol: float = 1e-8
+    evaluation: str = "auto"
 
     def __post_init__(self):
         _check_positive("max_iter", self.max_iter, integer=True)
         _check_positive("eval_tol", self.eval_tol)
-        _check_positive("direct_limit", self.direct_limit, integer=True)
+        _check_positive("exact_limit", self.exact_limit, integer=True)
         _check_positive("tol", self.tol)
+        if self.evaluation not in _EVALUATIONS:
+            raise InvalidArgumentError(
+                f"`evaluation` must be one of {_EVALUATIONS}, got {self.evaluation!r}.")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,21 +16,37 @@ gives ``W = R_i + D_i V``: the solution is the decision-epoch SMDP's
 The ``W`` operator is a ``gamma``-contraction in the sup norm; each row's
 total discount is ``gamma`` for ``c' != STOP`` and ``sum_y' G(y, y')`` for
 STOP, which gives the bounds ``g_lo <= g <= g_hi = gamma`` used by the span
-rule (:func:`solvers._common.increment_bounds`).
+rule (:func:`solvers.common.increment_bounds`).
+
+The chain is an :class:`~solvers.iteration.IterationProblem` (iterates are the
+lists of per-agent ``W`` arrays, policies the epoch policies ``sigma[f, j]``),
+so the three solvers below are the compositions of :mod:`solvers.iteration`
+shared with :class:`~solvers.smdp.FiniteSMDP`: one stopping rule, one
+certified bound, one message form, one status vocabulary.
 
 Registered solvers (``solve(solver, model)`` with ``model`` an
 :class:`~icsmdp_theory.model.ICSMDP`):
 
 - :class:`~solvers.api.ValueIteration`: ``W`` sweeps, stopping rule ``sup``
   (``||W_{k+1} - W_k|| <= tol (1 - gamma)/gamma``) or ``span``;
-- :class:`~solvers.api.PolicyIteration`: exact evaluation of the ``W`` chain
-  under an epoch policy by sparse LU up to ``direct_limit`` unknowns, else
-  warm-started BiCGSTAB to ``eval_tol`` (GMRES when BiCGSTAB misses it);
+- :class:`~solvers.api.PolicyIteration`: evaluation of the ``W`` chain under
+  an epoch policy by :func:`solvers.iteration.solve_policy_system` (a
+  BiCGSTAB trial on the sweep operator, sparse LU of ``I - M_sigma`` when it
+  does not converge and there are at most ``exact_limit`` unknowns, else GMRES);
 - :class:`~solvers.api.ModifiedPolicyIteration`: ``k`` fixed-policy sweeps per
   improvement.
 
 All return a :class:`~icsmdp_theory.results.SolveResult` over epoch states
 ``s = f*N + i`` with ``q[s, c']`` (``nan`` where inadmissible).
+
+Rounding allowance (:meth:`CommittedChain.rounding`): one sweep forms
+``z = (W - beta W) + beta V`` (at most four roundings per entry, so
+``|fl(z) - z| <= gamma_3 (|W| + beta |V|) <= 2 gamma_3 M`` with ``M`` the largest
+admissible ``|W|``, which bounds ``|V|`` too), then the dot product of a row
+of ``gamma Kbar`` (``n`` stored entries, row sum ``gamma <= 1``) with ``z``
+plus ``rbar`` (``gamma_{n+1} (|rbar| + M (1 + 2 gamma_3))``), and the stored
+``fl(gamma Kbar)`` is within ``u`` of ``gamma Kbar`` entrywise (``u M``). All
+together ``delta(W) <= gamma_{n+8} (max |rbar| + M)``.
 """
 from __future__ import annotations
 
@@ -45,13 +61,12 @@ from icsmdp_theory.epoch import EpochSpace, MAX_EPOCH_STATES
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.options import option_reduction
 from icsmdp_theory.results import SolveResult
-from solvers._common import TIE_TOL, increment_bounds
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, register
+from solvers.common import TIE_TOL, higham_gamma
+from solvers.iteration import (run_modified_policy_iteration, run_policy_iteration,
+                               run_value_iteration, solve_policy_system)
 
 __all__ = ["CommittedChain", "committed_chain"]
-
-_EPS = np.finfo(float).eps
-
 
 class CommittedChain:
     """The committed-successor chain of an IC-SMDP (a problem object; use :func:`committed_chain`).
@@ -87,6 +102,11 @@ class CommittedChain:
                 lows.append(float(self._G[i].sum(axis=1).min(initial=self.gamma)))
         self.g_lo = float(min(lows))
         self.g_hi = float(self.gamma)
+        self.discount_range = (self.g_lo, self.g_hi)
+        n = max(int(np.diff(k.indptr).max(initial=0)) for k in self._gK)
+        self._gamma_n = higham_gamma(n + 8)
+        self._rbar_scale = max(float(np.abs(r[:, self._adm_idx[i]]).max(initial=0.0))
+                               for i, r in enumerate(self._rbar))
         self.shapes = [(r.num_local_states, self.space.num_rest[i], N + 1) for i, r in enumerate(red)]
 
     # ------------------------------------------------------------ layouts
@@ -109,7 +129,8 @@ class CommittedChain:
                 j, np.take_along_axis(Wj, pj[:, :, None], axis=2)[:, :, 0])
         return V
 
-    def greedy(self, W: list[np.ndarray], previous: np.ndarray | None = None) -> np.ndarray:
+    def greedy(self, W: list[np.ndarray], look=None, previous: np.ndarray | None = None
+               ) -> np.ndarray:
         """Greedy epoch policy ``sigma[f, j]``: lowest admissible index within ``1e-10`` of the max,
         or ``previous[f, j]`` when that is within ``1e-10`` (avoids cycling in PI)."""
         pol = np.empty((self.space.num_full_states, self.num_agents), dtype=np.int64)
@@ -215,32 +236,49 @@ class CommittedChain:
         off, _ = self._offsets()
         return [z[off[i]:off[i + 1]].reshape(self.shapes[i]) for i in range(self.num_agents)]
 
-    def evaluate(self, policy: np.ndarray, W0: list[np.ndarray], *, direct_limit: int,
-                 rtol: float) -> tuple[list[np.ndarray], str]:
-        """Solve ``W = rbar + M_sigma W`` exactly (LU) or by warm-started BiCGSTAB (GMRES if it fails)."""
+    def evaluate(self, policy: np.ndarray, W0: list[np.ndarray] | None, *, exact_limit: int,
+                 rtol: float, method: str = "auto") -> tuple[list[np.ndarray], str]:
+        """Solve ``W = rbar + M_sigma W`` by :func:`solvers.iteration.solve_policy_system`.
+
+        The Krylov path multiplies by ``I - M_sigma`` through one policy sweep; sparse
+        LU builds ``M_sigma`` (:meth:`policy_matrix`). Returns ``(W, how)``.
+        """
         rhs = self.flatten([np.broadcast_to(self._rbar[i][:, None, :], s)
                             for i, s in enumerate(self.shapes)])
         n = rhs.size
-        if n <= direct_limit:
-            A = sp.csc_array(sp.eye_array(n, format="csc") - self.policy_matrix(policy))
-            return self.unflatten(spl.spsolve(A, rhs)), "sparse LU"
 
         def matvec(z):
             Wz = self.unflatten(np.asarray(z).ravel())
             return z.ravel() - (self.flatten(self.sweep(Wz, self.policy_values(Wz, policy))) - rhs)
         op = spl.LinearOperator((n, n), matvec=matvec, dtype=float)
-        # BiCGSTAB first: no orthogonalization against a Krylov basis of vectors of length
-        # n (GMRES(60) spends ~4x the products' time there); its answer is kept only if the
-        # true residual is within 10 rtol ||rhs|| (BiCGSTAB's recursive residual drifts from
-        # the true one), else GMRES restarts from it.
-        z, info = spl.bicgstab(op, rhs, x0=self.flatten(W0), rtol=rtol, atol=0.0, maxiter=5000)
-        norm = float(np.linalg.norm(rhs))
-        if info == 0 and np.all(np.isfinite(z)) and \
-                float(np.linalg.norm(rhs - op.matvec(z))) <= 10.0 * rtol * max(norm, 1e-300):
-            return self.unflatten(z), "BiCGSTAB"
-        x0 = z if np.all(np.isfinite(z)) else self.flatten(W0)
-        z, info = spl.gmres(op, rhs, x0=x0, rtol=rtol, atol=0.0, restart=60, maxiter=1000)
-        return self.unflatten(z), "GMRES" + ("" if info == 0 else f" (info={info})")
+        z, how = solve_policy_system(
+            op, rhs, None if W0 is None else self.flatten(W0), exact_limit=exact_limit,
+            rtol=rtol, method=method,
+            matrix=lambda: sp.eye_array(n, format="csc") - self.policy_matrix(policy))
+        return self.unflatten(z), how
+
+    # ------------------------------------------------------------ IterationProblem
+    def start(self, method: str) -> list[np.ndarray]:
+        """``W_0 = 0`` for every method."""
+        return self.zeros()
+
+    def apply(self, W: list[np.ndarray], policy: np.ndarray | None = None):
+        """``(T W, None)`` with continuation ``V = max W`` or ``V_sigma`` under ``policy``."""
+        V = self.epoch_values(W) if policy is None else self.policy_values(W, policy)
+        return self.sweep(W, V), None
+
+    def rounding(self, W: list[np.ndarray]) -> float:
+        """``gamma_{n+8} (max |rbar| + max |W|)`` over admissible entries (module docstring)."""
+        return self._gamma_n * (self._rbar_scale + self.scale(W))
+
+    def add(self, W: list[np.ndarray], c: float) -> list[np.ndarray]:
+        """``W + c``."""
+        return [w + c for w in W]
+
+    def outputs(self, W: list[np.ndarray], look=None):
+        """``(q, v, policy)`` over epoch states ``s = f*N + i``."""
+        return (self.to_epoch_q(W), self.epoch_values(W).reshape(-1),
+                self.greedy(W).reshape(-1))
 
 
 def committed_chain(model: ICSMDP, *, max_epoch_states: int = MAX_EPOCH_STATES) -> CommittedChain:
@@ -250,102 +288,26 @@ def committed_chain(model: ICSMDP, *, max_epoch_states: int = MAX_EPOCH_STATES) 
         lambda: CommittedChain(model, max_epoch_states=max_epoch_states), observation=False)
 
 
-# ---------------------------------------------------------------- results
-def _result(chain: CommittedChain, W, *, method, solver, iterations, status, success, message,
-            error_bound, t0) -> SolveResult:
-    residual = chain.residual(W)
-    bound = min(error_bound, residual / (1.0 - chain.g_hi))
-    if status == "converged" and bound > solver.tol:  # cannot happen with exact arithmetic
-        success = False
-    q = chain.to_epoch_q(W)
-    v = chain.epoch_values(W).reshape(-1)
-    policy = chain.greedy(W).reshape(-1)
-    return SolveResult(success=bool(success), status=status, message=message,
-                       iterations=int(iterations), settings=dataclasses.asdict(solver),
-                       elapsed=time.perf_counter() - t0, q=q, v=v, policy=policy,
-                       bellman_residual=float(residual), error_bound=float(bound), method=method)
-
-
-def _stop_check(chain, rule, tol, lo, hi):
-    """Return (stop, error_bound, correction) for the increment range [lo, hi]."""
-    g = chain.g_hi
-    if rule == "sup":
-        step = max(abs(lo), abs(hi))
-        bound = step * g / (1.0 - g)
-        return bound <= tol, bound, 0.0
-    low, up = increment_bounds(lo, hi, chain.g_lo, chain.g_hi)
-    return (up - low) <= 2 * tol, (up - low) / 2, (up + low) / 2
-
-
-def _iterate(chain: CommittedChain, solver, *, k_eval: int, method: str, t0: float) -> SolveResult:
-    W = chain.zeros()
-    best, stall = np.inf, 0
-    status, success, message, bound = "max_iter", False, "", np.inf
-    it = 0
-    for it in range(1, solver.max_iter + 1):
-        new = chain.sweep(W, chain.epoch_values(W))
-        lo, hi = chain.increments(new, W)
-        stop, bound, corr = _stop_check(chain, solver.rule, solver.tol, lo, hi)
-        if stop:
-            W = [w + corr for w in new] if corr else new
-            status, success = "converged", True
-            message = f"{method}: converged in {it} improvement steps ({solver.rule} rule)."
-            break
-        step = max(abs(lo), abs(hi))
-        if step < best * (1 - 1e-3):
-            best, stall = step, 0
-        else:
-            stall += 1
-        if stall >= 20 and step <= 1e3 * _EPS * max(1.0, chain.scale(new)):
-            W = new
-            status, success = "stagnated", bound <= solver.tol
-            message = (f"{method}: stopped at double-precision stagnation after {it} steps; "
-                       f"achieved error bound {bound:.3g} (tol {solver.tol:.3g}).")
-            break
-        W = new
-        if k_eval:
-            pol = chain.greedy(W)
-            for _ in range(k_eval):
-                W = chain.sweep(W, chain.policy_values(W, pol))
-    else:
-        message = f"{method}: hit max_iter={solver.max_iter} with error bound {bound:.3g}."
-    return _result(chain, W, method=method, solver=solver, iterations=it, status=status,
-                   success=success, message=message, error_bound=bound if status != "max_iter" else np.inf,
-                   t0=t0)
-
-
 @register(ValueIteration, ICSMDP)
 def _vi(solver: ValueIteration, model: ICSMDP) -> SolveResult:
     t0 = time.perf_counter()
-    return _iterate(committed_chain(model), solver, k_eval=0, method="vi", t0=t0)
+    return run_value_iteration(committed_chain(model), tol=solver.tol, rule=solver.rule,
+                               max_iter=solver.max_iter, settings=dataclasses.asdict(solver),
+                               t0=t0)
 
 
 @register(ModifiedPolicyIteration, ICSMDP)
 def _mpi(solver: ModifiedPolicyIteration, model: ICSMDP) -> SolveResult:
     t0 = time.perf_counter()
-    return _iterate(committed_chain(model), solver, k_eval=solver.k, method="mpi", t0=t0)
+    return run_modified_policy_iteration(
+        committed_chain(model), k=solver.k, tol=solver.tol, rule=solver.rule,
+        max_iter=solver.max_iter, settings=dataclasses.asdict(solver), t0=t0)
 
 
 @register(PolicyIteration, ICSMDP)
 def _pi(solver: PolicyIteration, model: ICSMDP) -> SolveResult:
     t0 = time.perf_counter()
-    chain = committed_chain(model)
-    W = chain.sweep(chain.zeros(), np.zeros((chain.space.num_full_states, chain.num_agents)))
-    policy = chain.greedy(W)
-    how = ""
-    for it in range(1, solver.max_iter + 1):
-        W, how = chain.evaluate(policy, W, direct_limit=solver.direct_limit, rtol=solver.eval_tol)
-        new_policy = chain.greedy(W, previous=policy)
-        if np.array_equal(new_policy, policy):
-            res = chain.residual(W)
-            bound = res / (1.0 - chain.g_hi)
-            ok = bound <= solver.tol
-            return _result(chain, W, method="pi", solver=solver, iterations=it,
-                           status="converged" if ok else "inaccurate", success=ok,
-                           message=(f"pi: policy stable after {it} improvement steps "
-                                    f"(evaluation by {how})."), error_bound=bound, t0=t0)
-        policy = new_policy
-    return _result(chain, W, method="pi", solver=solver, iterations=solver.max_iter,
-                   status="max_iter", success=False,
-                   message=f"pi: hit max_iter={solver.max_iter} (evaluation by {how}).",
-                   error_bound=np.inf, t0=t0)
+    return run_policy_iteration(committed_chain(model), tol=solver.tol, max_iter=solver.max_iter,
+                                exact_limit=solver.exact_limit, rtol=solver.eval_tol,
+                                settings=dataclasses.asdict(solver), t0=t0,
+                                evaluation=solver.evaluation)

@@ -17,7 +17,7 @@ batch. An epoch of agent ``i`` in seed ``s``:
    ``(Q_i(o, c') - y)^2 / 2`` with ``y = R + gamma^tau b`` (:meth:`ICQAgent.update`;
    after STOP ``y = R``).
 
-Nothing else crosses between agents. The learner loop (:func:`run_icq`) holds
+Nothing else crosses between agents. The batch run (:class:`BatchRun`) holds
 the agents in a list and passes them only arrays of seeds, their own
 observations and choices, uniforms, and the three scalars; an agent holds no
 reference to another agent, to the model or to the simulator (tested). With
@@ -84,18 +84,20 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+from icsmdp_theory.cells import cell_admissible, cell_offsets
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.simulate import (CHOICE_COLUMNS, PRIMITIVE_COLUMNS, STEP_COLUMNS, BatchSimulator,
                                     CategoricalRows, SeedStreams, seed_sequences)
+from icsmdp_theory.validation import is_int, is_real, positive_int, positive_real, unit_interval
 from solvers.common import TIE_TOL
 from solvers.api import register
 from solvers.approximators import LinearQ, MLPQ, TabularQ, mlp_init
-from icsmdp_theory.cells import cell_offsets
 from solvers.records import MESSAGE_FIELDS, RunRecord
 
-__all__ = ["ICQ", "StepSize", "EpsilonGreedy", "FixedBehavior", "ICQAgent", "run_icq",
+__all__ = ["ICQ", "StepSize", "EpsilonGreedy", "FixedBehavior", "ICQAgent", "BatchRun", "run_icq",
            "build_agents", "replay_agent", "LEARNERS", "SHARED_INIT_KEY"]
 
 #: Learner kinds.
@@ -104,20 +106,6 @@ _STEP_RULES = ("constant", "harmonic", "paper")
 _STEP_INDEX = ("auto", "pair", "agent")
 #: ``spawn_key`` head of the shared initial parameters.
 SHARED_INIT_KEY = 2 ** 31
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _positive(name, v, *, allow_none=False, integer=False):
-    if v is None and allow_none:
-        return
-    if integer and not _is_int(v):
-        raise InvalidArgumentError(f"`{name}` must be an integer, got {v!r}.")
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(v) or not v > 0:
-        raise InvalidArgumentError(f"`{name}` must be a finite number > 0, got {v!r}.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,12 +140,13 @@ class StepSize:
             raise InvalidArgumentError(f"`rule` must be one of {_STEP_RULES}, got {self.rule!r}.")
         if self.index not in _STEP_INDEX:
             raise InvalidArgumentError(f"`index` must be one of {_STEP_INDEX}, got {self.index!r}.")
-        _positive("c", self.c)
-        _positive("k0", self.k0)
-        _positive("max_step", self.max_step, allow_none=True)
+        positive_real("c", self.c)
+        positive_real("k0", self.k0)
+        if self.max_step is not None:
+            positive_real("max_step", self.max_step)
         if self.rule == "paper":
-            _positive("nu", self.nu)
-            _positive("lambda0", self.lambda0)
+            positive_real("nu", self.nu)
+            positive_real("lambda0", self.lambda0)
 
     def __call__(self, k: np.ndarray) -> np.ndarray:
         """``eta_k`` for an array of counts ``k``."""
@@ -187,14 +176,10 @@ class EpsilonGreedy:
     decay_steps: int = 0
 
     def __post_init__(self):
-        for name in ("epsilon", "final_epsilon"):
-            v = getattr(self, name)
-            if v is None and name == "final_epsilon":
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not 0 <= v <= 1:
-                raise InvalidArgumentError(f"`{name}` must lie in [0, 1], got {v!r}.")
-        if not _is_int(self.decay_steps) or self.decay_steps < 0:
-            raise InvalidArgumentError(f"`decay_steps` must be an integer >= 0, got {self.decay_steps!r}.")
+        unit_interval("epsilon", self.epsilon, open_low=False)
+        if self.final_epsilon is not None:
+            unit_interval("final_epsilon", self.final_epsilon, open_low=False)
+        positive_int("decay_steps", self.decay_steps, low=0)
 
     def at(self, k: np.ndarray) -> np.ndarray | float:
         if self.final_epsilon is None or self.decay_steps == 0:
@@ -283,9 +268,9 @@ class ICQ:
     def __post_init__(self):
         if self.learner not in LEARNERS:
             raise InvalidArgumentError(f"`learner` must be one of {LEARNERS}, got {self.learner!r}.")
-        _positive("updates", self.updates, integer=True)
-        if _is_int(self.seeds):
-            _positive("seeds", self.seeds, integer=True)
+        positive_int("updates", self.updates)
+        if is_int(self.seeds):
+            positive_int("seeds", self.seeds)
         else:
             try:
                 ids = [int(k) for k in self.seeds]
@@ -308,29 +293,29 @@ class ICQ:
                 raise InvalidArgumentError(
                     f"`checkpoints` must be a sequence of update counts, got {self.checkpoints!r}.") from None
             for c in cks:
-                if not _is_int(c) or not 0 <= c <= self.updates:
+                if not is_int(c) or not 0 <= c <= self.updates:
                     raise InvalidArgumentError(
                         f"`checkpoints` must hold integers in 0..{self.updates} (`updates`), got {c!r}.")
             object.__setattr__(self, "checkpoints", tuple(int(c) for c in cks))
-        if not _is_int(self.seed) or self.seed < 0:
-            raise InvalidArgumentError(f"`seed` must be an integer >= 0, got {self.seed!r}.")
-        if isinstance(self.init, bool) or not np.isfinite(self.init):
+        positive_int("seed", self.seed, low=0)
+        if not is_real(self.init):
             raise InvalidArgumentError(f"`init` must be a finite number, got {self.init!r}.")
         try:
             hidden = tuple(int(h) for h in self.hidden)
         except (TypeError, ValueError):
             hidden = ()
-        if not hidden or min(hidden) < 1 or any(not _is_int(h) for h in self.hidden):
+        if not hidden or min(hidden) < 1 or any(not is_int(h) for h in self.hidden):
             raise InvalidArgumentError(
                 f"`hidden` must be a non-empty sequence of widths >= 1, got {self.hidden!r}.")
         object.__setattr__(self, "hidden", hidden)
-        _positive("omega", self.omega, allow_none=True)
-        _positive("stall_steps", self.stall_steps, integer=True)
+        if self.omega is not None:
+            positive_real("omega", self.omega)
+        positive_int("stall_steps", self.stall_steps)
 
     # ------------------------------------------------------------ derived
     @property
     def seed_ids(self) -> tuple[int, ...]:
-        return tuple(range(self.seeds)) if _is_int(self.seeds) else tuple(self.seeds)
+        return tuple(range(self.seeds)) if is_int(self.seeds) else tuple(self.seeds)
 
     @property
     def step_size(self) -> StepSize:
@@ -565,7 +550,18 @@ def _resolve_per_agent(model: ICSMDP, settings: ICQ):
 
 def build_agents(settings: ICQ, model: ICSMDP) -> list[ICQAgent]:
     """The run's agents, each built from its own sizes (see :class:`ICQAgent`)."""
-    feats, probs = _resolve_per_agent(model, settings)
+    features, probabilities = _resolve_per_agent(model, settings)
+    return _agents_from(settings, model, features, probabilities)
+
+
+def _initial_mlp_parameters(settings: ICQ, key: tuple, d_in: int, C: int, one_hot: bool) -> np.ndarray:
+    """``theta_0`` of one MLP drawn from ``SeedSequence(settings.seed, spawn_key=key)``."""
+    rng = np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=key))
+    return mlp_init(rng, d_in, settings.hidden, C, one_hot=one_hot)
+
+
+def _agents_from(settings: ICQ, model: ICSMDP, features: list, probabilities: list) -> list[ICQAgent]:
+    """The agents from validated per-agent features and fixed-behavior laws (:func:`_resolve_per_agent`)."""
     seed_ids = settings.seed_ids
     S, C = len(seed_ids), model.num_successors
     step = settings.step_size
@@ -576,25 +572,22 @@ def build_agents(settings: ICQ, model: ICSMDP) -> list[ICQAgent]:
         if settings.learner == "tabular":
             est = TabularQ(S, nO, adm, init=settings.init)
         elif settings.learner == "linear":
-            psi = feats[i]
+            psi = features[i]
             if psi is None:
                 psi = np.eye(nO * C).reshape(nO, C, nO * C)
             est = LinearQ(S, psi, adm, omega=settings.omega)
         else:
-            inputs = feats[i]
+            inputs = features[i]
             d_in = nO if inputs is None else inputs.shape[1]
-
-            def draw(key):
-                rng = np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=key))
-                return mlp_init(rng, d_in, settings.hidden, C, one_hot=inputs is None)
             if settings.shared_init:
-                theta0 = draw((SHARED_INIT_KEY, i))
+                theta0 = _initial_mlp_parameters(settings, (SHARED_INIT_KEY, i), d_in, C, inputs is None)
             else:
-                theta0 = np.stack([draw((k, 0, i)) for k in seed_ids])
+                theta0 = np.stack([_initial_mlp_parameters(settings, (k, 0, i), d_in, C, inputs is None)
+                                   for k in seed_ids])
             est = MLPQ(S, nO, adm, theta0=theta0, hidden=settings.hidden, inputs=inputs,
                        omega=settings.omega)
         agents.append(ICQAgent(index=i, admissible=adm, gamma=model.gamma, estimator=est,
-                               step=step, behavior=settings.behavior, probabilities=probs[i]))
+                               step=step, behavior=settings.behavior, probabilities=probabilities[i]))
     return agents
 
 
@@ -613,234 +606,373 @@ def _runs(keys: np.ndarray, n: int):
 
 
 class _Progress:
+    """Optional tqdm bar on stderr counting the updates of all seeds."""
+
     def __init__(self, total: int, enabled: bool | None, desc: str):
         if enabled is None:
             enabled = total >= 2_000_000 and sys.stderr.isatty()
         self.bar = None
         if enabled:
-            from tqdm import tqdm
             self.bar = tqdm(total=total, desc=desc, unit="upd", unit_scale=True, file=sys.stderr)
         self.done = 0
 
     def update(self, done: int):
+        """Advance the bar to ``done`` updates in all."""
         if self.bar is not None:
             self.bar.update(done - self.done)
             self.done = done
 
     def close(self):
+        """Close the bar."""
         if self.bar is not None:
             self.bar.close()
 
 
-def run_icq(settings: ICQ, model: ICSMDP) -> RunRecord:
-    """Run IC-Q (see the module docstring); same as ``solve(settings, model)``."""
-    t_start = time.perf_counter()
-    N, C, H = model.num_agents, model.num_successors, model.horizon
-    seed_ids = np.array(settings.seed_ids, dtype=np.int64)
-    S, T = seed_ids.size, settings.updates
-    agents = build_agents(settings, model)
-    nO = model.num_observations
-    offs = cell_offsets(nO)
-    cks = settings.checkpoint_counts
-    K = cks.size
-    ck_lookup = np.full(T + 1, -1, dtype=np.int64)
-    ck_lookup[cks] = np.arange(K)
-    q_snap = np.full((K, S, int(offs[-1]), C), np.nan)
-    reached = np.zeros((K, S), bool)
-    ck_seconds = np.full((K, S), np.nan)
-    eps_v = np.full((K, S), np.nan)
-    eps_g = np.full((K, S), np.nan)
-    dist = np.full((K, S, N), np.nan)
-    track = settings.track_linearization
+_EMPTY = np.zeros(0, np.int64)
+_DTYPES = (np.int64, np.int64, np.int64, np.int64, float, np.int64, float, np.int64, np.int64)
+#: Every this many batch steps (a power of 2): progress bar and stall check.
+_CHECK_EVERY = 512
 
-    sim = BatchSimulator(model, S)
-    streams = SeedStreams(seed_sequences(settings.seed, seed_ids), step_width=STEP_COLUMNS,
-                          event_width=N + 2)
-    log = [] if settings.log_messages else None
-    updates = np.zeros(S, np.int64)
-    last_update = np.zeros(S, np.int64)  # batch clock when the seed was last seen updating
-    finish_clock = np.zeros(S, np.int64)  # batch clock when the seed made its T-th update
-    truncations = np.zeros(S, np.int64)
-    alive = np.ones(S, bool)
-    obs = np.zeros(S, np.int64)
-    obs_of = sim.tables.obs_of
-    c0, c1 = CHOICE_COLUMNS
-    ca, ck, ce = PRIMITIVE_COLUMNS
-    t_loop = time.perf_counter()
-    cpu_loop = time.process_time()
 
-    def snapshot(seeds, k_idx):
-        for i, ag in enumerate(agents):
-            q_snap[k_idx, seeds, offs[i]:offs[i + 1], :] = ag.table(seeds)
-        reached[k_idx, seeds] = True
-        ck_seconds[k_idx, seeds] = time.perf_counter() - t_loop
-        if track:
-            ev, eg = np.zeros(seeds.size), np.zeros(seeds.size)
-            for i, ag in enumerate(agents):
-                a, g, d = ag.linearization_error(seeds)
-                ev, eg = np.maximum(ev, a), np.maximum(eg, g)
-                dist[k_idx, seeds, i] = d
-            eps_v[k_idx, seeds], eps_g[k_idx, seeds] = ev, eg
+class BatchRun:
+    """One IC-Q run of every seed of a batch, one synchronous primitive step at a time (SPEC section 7).
 
-    def start_epochs(idx, u):
-        """Active agents of seeds ``idx`` observe and commit (choice uniforms of this step)."""
+    The object holds what Algorithm 1 carries from one step to the next: the
+    environment (a :class:`~icsmdp_theory.simulate.BatchSimulator` and the
+    seeds' :class:`~icsmdp_theory.simulate.SeedStreams`), the agents (a list;
+    they are passed only arrays, see the module docstring), the per-seed
+    counters, the ``Q`` snapshots at the checkpoints and the message log.
+    :meth:`run` is
+
+    1. :meth:`start`: the snapshot at update 0 (if it is a checkpoint) and the
+       first episode of every seed;
+    2. :meth:`step` until every seed has made ``T`` updates: the environment
+       moves every seed by one primitive step; the epochs that ended are
+       closed (:meth:`_end_epochs`: successors bootstrap ``b``, predecessors
+       update on ``(b, tau, R)``, the counts advance and checkpoints are
+       taken); episodes restart after STOP or at the horizon
+       (:meth:`_restart_episodes`); the agents starting an epoch choose
+       (:meth:`_start_epochs`). Every 512 steps :meth:`_stalled` stops a run
+       in which a seed makes no progress; Ctrl-C stops it as ``"interrupted"``;
+    3. :meth:`finish`: the :class:`~solvers.records.RunRecord`.
+
+    A seed's numbers depend only on its own streams: every per-seed
+    computation is elementwise or a per-seed product, whatever the grouping.
+
+    Parameters
+    ----------
+    settings : ICQ
+    model : ICSMDP
+        The simulator is built from it; the agents get only their own sizes.
+
+    Examples
+    --------
+    >>> from icsmdp_theory.examples import load_example
+    >>> run = BatchRun(ICQ(updates=50, seeds=2, checkpoints=(10,)), load_example("tiny-handoff"))
+    >>> rec = run.run()
+    >>> rec.status, rec.updates.tolist(), bool(rec.reached.all())
+    ('completed', [50, 50], True)
+    """
+
+    def __init__(self, settings: ICQ, model: ICSMDP):
+        """Set up the run: agents, checkpoint book, simulator and seed streams, counters, log."""
+        self.t_start = time.perf_counter()
+        self.settings, self.model = settings, model
+        self.num_agents, self.horizon = model.num_agents, model.horizon
+        self.seed_ids = np.array(settings.seed_ids, dtype=np.int64)
+        S, T = self.seed_ids.size, settings.updates
+        self.num_seeds, self.num_updates = S, T
+        self.features, probabilities = _resolve_per_agent(model, settings)
+        self.agents = _agents_from(settings, model, self.features, probabilities)
+        self._init_checkpoints()
+        N = self.num_agents
+        self.sim = BatchSimulator(model, S)
+        self.streams = SeedStreams(seed_sequences(settings.seed, self.seed_ids),
+                                   step_width=STEP_COLUMNS, event_width=N + 2)
+        self.obs_of = self.sim.tables.obs_of
+        # per-seed counters
+        self.updates = np.zeros(S, np.int64)
+        self.finish_clock = np.zeros(S, np.int64)  # batch clock at the seed's T-th update
+        self.truncations = np.zeros(S, np.int64)
+        self.alive = np.ones(S, bool)
+        self.num_alive = S
+        self.obs = np.zeros(S, np.int64)  # the active agent's observation at its epoch start
+        self.log = [] if settings.log_messages else None
+        # stall watch: batch clock when each seed was last seen updating
+        self.stall_limit = 20 * self.horizon + settings.stall_steps
+        self.last_update = np.zeros(S, np.int64)
+        self.seen_updates = self.updates.copy()
+        self.trunc_due = self.horizon  # no episode can reach the horizon before this clock
+        self.status, self.message = "completed", ""
+        self.t_loop = self.cpu_loop = None
+
+    def _init_checkpoints(self) -> None:
+        """The checkpoint book: ``Q`` snapshots ``(K, S, cells, N+1)`` and per-checkpoint data."""
+        S, N = self.num_seeds, self.num_agents
+        self.offsets = cell_offsets(self.model.num_observations)
+        self.checkpoints = self.settings.checkpoint_counts
+        K = self.checkpoints.size
+        self.checkpoint_of = np.full(self.num_updates + 1, -1, dtype=np.int64)  # count -> index
+        self.checkpoint_of[self.checkpoints] = np.arange(K)
+        self.q = np.full((K, S, int(self.offsets[-1]), self.model.num_successors), np.nan)
+        self.reached = np.zeros((K, S), bool)
+        self.checkpoint_seconds = np.full((K, S), np.nan)
+        self.eps0_value = np.full((K, S), np.nan)
+        self.eps0_grad = np.full((K, S), np.nan)
+        self.theta_distance = np.full((K, S, N), np.nan)
+
+    # ------------------------------------------------------------ driving
+    def run(self) -> RunRecord:
+        """Start, step until every seed is done (or stalls, or Ctrl-C), finish into a record."""
+        self.t_loop, self.cpu_loop = time.perf_counter(), time.process_time()
+        self.start()
+        progress = _Progress(self.num_seeds * self.num_updates, self.settings.progress,
+                             f"IC-Q {self.settings.learner}")
+        try:
+            while self.step():
+                if self.sim.clock & (_CHECK_EVERY - 1) == 0:
+                    progress.update(int(self.updates.sum()))
+                    if self._stalled():
+                        break
+        except KeyboardInterrupt:
+            self.status = "interrupted"
+            self.message = "interrupted by the user; checkpoints reached so far are kept."
+        progress.update(int(self.updates.sum()))
+        progress.close()
+        return self.finish()
+
+    def start(self) -> None:
+        """Snapshot at update 0 if it is a checkpoint; every seed starts its first episode."""
+        every = np.arange(self.num_seeds)
+        if self.checkpoint_of[0] >= 0:
+            self._snapshot(every, np.zeros(self.num_seeds, np.int64))
+        u = self.streams.step()
+        self.sim.restart(every, self.streams.events(every))
+        self._start_epochs(every, u)
+
+    def step(self) -> bool:
+        """Advance every live seed by one primitive step; ``False`` once all made ``T`` updates.
+
+        The environment moves; the epochs that ended are closed (handoff,
+        bootstrap, update, counts, checkpoints); the seeds after STOP or at
+        the horizon restart; then every agent starting an epoch chooses.
+        """
+        u = self.streams.step()
+        ca, ck, ce = PRIMITIVE_COLUMNS
+        ended = self.sim.step(u[ca], u[ck], u[ce])
+        if self.num_alive < self.num_seeds:
+            ended &= self.alive
+        h = ended.nonzero()[0]
+        handed = stopped = _EMPTY
+        if h.size:
+            handed, stopped = self._end_epochs(h)
+            if self.num_alive == 0:
+                return False
+        restarted, handed = self._restart_episodes(ended, stopped, handed)
+        if handed.size == 0:
+            start = restarted
+        else:
+            start = handed if restarted.size == 0 else np.concatenate([handed, restarted])
+        if start.size:
+            self._start_epochs(start, u)
+        return True
+
+    # ------------------------------------------------------------ epochs
+    def _start_epochs(self, idx: np.ndarray, u: np.ndarray) -> None:
+        """The active agents of seeds ``idx`` observe and commit to a successor (this step's uniforms)."""
+        sim, N = self.sim, self.num_agents
         ag = sim.agent[idx]
         if N > 1:
             order = np.argsort(ag, kind="stable")
             idx, ag = idx[order], ag[order]
-        o = obs_of[sim.G[idx]]
+        o = self.obs_of[sim.G[idx]]
+        c0, c1 = CHOICE_COLUMNS
         uc, up = u[c0][idx], u[c1][idx]
         c = np.empty(idx.size, np.int64)
         for i, lo, hi in _runs(ag, N):
-            c[lo:hi] = agents[i].choose(idx[lo:hi], o[lo:hi], uc[lo:hi], up[lo:hi])
-        obs[idx] = o
+            c[lo:hi] = self.agents[i].choose(idx[lo:hi], o[lo:hi], uc[lo:hi], up[lo:hi])
+        self.obs[idx] = o
         sim.begin(idx, c)
 
-    all_idx = np.arange(S)
-    if ck_lookup[0] >= 0:
-        snapshot(all_idx, np.zeros(S, np.int64))
-    u = streams.step()
-    sim.restart(all_idx, streams.events(all_idx))
-    start_epochs(all_idx, u)
+    def _end_epochs(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Close the epochs of seeds ``h`` (their invocation ended at this step).
 
-    progress = _Progress(S * T, settings.progress, f"IC-Q {settings.learner}")
-    status, message = "completed", ""
-    n_alive = S
-    stall_limit = 20 * H + settings.stall_steps
-    seen_updates = updates.copy()  # for the stall check, every 512 steps
-    empty = np.zeros(0, np.int64)
-    trunc_due = H  # no episode can reach the horizon before this clock
-    try:
-        while True:
-            u = streams.step()
-            ended = sim.step(u[ca], u[ck], u[ce])
-            clock = sim.clock
-            if n_alive < S:
-                ended &= alive
-            h = ended.nonzero()[0]
-            hn = stop = empty
-            if h.size:
-                pred = sim.agent[h]
-                if N > 1:  # group by predecessor: contiguous runs, sliced below
-                    order = np.argsort(pred, kind="stable")
-                    h, pred = h[order], pred[order]
-                c = sim.successor[h]
-                tau = clock - sim.epoch_start[h]
-                R = sim.ret[h]
-                go = c < N
-                b = np.zeros(h.size)
-                gi = go.nonzero()[0]
-                hn = h[gi]
-                if gi.size:
-                    cn = c[gi]
-                    sim.handoff(hn, cn)
-                    if N > 1:  # group by successor for the bootstrap
-                        order = np.argsort(cn, kind="stable")
-                        gi, cn = gi[order], cn[order]
-                        hn = h[gi]
-                    o2 = obs_of[sim.G[hn]]
-                    bn = np.empty(gi.size)
-                    for j, lo, hi in _runs(cn, N):
-                        bn[lo:hi] = agents[j].bootstrap(hn[lo:hi], o2[lo:hi])
-                    b[gi] = bn
-                if gi.size < h.size:
-                    stop = h[~go]
-                oh = obs[h]
-                for i, lo, hi in _runs(pred, N):
-                    agents[i].update(h[lo:hi], oh[lo:hi], c[lo:hi], b[lo:hi], tau[lo:hi], R[lo:hi])
-                k = updates[h]
-                if log is not None:
-                    log.append((seed_ids[h], k, c, pred, b, tau, R, oh, c))
-                k = k + 1  # (the log holds the previous array)
-                updates[h] = k
-                kc = ck_lookup[k]
-                if kc.max() >= 0:  # some checkpoint reached (T is one)
-                    snap = kc >= 0
-                    snapshot(h[snap], kc[snap])
-                    done = k >= T
-                    if done.any():
-                        fin = h[done]
-                        alive[fin] = False
-                        finish_clock[fin] = clock
-                        n_alive -= fin.size
-                        if n_alive == 0:
-                            break
-                        hn = hn[alive[hn]]
-                        stop = stop[alive[stop]]
-            r = stop
-            if clock >= trunc_due:  # episodes at the horizon restart; unfinished epochs are cut
-                due = sim.episode_start <= clock - H
-                due &= alive
-                tr = due.nonzero()[0]
-                if tr.size:
-                    cut = tr[~ended[tr]]
-                    truncations[cut] += 1
-                    due[stop] = True
-                    r = due.nonzero()[0]
-                    hn = hn[~due[hn]]
-            if r.size:
-                sim.restart(r, streams.events(r))
-            if clock >= trunc_due:
-                trunc_due = int(sim.episode_start[alive].min()) + H
-            start = r if hn.size == 0 else (hn if r.size == 0 else np.concatenate([hn, r]))
-            if start.size:
-                start_epochs(start, u)
-            if clock & 511 == 0:
-                progress.update(int(updates.sum()))
-                moved = updates != seen_updates
-                last_update[moved] = clock
-                seen_updates = updates.copy()
-                stalled = alive & (last_update < clock - stall_limit)
-                if stalled.any():
-                    s = int(np.flatnonzero(stalled)[0])
-                    status = "stalled"
-                    message = (f"seed {int(seed_ids[s])} made no update in {stall_limit} primitive "
-                               f"steps (invocations longer than the horizon H={H}?); stopped.")
-                    break
-    except KeyboardInterrupt:
-        status = "interrupted"
-        message = "interrupted by the user; checkpoints reached so far are kept."
-    finish_clock[alive] = sim.clock
-    iterations = sim.clock
-    progress.update(int(updates.sum()))
-    progress.close()
-    loop_seconds = time.perf_counter() - t_loop
-    loop_cpu = time.process_time() - cpu_loop
-    total_updates = int(updates.sum())
-    cell_adm = np.repeat(np.array([a.successors for a in model.agents]), nO, axis=0)
-    if status == "completed":
-        if not np.all(np.isfinite(q_snap[-1][:, cell_adm])):
-            status = "diverged"
-            message = "some estimates are not finite at the last checkpoint."
-        else:
-            message = (f"{S} seeds x {T} updates ({settings.learner}); "
-                       f"{total_updates / max(loop_seconds, 1e-12):,.0f} updates/s.")
-    messages = None
-    if log is not None:
-        cols = list(zip(*log)) if log else [[] for _ in MESSAGE_FIELDS]
-        dtypes = (np.int64, np.int64, np.int64, np.int64, float, np.int64, float, np.int64, np.int64)
-        messages = {f: (np.concatenate(cols[j]).astype(dt) if len(cols[j]) else np.zeros(0, dt))
-                    for j, (f, dt) in enumerate(zip(MESSAGE_FIELDS, dtypes))}
-    param = settings.learner != "tabular"
-    timings = {"setup_seconds": t_loop - t_start, "loop_seconds": loop_seconds,
-               "loop_cpu_seconds": loop_cpu,
-               "updates_per_second": total_updates / max(loop_seconds, 1e-12),
-               "updates_per_cpu_second": total_updates / max(loop_cpu, 1e-12),
-               "total_updates": total_updates, "batch_steps": iterations}
-    return RunRecord(
-        success=status == "completed", status=status, message=message, iterations=iterations,
-        settings=settings.to_dict(), elapsed=time.perf_counter() - t_start,
-        instance=model.name, learner=settings.learner, gamma=model.gamma, num_agents=N,
-        num_observations=tuple(nO), admissible=np.array([a.successors for a in model.agents]),
-        checkpoints=cks, q=q_snap, seeds=seed_ids, base_seed=settings.seed, reached=reached,
-        updates=updates, primitive_steps=finish_clock, episodes=sim.episodes.copy(),
-        truncations=truncations, checkpoint_seconds=ck_seconds, eps0_value=eps_v,
-        eps0_grad=eps_g, theta_distance=dist,
-        theta0=tuple(ag.initial_parameters() for ag in agents) if param else (),
-        theta=tuple(ag.parameters() for ag in agents) if param else (),
-        features=tuple(f for f in _resolve_per_agent(model, settings)[0]) if
-        settings.features is not None else (),
-        messages=messages, timings=timings)
+        Returns the seeds handed to a successor and those that stopped, both
+        still running (a seed that made its ``T``-th update is retired).
+        """
+        sim = self.sim
+        pred = sim.agent[h]
+        if self.num_agents > 1:  # group by predecessor: contiguous runs for the updates
+            order = np.argsort(pred, kind="stable")
+            h, pred = h[order], pred[order]
+        c = sim.successor[h]
+        tau = sim.clock - sim.epoch_start[h]
+        R = sim.ret[h]
+        b, handed, stopped = self._hand_off(h, c)
+        self._update(h, pred, c, b, tau, R)
+        return self._count_updates(h, handed, stopped)
+
+    def _hand_off(self, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Control passes to the successors ``c``, which bootstrap ``b`` before any update.
+
+        Returns ``b`` (aligned with ``h``; ``0`` after STOP), the handed-over
+        seeds (grouped by successor) and the stopped seeds.
+        """
+        N = self.num_agents
+        go = c < N
+        b = np.zeros(h.size)
+        gi = go.nonzero()[0]
+        handed = h[gi]
+        if gi.size:
+            cn = c[gi]
+            self.sim.handoff(handed, cn)
+            if N > 1:  # group by successor for the bootstrap
+                order = np.argsort(cn, kind="stable")
+                gi, cn = gi[order], cn[order]
+                handed = h[gi]
+            o2 = self.obs_of[self.sim.G[handed]]
+            bn = np.empty(gi.size)
+            for j, lo, hi in _runs(cn, N):
+                bn[lo:hi] = self.agents[j].bootstrap(handed[lo:hi], o2[lo:hi])
+            b[gi] = bn
+        stopped = h[~go] if gi.size < h.size else _EMPTY
+        return b, handed, stopped
+
+    def _update(self, h, pred, c, b, tau, R) -> None:
+        """Each predecessor takes its SGD step on its message ``(b, tau, R)``; the log records it."""
+        oh = self.obs[h]
+        for i, lo, hi in _runs(pred, self.num_agents):
+            self.agents[i].update(h[lo:hi], oh[lo:hi], c[lo:hi], b[lo:hi], tau[lo:hi], R[lo:hi])
+        if self.log is not None:
+            self.log.append((self.seed_ids[h], self.updates[h], c, pred, b, tau, R, oh, c))
+
+    def _count_updates(self, h, handed, stopped) -> tuple[np.ndarray, np.ndarray]:
+        """Count one update for seeds ``h``; snapshot at checkpoints; retire seeds at ``T``."""
+        k = self.updates[h] + 1
+        self.updates[h] = k
+        kc = self.checkpoint_of[k]
+        if kc.max() >= 0:  # some checkpoint reached (T is one)
+            snap = kc >= 0
+            self._snapshot(h[snap], kc[snap])
+            done = k >= self.num_updates
+            if done.any():
+                finished = h[done]
+                self.alive[finished] = False
+                self.finish_clock[finished] = self.sim.clock
+                self.num_alive -= finished.size
+                if self.num_alive:
+                    handed, stopped = handed[self.alive[handed]], stopped[self.alive[stopped]]
+        return handed, stopped
+
+    def _restart_episodes(self, ended, stopped, handed) -> tuple[np.ndarray, np.ndarray]:
+        """Fresh episodes from ``rho0`` after STOP and where the horizon ``H`` was reached.
+
+        An invocation still running at the horizon is discarded (counted in
+        ``truncations``). Returns the restarted seeds and the handed-over
+        seeds that did not restart.
+        """
+        sim, H = self.sim, self.horizon
+        clock = sim.clock
+        restarted = stopped
+        at_horizon = clock >= self.trunc_due
+        if at_horizon:
+            due = sim.episode_start <= clock - H
+            due &= self.alive
+            tr = due.nonzero()[0]
+            if tr.size:
+                cut = tr[~ended[tr]]
+                self.truncations[cut] += 1
+                due[stopped] = True
+                restarted = due.nonzero()[0]
+                handed = handed[~due[handed]]
+        if restarted.size:
+            sim.restart(restarted, self.streams.events(restarted))
+        if at_horizon:
+            self.trunc_due = int(sim.episode_start[self.alive].min()) + H
+        return restarted, handed
+
+    # ------------------------------------------------------------ checkpoints and watch
+    def _snapshot(self, seeds: np.ndarray, k_idx: np.ndarray) -> None:
+        """Record ``Q`` of ``seeds`` at checkpoints ``k_idx``, its time, and ``eps_0`` if tracked."""
+        offs = self.offsets
+        for i, ag in enumerate(self.agents):
+            self.q[k_idx, seeds, offs[i]:offs[i + 1], :] = ag.table(seeds)
+        self.reached[k_idx, seeds] = True
+        self.checkpoint_seconds[k_idx, seeds] = time.perf_counter() - self.t_loop
+        if self.settings.track_linearization:
+            ev, eg = np.zeros(seeds.size), np.zeros(seeds.size)
+            for i, ag in enumerate(self.agents):
+                a, g, d = ag.linearization_error(seeds)
+                ev, eg = np.maximum(ev, a), np.maximum(eg, g)
+                self.theta_distance[k_idx, seeds, i] = d
+            self.eps0_value[k_idx, seeds], self.eps0_grad[k_idx, seeds] = ev, eg
+
+    def _stalled(self) -> bool:
+        """Whether a live seed made no update for ``20 H + stall_steps`` steps (status ``"stalled"``)."""
+        clock = self.sim.clock
+        moved = self.updates != self.seen_updates
+        self.last_update[moved] = clock
+        self.seen_updates = self.updates.copy()
+        stalled = self.alive & (self.last_update < clock - self.stall_limit)
+        if not stalled.any():
+            return False
+        s = int(np.flatnonzero(stalled)[0])
+        self.status = "stalled"
+        self.message = (f"seed {int(self.seed_ids[s])} made no update in {self.stall_limit} "
+                        f"primitive steps (invocations longer than the horizon H={self.horizon}?); "
+                        f"stopped.")
+        return True
+
+    # ------------------------------------------------------------ the record
+    def _message_arrays(self) -> dict | None:
+        """The message log as one array per field of :data:`solvers.records.MESSAGE_FIELDS`."""
+        if self.log is None:
+            return None
+        cols = list(zip(*self.log)) if self.log else [[] for _ in MESSAGE_FIELDS]
+        return {f: (np.concatenate(cols[j]).astype(dt) if len(cols[j]) else np.zeros(0, dt))
+                for j, (f, dt) in enumerate(zip(MESSAGE_FIELDS, _DTYPES))}
+
+    def finish(self) -> RunRecord:
+        """The run's :class:`~solvers.records.RunRecord` (status ``"diverged"`` if a last ``Q`` is not finite)."""
+        settings, model, sim = self.settings, self.model, self.sim
+        self.finish_clock[self.alive] = sim.clock
+        loop_seconds = time.perf_counter() - self.t_loop
+        loop_cpu = time.process_time() - self.cpu_loop
+        total_updates = int(self.updates.sum())
+        status, message = self.status, self.message
+        if status == "completed":
+            if not np.all(np.isfinite(self.q[-1][:, cell_admissible(model)])):
+                status = "diverged"
+                message = "some estimates are not finite at the last checkpoint."
+            else:
+                message = (f"{self.num_seeds} seeds x {self.num_updates} updates ({settings.learner}); "
+                           f"{total_updates / max(loop_seconds, 1e-12):,.0f} updates/s.")
+        param = settings.learner != "tabular"
+        timings = {"setup_seconds": self.t_loop - self.t_start, "loop_seconds": loop_seconds,
+                   "loop_cpu_seconds": loop_cpu,
+                   "updates_per_second": total_updates / max(loop_seconds, 1e-12),
+                   "updates_per_cpu_second": total_updates / max(loop_cpu, 1e-12),
+                   "total_updates": total_updates, "batch_steps": sim.clock}
+        return RunRecord(
+            success=status == "completed", status=status, message=message, iterations=sim.clock,
+            settings=settings.to_dict(), elapsed=time.perf_counter() - self.t_start,
+            instance=model.name, learner=settings.learner, gamma=model.gamma,
+            num_agents=self.num_agents, num_observations=tuple(model.num_observations),
+            admissible=np.array(model.admissible), checkpoints=self.checkpoints, q=self.q,
+            seeds=self.seed_ids, base_seed=settings.seed, reached=self.reached,
+            updates=self.updates, primitive_steps=self.finish_clock, episodes=sim.episodes.copy(),
+            truncations=self.truncations, checkpoint_seconds=self.checkpoint_seconds,
+            eps0_value=self.eps0_value, eps0_grad=self.eps0_grad,
+            theta_distance=self.theta_distance,
+            theta0=tuple(ag.initial_parameters() for ag in self.agents) if param else (),
+            theta=tuple(ag.parameters() for ag in self.agents) if param else (),
+            features=tuple(f.copy() for f in self.features) if settings.features is not None else (),
+            messages=self._message_arrays(), timings=timings)
+
+
+def run_icq(settings: ICQ, model: ICSMDP) -> RunRecord:
+    """Run IC-Q (see the module docstring); same as ``solve(settings, model)`` and ``BatchRun(settings, model).run()``."""
+    return BatchRun(settings, model).run()
 
 
 @register(ICQ, ICSMDP)

@@ -155,7 +155,8 @@ class IterationProblem(Protocol):
     def greedy(self, x: Any, look: Any, previous: Any = None) -> Any:
         """Greedy policy of ``x`` (``look`` from ``apply(x)``), keeping ``previous`` within ``TIE_TOL``."""
 
-    def evaluate(self, policy: Any, x0: Any, *, exact_limit: int, rtol: float) -> tuple[Any, str]:
+    def evaluate(self, policy: Any, x0: Any, *, exact_limit: int, rtol: float,
+                 method: str = "auto") -> tuple[Any, str]:
         """Solve ``x = T_sigma x`` by :func:`solve_policy_system`; return ``(x, how)``."""
 
     def outputs(self, x: Any, look: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -210,7 +211,7 @@ def stagnation_window(g_hi: float) -> int:
     >>> stagnation_window(0.5), stagnation_window(0.99)
     (14, 210)
     """
-    return 10 + int(math.ceil(2.0 / (1.0 - g_hi)))
+    return 10 + int(math.ceil(2.0 / (1.0 - g_hi) - 1e-9))
 
 
 def stopping_bound(rule: str, dmin: float, dmax: float, delta: float, scale: float,
@@ -237,10 +238,11 @@ def stopping_bound(rule: str, dmin: float, dmax: float, delta: float, scale: flo
 
     Examples
     --------
-    With no rounding the sup bound is ``g/(1-g) ||d||``:
+    With no rounding the sup bound is ``g/(1-g) ||d||`` (times ``1 + 8 u``):
 
-    >>> stopping_bound("sup", -1.0, 0.5, 0.0, 1.0, 0.5, 0.5)
-    (1.0000000000000009, 0.0)
+    >>> bound, shift = stopping_bound("sup", -1.0, 0.5, 0.0, 1.0, 0.5, 0.5)
+    >>> 1.0 < bound < 1.0 + 1e-14, shift
+    (True, 0.0)
     """
     u_r = UNIT_ROUNDOFF
     step = max(dmax, -dmin) / (1.0 - u_r)
@@ -306,13 +308,11 @@ def operator_iteration(problem: IterationProblem, x0: Any, *, tol: float, rule: 
             status = "converged"
             break
         best = min(best, bound)
-        if it - mark_it >= window:
+        if it - mark_it >= window:  # the first window always counts as progress
             if not best < (1.0 - _PROGRESS) * mark_best:
                 status = "stagnated"
                 break
             mark_best, mark_it = best, it
-        elif mark_it == 0 and it == 1:
-            mark_best = bound
         if it == max_iter:
             break
         x = u if between is None else between(u, look)
@@ -364,7 +364,8 @@ def certified_result(problem: IterationProblem, x: Any, bound: float, *, status:
 # ---------------------------------------------------------------- policy evaluation
 def solve_policy_system(operator: Any, rhs: np.ndarray, x0: np.ndarray | None, *,
                         exact_limit: int, rtol: float,
-                        matrix: Callable[[], sp.sparray] | None = None) -> tuple[np.ndarray, str]:
+                        matrix: Callable[[], sp.sparray] | None = None,
+                        method: str = "auto") -> tuple[np.ndarray, str]:
     r"""Solve ``(I - D_sigma) x = r_sigma``: a Krylov trial first, sparse LU only if it fails.
 
     Parameters
@@ -381,6 +382,9 @@ def solve_policy_system(operator: Any, rhs: np.ndarray, x0: np.ndarray | None, *
         Relative residual target ``||r_sigma - A x||_2 <= rtol ||r_sigma||_2``.
     matrix : callable, optional
         Returns ``A`` as a sparse matrix (for LU); default ``operator`` itself.
+    method : {"auto", "lu", "krylov"}
+        ``"auto"`` as below; ``"lu"`` forces sparse LU and ``"krylov"`` the
+        Krylov path (BiCGSTAB, then GMRES), whatever the size (benchmarks, tests).
 
     Returns
     -------
@@ -406,13 +410,16 @@ def solve_policy_system(operator: Any, rhs: np.ndarray, x0: np.ndarray | None, *
     if norm == 0.0:
         return np.zeros(n), "exact (zero right-hand side)"
     start = rhs if x0 is None else x0
+    if method == "lu":
+        A = (operator if matrix is None else matrix())
+        return np.asarray(spla.spsolve(sp.csc_array(A), rhs), dtype=float).reshape(n), "sparse LU"
     z, info = spla.bicgstab(operator, rhs, x0=start, rtol=rtol, atol=0.0,
                             maxiter=KRYLOV_TRIAL_ITER)
     finite = bool(np.all(np.isfinite(z)))
     if info == 0 and finite and \
             float(np.linalg.norm(rhs - operator @ z)) <= 10.0 * rtol * norm:
         return z, "BiCGSTAB"
-    if n <= exact_limit:
+    if method == "auto" and n <= exact_limit:
         A = (operator if matrix is None else matrix())
         return np.asarray(spla.spsolve(sp.csc_array(A), rhs), dtype=float).reshape(n), "sparse LU"
     z, info = spla.gmres(operator, rhs, x0=z if finite else start, rtol=rtol, atol=0.0,
@@ -422,7 +429,7 @@ def solve_policy_system(operator: Any, rhs: np.ndarray, x0: np.ndarray | None, *
 
 def evaluate_policy(problem: IterationProblem, policy: Any, x0: Any = None, *,
                     tol: float = np.inf, exact_limit: int = 5_000, rtol: float = 1e-12,
-                    max_sweeps: int = 100_000) -> PolicyValues:
+                    method: str = "auto", max_sweeps: int = 100_000) -> PolicyValues:
     r"""Values ``x_sigma`` of a fixed policy, certified: ``x_sigma = T_sigma x_sigma``.
 
     Solves the linear system (:meth:`IterationProblem.evaluate`, which calls
@@ -440,7 +447,7 @@ def evaluate_policy(problem: IterationProblem, policy: Any, x0: Any = None, *,
         Warm start.
     tol : float
         Target certified accuracy (default ``inf``: no polishing).
-    exact_limit, rtol : see :func:`solve_policy_system`.
+    exact_limit, rtol, method : see :func:`solve_policy_system`.
     max_sweeps : int
         Cap on polishing sweeps.
 
@@ -448,7 +455,7 @@ def evaluate_policy(problem: IterationProblem, policy: Any, x0: Any = None, *,
     -------
     PolicyValues
     """
-    x, how = problem.evaluate(policy, x0, exact_limit=exact_limit, rtol=rtol)
+    x, how = problem.evaluate(policy, x0, exact_limit=exact_limit, rtol=rtol, method=method)
     g_hi = problem.discount_range[1]
     u, _ = problem.apply(x, policy)
     dmin, dmax = problem.increments(u, x)
@@ -497,8 +504,8 @@ def run_modified_policy_iteration(problem: IterationProblem, *, k: int, tol: flo
 
 
 def run_policy_iteration(problem: IterationProblem, *, tol: float, max_iter: int,
-                         exact_limit: int, rtol: float, settings: dict, t0: float
-                         ) -> SolveResult:
+                         exact_limit: int, rtol: float, settings: dict, t0: float,
+                         evaluation: str = "auto") -> SolveResult:
     r"""Policy iteration (Howard; SPEC section 3) from the policy greedy for ``T`` at the start.
 
     Each policy is evaluated by :func:`solve_policy_system` (warm-started at the
@@ -515,7 +522,8 @@ def run_policy_iteration(problem: IterationProblem, *, tol: float, max_iter: int
     hows: dict[str, int] = {}
     status, it, x = "max_iter", 0, None
     for it in range(1, max_iter + 1):
-        x, how = problem.evaluate(policy, x, exact_limit=exact_limit, rtol=rtol)
+        x, how = problem.evaluate(policy, x, exact_limit=exact_limit, rtol=rtol,
+                                  method=evaluation)
         hows[how] = hows.get(how, 0) + 1
         _, look = problem.apply(x)
         new = problem.greedy(x, look, previous=policy)

@@ -70,7 +70,7 @@ Policy evaluation
 ``pi_i(o) = argmax_{c' admissible} Q_i(o, c')`` (lowest index within
 ``1e-10`` of the max, :func:`solvers.common.greedy`) to the epoch policy
 ``sigma[f, i] = pi_i(phi_i(m, l_i))`` and evaluates it exactly in the full
-system with :meth:`solvers.committed_chain.CommittedChain.evaluate`.
+system with :func:`solvers.iteration.evaluate_policy`.
 """
 from __future__ import annotations
 
@@ -82,11 +82,15 @@ from pathlib import Path
 import numpy as np
 
 from icsmdp_theory.cells import cell_offsets
+from icsmdp_theory.epoch import initial_epoch_law
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.io import atomic_write
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result, to_jsonable
+from solvers.api import PolicyIteration, solve
+from solvers.committed_chain import committed_chain
 from solvers.common import greedy
+from solvers.iteration import evaluate_policy
 
 __all__ = ["RunRecord", "PolicyEvaluation", "RUN_FORMAT", "save_run", "load_run",
            "greedy_cell_policies", "epoch_policy", "evaluate_greedy_policies", "cells_from_epoch_q"]
@@ -420,7 +424,7 @@ class PolicyEvaluation(Result):
 
 
 def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, checkpoint: int = -1,
-                             optimum=None, direct_limit: int = 200_000, rtol: float = 1e-12
+                             optimum=None, exact_limit: int = 200_000, rtol: float = 1e-12
                              ) -> PolicyEvaluation:
     """Evaluate each seed's greedy decentralized policy exactly in the full system.
 
@@ -434,16 +438,13 @@ def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, c
         Index into ``record.checkpoints`` (default: the last).
     optimum : SolveResult or None
         ``solve(PolicyIteration(), model)`` if already computed.
-    direct_limit, rtol : passed to :meth:`CommittedChain.evaluate`.
+    exact_limit, rtol : passed to :func:`solvers.iteration.evaluate_policy`.
 
     Returns
     -------
     PolicyEvaluation
         Distinct policies are evaluated once.
     """
-    from icsmdp_theory.epoch import initial_epoch_law
-    from solvers import PolicyIteration, solve
-    from solvers.committed_chain import committed_chain
     t0 = time.perf_counter()
     adm = model.admissible
     if isinstance(record, RunRecord):
@@ -472,8 +473,9 @@ def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, c
     for u, pol in enumerate(uniq):
         sigma = epoch_policy(model, pol)
         # warm start from the previous policy's values (seeds' greedy policies are close)
-        W, h = chain.evaluate(sigma, W, direct_limit=direct_limit, rtol=rtol)
-        how.add(h)
+        ev = evaluate_policy(chain, sigma, W, exact_limit=exact_limit, rtol=rtol)
+        W = ev.x
+        how.add(ev.how)
         vals[u] = chain.policy_values(W, sigma).reshape(-1)
     values = np.full((policies.shape[0], model.num_epoch_states), np.nan)
     values[reached] = vals[np.asarray(inverse).reshape(-1)]
@@ -486,7 +488,7 @@ def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, c
                  f"evaluated exactly ({', '.join(sorted(how))})"
                  + ("." if reached.all() else f"; {int((~reached).sum())} seeds had not reached "
                     f"the checkpoint (nan).")),
-        iterations=int(uniq.shape[0]), settings={"checkpoint": T, "direct_limit": direct_limit,
+        iterations=int(uniq.shape[0]), settings={"checkpoint": T, "exact_limit": exact_limit,
                                                  "rtol": rtol},
         elapsed=time.perf_counter() - t0, checkpoint=T, policies=policies, values=values, v0=v0,
         optimal_values=v_star, optimal_v0=v0_star, gap_v0=v0_star - v0,

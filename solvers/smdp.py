@@ -35,8 +35,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from icsmdp_theory.errors import InvalidArgumentError
+from solvers.common import TIE_TOL, greedy, higham_gamma
+from solvers.iteration import solve_policy_system
 
-__all__ = ["FiniteSMDP"]
+__all__ = ["FiniteSMDP", "SMDPProblem"]
 
 #: Tolerance on the row sums of ``P`` in :meth:`FiniteSMDP.from_mdp`.
 _ROW_SUM_TOL = 1e-9
@@ -202,53 +204,160 @@ class FiniteSMDP:
     def _all_admissible(self) -> bool:
         return bool(self.admissible.all())
 
-    @cached_property
-    def _rounding_unit(self) -> float:
-        """``(n + 2) eps``: relative rounding error of one Bellman look-ahead.
-
-        ``n`` is the largest number of stored entries in a kernel row; a dot
-        product of length ``n`` plus the reward and one subtraction is exact to
-        ``(n + 2) eps/2`` relative to ``max|r| + max|v|`` (Higham, Thm 3.1); the
-        factor 2 is margin.
-        """
-        n = int(np.diff(self.kernel.indptr).max(initial=0))
-        return (n + 2) * float(np.finfo(float).eps)
-
-    @cached_property
-    def _reward_scale(self) -> float:
-        """``max |reward|`` over admissible pairs."""
-        return float(np.abs(self.reward[self.admissible]).max())
-
 
 # --------------------------------------------------------------------------
-# Operators shared by the exact solvers (value_iteration, policy_iteration).
+# The problem object of the iteration engine (solvers.iteration).
 # --------------------------------------------------------------------------
 
-def _lookahead(model: FiniteSMDP, v: np.ndarray) -> np.ndarray:
-    """Flat ``q = reward + D v`` (index ``s*A + a``), ``-inf`` at inadmissible pairs."""
-    q = model.kernel @ v
-    q += model._masked_reward
-    return q
+class SMDPProblem:
+    r"""A :class:`FiniteSMDP` as an :class:`~solvers.iteration.IterationProblem`.
+
+    Iterates are value vectors ``v`` of shape ``(num_states,)``; policies are
+    integer arrays ``sigma[s]``.
+
+    * ``apply(v)`` returns ``(T v, q)`` with the flat look-ahead
+      ``q[s*A + a] = r(s, a) + sum_s' D(s'|s, a) v(s')`` (one sparse product,
+      ``-inf`` at inadmissible pairs) and ``T v = max_a q``;
+      ``apply(v, sigma)`` returns ``(r_sigma + D_sigma v, None)`` with the
+      ``(S, S)`` policy system, patched in place when the policy changes at a
+      few states.
+    * ``rounding(v) = gamma_{n+1} (max|r| + max|v|)`` with ``n`` the largest
+      number of stored entries in a kernel row: each ``q[s*A + a]`` is a dot
+      product of ``n`` terms accumulated left to right (scipy's CSR product)
+      plus the reward, exact to ``gamma_{n+1} (|r| + sum_s' D |v|)``
+      (:func:`solvers.common.higham_gamma`), and ``sum_s' D(s'|s, a) <= 1``;
+      the row maximum is exact.
+    * ``evaluate`` solves ``(I - D_sigma) v = r_sigma`` with
+      :func:`solvers.iteration.solve_policy_system`.
+
+    Parameters
+    ----------
+    model : FiniteSMDP
+
+    Examples
+    --------
+    >>> p = SMDPProblem(FiniteSMDP(reward=[[1.0, 0.0]], kernel=[[0.5], [0.0]]))
+    >>> u, q = p.apply(np.zeros(1))
+    >>> u.tolist(), p.greedy(u, q).tolist()
+    ([1.0], [0])
+    """
+
+    def __init__(self, model: FiniteSMDP):
+        self.model = model
+        self.discount_range = model.discount_range
+        self._S, self._A = model.num_states, model.num_actions
+        n = int(np.diff(model.kernel.indptr).max(initial=0))
+        self._gamma = higham_gamma(n + 1)
+        self._reward_scale = float(np.abs(model.reward[model.admissible]).max())
+        self._system: tuple[np.ndarray, np.ndarray, sp.csr_array] | None = None
+
+    # ---------------------------------------------------------------- operators
+    def start(self, method: str) -> np.ndarray:
+        """``v_0 = 0``; for ``"mpi"`` the constant ``c = min r / (1 - g)`` (``g = g_lo`` if
+        ``min r >= 0`` else ``g_hi``), so that ``T v_0 >= v_0`` and the iterates increase
+        monotonically to ``v*`` (Puterman, Theorem 6.5.5)."""
+        if method != "mpi":
+            return np.zeros(self._S)
+        g_lo, g_hi = self.discount_range
+        r_min = float(self.model.reward[self.model.admissible].min())
+        return np.full(self._S, r_min / (1.0 - (g_lo if r_min >= 0 else g_hi)))
+
+    def apply(self, v: np.ndarray, policy: np.ndarray | None = None):
+        """``(T v, q_flat)`` or ``(T_sigma v, None)``."""
+        if policy is not None:
+            _, r_s, D_s = self._policy_system(policy)
+            w = D_s @ v
+            w += r_s
+            return w, None
+        q = self.model.kernel @ v
+        q += self.model._masked_reward
+        return _row_max(q, self._S, self._A, out=np.empty(self._S)), q
+
+    def increments(self, new: np.ndarray, old: np.ndarray) -> tuple[float, float]:
+        """``(min, max)`` of ``new - old``."""
+        d = new - old
+        return float(d.min()), float(d.max())
+
+    def rounding(self, v: np.ndarray) -> float:
+        """``gamma_{n+1} (max|r| + max|v|)`` (class docstring)."""
+        return self._gamma * (self._reward_scale + float(np.max(np.abs(v))))
+
+    def scale(self, v: np.ndarray) -> float:
+        """``max |v|``."""
+        return float(np.max(np.abs(v)))
+
+    def add(self, v: np.ndarray, c: float) -> np.ndarray:
+        """``v + c``."""
+        return v + c
+
+    def greedy(self, v: np.ndarray, q_flat: np.ndarray, previous: np.ndarray | None = None
+               ) -> np.ndarray:
+        """Lowest admissible action within ``TIE_TOL`` of ``max_a q``; ``previous[s]`` where
+        that is within ``TIE_TOL`` (so policy iteration cannot cycle on ties)."""
+        Q = q_flat.reshape(self._S, self._A)
+        if previous is None:
+            return greedy(Q, self.model.admissible)
+        best = _row_max(q_flat, self._S, self._A, out=np.empty(self._S))
+        keep = Q[np.arange(self._S), previous] >= best - TIE_TOL
+        if keep.all():
+            return previous
+        out = previous.copy()
+        changed = np.flatnonzero(~keep)
+        out[changed] = greedy(Q[changed], self.model.admissible[changed])
+        return out
+
+    def evaluate(self, policy: np.ndarray, v0: np.ndarray | None, *, exact_limit: int,
+                 rtol: float, method: str = "auto") -> tuple[np.ndarray, str]:
+        """Solve ``(I - D_sigma) v = r_sigma`` (:func:`solvers.iteration.solve_policy_system`)."""
+        _, r_s, D_s = self._policy_system(policy)
+        M = (sp.eye_array(self._S, format="csr") - D_s).tocsr()
+        return solve_policy_system(M, r_s, v0, exact_limit=exact_limit, rtol=rtol, method=method)
+
+    def outputs(self, v: np.ndarray, q_flat: np.ndarray):
+        """``(q, v, policy)``: ``q`` of shape ``(S, A)`` with ``nan`` where inadmissible."""
+        q = q_flat.reshape(self._S, self._A).copy()
+        if not self.model._all_admissible:
+            q[~self.model.admissible] = np.nan
+        return q, v, greedy(q, self.model.admissible)
+
+    # ---------------------------------------------------------------- policy system
+    def _policy_system(self, sigma: np.ndarray):
+        """``(sigma, r_sigma, D_sigma)``, patched from the previous policy when possible."""
+        cached = self._system
+        if cached is not None and cached[0] is sigma:
+            return cached
+        if cached is not None and cached[0].shape == sigma.shape:
+            changed = np.flatnonzero(cached[0] != sigma)
+            if changed.size == 0:
+                return cached
+            patched = _patch_policy_system(self.model, cached[1], cached[2], sigma, changed)
+            if patched is not None:
+                self._system = (sigma.copy(), *patched)
+                return self._system
+        rows = np.arange(self._S) * self._A + sigma
+        self._system = (sigma.copy(), self.model._masked_reward[rows].copy(),
+                        self.model.kernel[rows])
+        return self._system
 
 
-def _policy_rows(model: FiniteSMDP, sigma: np.ndarray) -> np.ndarray:
-    """Kernel row indices ``s * num_actions + sigma[s]``."""
-    return np.arange(model.num_states) * model.num_actions + sigma
-
-
-def _policy_system(model: FiniteSMDP, sigma: np.ndarray) -> tuple[np.ndarray, sp.csr_array]:
-    """``(r_sigma, D_sigma)``: reward vector and ``(S, S)`` CSR kernel of policy ``sigma``."""
-    rows = _policy_rows(model, sigma)
-    return model._masked_reward[rows], model.kernel[rows]
+def _row_max(q_flat: np.ndarray, S: int, A: int, out: np.ndarray) -> np.ndarray:
+    """Row maximum of ``q_flat.reshape(S, A)`` into ``out`` (``-inf`` marks inadmissible)."""
+    Q = q_flat.reshape(S, A)
+    if A <= 32:  # a loop over strided columns beats a short inner-axis reduction
+        np.copyto(out, Q[:, 0])
+        for a in range(1, A):
+            np.maximum(out, Q[:, a], out=out)
+    else:
+        Q.max(axis=1, out=out)
+    return out
 
 
 def _patch_policy_system(model: FiniteSMDP, r_sigma: np.ndarray, D_sigma: sp.csr_array,
-                         sigma: np.ndarray, changed: np.ndarray
-                         ) -> tuple[np.ndarray, sp.csr_array]:
-    """Update ``(r_sigma, D_sigma)`` after ``sigma`` changed at the states ``changed``.
+                         sigma: np.ndarray, changed: np.ndarray):
+    """Overwrite the rows ``changed`` of ``(r_sigma, D_sigma)`` in place for the new ``sigma``.
 
-    Overwrites the rows in place when every new row has as many stored entries
-    as the row it replaces (no reallocation); otherwise rebuilds.
+    Possible when every new row has as many stored entries as the row it
+    replaces (no reallocation); returns ``None`` otherwise.
     """
     K = model.kernel
     new_rows = changed * model.num_actions + sigma[changed]
@@ -256,7 +365,7 @@ def _patch_policy_system(model: FiniteSMDP, r_sigma: np.ndarray, D_sigma: sp.csr
     lengths = K.indptr[new_rows + 1] - src_start
     dst_start = D_sigma.indptr[changed]
     if not np.array_equal(lengths, D_sigma.indptr[changed + 1] - dst_start):
-        return _policy_system(model, sigma)
+        return None
     src = _ranges(src_start, lengths)
     dst = _ranges(dst_start, lengths)
     D_sigma.data[dst] = K.data[src]
@@ -269,14 +378,6 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Concatenation of ``arange(starts[i], starts[i] + lengths[i])`` over ``i``."""
     before = np.cumsum(lengths) - lengths
     return np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()))
-
-
-def _q_output(model: FiniteSMDP, q_flat: np.ndarray) -> np.ndarray:
-    """Reshape a flat look-ahead to ``(S, A)`` with ``nan`` at inadmissible pairs."""
-    q = q_flat.reshape(model.num_states, model.num_actions).copy()
-    if not model._all_admissible:
-        q[~model.admissible] = np.nan
-    return q
 
 
 # --------------------------------------------------------------------------

@@ -25,7 +25,8 @@ CI machine), not necessarily on another CPU family.
 The cases cover the tabular, linear and MLP learners; epsilon-greedy
 (constant and decaying) and fixed (uniform and given) behaviors; 1 and 5
 seeds and a subset of seed ids; both bundled examples; with and without the
-message log; a run with horizon truncations and one that stalls.
+message log; runs with horizon truncations, one that diverges and one that
+stalls.
 """
 from __future__ import annotations
 
@@ -71,38 +72,42 @@ def _stalling():
 CASES = {
     "tabular-tiny-greedy-1seed-log": (
         lambda: load_example("tiny-handoff"),
-        lambda: ICQ(updates=2000, seeds=1, behavior=EpsilonGreedy(epsilon=0.2),
+        lambda: ICQ(updates=1000, seeds=1, behavior=EpsilonGreedy(epsilon=0.2),
                     checkpoints=(0, 10, 100), log_messages=True, seed=3)),
     "tabular-tiny-fixedlaw-5seeds-log": (
         lambda: load_example("tiny-handoff"),
-        lambda: ICQ(updates=1500, seeds=5, behavior=FixedBehavior(probabilities=_tiny_probs()),
+        lambda: ICQ(updates=600, seeds=5, behavior=FixedBehavior(probabilities=_tiny_probs()),
                     log_messages=True, init=1.5, step=StepSize(rule="harmonic", c=2.0, k0=3.0,
                                                                index="agent"))),
     "tabular-workflow-decaying-5seeds-log": (
         lambda: load_example("workflow"),
-        lambda: ICQ(updates=1500, seeds=5, seed=7, log_messages=True, checkpoints=(0, 50, 700),
-                    behavior=EpsilonGreedy(epsilon=0.5, final_epsilon=0.05, decay_steps=500))),
+        lambda: ICQ(updates=600, seeds=5, seed=7, log_messages=True, checkpoints=(0, 50, 300),
+                    behavior=EpsilonGreedy(epsilon=0.5, final_epsilon=0.05, decay_steps=300))),
     "tabular-workflow-uniform-5seeds-paper": (
         lambda: load_example("workflow"),
-        lambda: ICQ(updates=1200, seeds=5, behavior=FixedBehavior(),
+        lambda: ICQ(updates=500, seeds=5, behavior=FixedBehavior(),
                     step=StepSize(rule="paper", nu=0.5, lambda0=0.2, max_step=0.5))),
     "tabular-workflow-greedy-seedsubset": (
         lambda: load_example("workflow"),
-        lambda: ICQ(updates=800, seeds=(4, 1), seed=11, behavior=EpsilonGreedy(epsilon=0.1),
-                    checkpoints=(3, 400), log_messages=True)),
+        lambda: ICQ(updates=400, seeds=(4, 1), seed=11, behavior=EpsilonGreedy(epsilon=0.1),
+                    checkpoints=(3, 200), log_messages=True)),
     "linear-tiny-greedy-1seed-log": (
         lambda: load_example("tiny-handoff"),
-        lambda: ICQ(learner="linear", updates=1500, seeds=1, behavior=EpsilonGreedy(epsilon=0.3),
-                    log_messages=True, checkpoints=(0, 500))),
+        lambda: ICQ(learner="linear", updates=600, seeds=1, behavior=EpsilonGreedy(epsilon=0.3),
+                    log_messages=True, checkpoints=(0, 300))),
     "linear-tiny-features-5seeds": (
         lambda: load_example("tiny-handoff"),
-        lambda: ICQ(learner="linear", updates=1000, seeds=5, features=_tiny_linear_features(),
+        lambda: ICQ(learner="linear", updates=400, seeds=5, features=_tiny_linear_features(),
                     omega=3.0, step=StepSize(rule="constant", c=0.02, index="pair"),
                     behavior=FixedBehavior())),
     "linear-workflow-uniform-5seeds-log": (
         lambda: load_example("workflow"),
-        lambda: ICQ(learner="linear", updates=1000, seeds=5, seed=2, behavior=FixedBehavior(),
-                    log_messages=True, checkpoints=(100, 500))),
+        lambda: ICQ(learner="linear", updates=400, seeds=5, seed=2, behavior=FixedBehavior(),
+                    log_messages=True, checkpoints=(100, 200))),
+    "linear-tiny-diverged": (
+        lambda: load_example("tiny-handoff"),
+        lambda: ICQ(learner="linear", updates=300, seeds=2, behavior=FixedBehavior(),
+                    step=StepSize(rule="constant", c=1e6), checkpoints=(10,))),
     "mlp-workflow-greedy-5seeds-log": (
         lambda: load_example("workflow"),
         lambda: ICQ(learner="mlp", updates=300, seeds=5, seed=7, hidden=(16, 16),
@@ -119,10 +124,10 @@ CASES = {
                     behavior=FixedBehavior(), track_linearization=False, checkpoints=(20,))),
     "tabular-truncations-4seeds-log": (
         _truncating,
-        lambda: ICQ(updates=300, seeds=4, log_messages=True, checkpoints=(30, 300))),
+        lambda: ICQ(updates=150, seeds=4, log_messages=True, checkpoints=(30, 150))),
     "mlp-truncations-5seeds": (
         _truncating,
-        lambda: ICQ(learner="mlp", updates=150, seeds=5, hidden=(6,), checkpoints=(0, 150))),
+        lambda: ICQ(learner="mlp", updates=80, seeds=5, hidden=(6,), checkpoints=(0, 80))),
     "tabular-stalled": (
         _stalling,
         lambda: ICQ(updates=10, seeds=2, stall_steps=200, log_messages=True)),
@@ -173,39 +178,42 @@ def record_digest(rec) -> str:
 def case_digest(name: str) -> str:
     """Run case ``name`` of :data:`CASES` and digest its record."""
     make_model, make_settings = CASES[name]
-    return record_digest(solve(make_settings(), make_model()))
+    with np.errstate(over="ignore", invalid="ignore"):  # the diverging case overflows on purpose
+        return record_digest(solve(make_settings(), make_model()))
 
 
 #: Digests of the original implementation (see the module docstring for the command).
 RECORDED = {
-    'tabular-tiny-greedy-1seed-log':
-        'a59b8e9e963c0e5de8899f6e1c6b3296cd753837e57f266ee84ec260db112dc5',
-    'tabular-tiny-fixedlaw-5seeds-log':
-        '55ac8f0fa61874c0cb5b6f4ada7ea55f938604d4d553dca2c6d6a6cfc6b8c462',
-    'tabular-workflow-decaying-5seeds-log':
-        'ba9bbb073bc2f7c9bb27bc1b237e81ba80345d3992562ad2279c1f305ab0f785',
-    'tabular-workflow-uniform-5seeds-paper':
-        'e76c70a5c16eca3f7c60d1f6575e6e74b64d41e2b87d40f0b9771b154186f6ee',
-    'tabular-workflow-greedy-seedsubset':
-        '6a3b49cb864b8e0de974ef39cabcb24fd360e2c9325613cffef04ccb5ae4ac83',
-    'linear-tiny-greedy-1seed-log':
-        'af4ee85d102b851755251f73788dde36d5d68d50db3682c05d5bb1ba6b060bd6',
-    'linear-tiny-features-5seeds':
-        '9d21453e6c5375d5ed467268b6073206ad931867d6e8732471dc2f021a62e0d9',
-    'linear-workflow-uniform-5seeds-log':
-        'd17e672f1e675c933863eeaf94097ba15931d880f6a952b72222fce367e04c3b',
-    'mlp-workflow-greedy-5seeds-log':
-        '807688e8070aadddd8061c3371b027b641a405c49303dd17d996db951139938b',
-    'mlp-tiny-inputs-1seed-unshared':
-        'fa496f5c0c763bffccb58e9b2142169b5446b5f31559bfa13fe02e9ea421db71',
-    'mlp-workflow-uniform-unshared-notrack':
-        '0ace7716f0b6c8604d97932a8cd490a90ac02e70f03727af504d6038d50c9369',
-    'tabular-truncations-4seeds-log':
-        'ab55c284e0adb2a8faae39bdbc988777bcf93187e751596f8c514575423c8357',
-    'mlp-truncations-5seeds':
-        '757146b467a6225dbfd65cd3b95494b5dd8580fdaf6374fd8fcea6e4c927758c',
-    'tabular-stalled':
-        'ce2242267535c7e539dd27770e4311d4cbc9ac2e698306b367636f2dc1d265ff',
+    "tabular-tiny-greedy-1seed-log":
+        "b83f34c0cb98680660e7bad0c546cb1df2c2ff7f92bb9abe8c3fc12b5abf934d",
+    "tabular-tiny-fixedlaw-5seeds-log":
+        "4a850b88413b02e99c17514ac2735caa79dc718ed8db123ed19c64a2dc5606d9",
+    "tabular-workflow-decaying-5seeds-log":
+        "278d98eca2867801be993cfa5f41bafa052fbef2b2ae136dca1f6f6631c3a427",
+    "tabular-workflow-uniform-5seeds-paper":
+        "c6834a2ed523752454c8198152ff1e6423096e73c724ed37e91639771e1ed0c2",
+    "tabular-workflow-greedy-seedsubset":
+        "61ea2a2aa879087d36702846594da55af7667c16e38d6a91cc50ac560377816b",
+    "linear-tiny-greedy-1seed-log":
+        "fdf2b3d405ef433078ec19d3deaf0975cb61a5093106f5454d43e059b09cb8c5",
+    "linear-tiny-features-5seeds":
+        "c09c61f07cb604c9c1482cf828637c8909174b40f4d634bcc9cdea00eb5e0c0f",
+    "linear-workflow-uniform-5seeds-log":
+        "b7a319b3be736caba65a6e0b92d992ee12c0db8122576f775394eac71b1e0f3b",
+    "linear-tiny-diverged":
+        "c19480f007f50b2b468e89a519dabd7d41942566e64a066f62a56c1403e8163b",
+    "mlp-workflow-greedy-5seeds-log":
+        "807688e8070aadddd8061c3371b027b641a405c49303dd17d996db951139938b",
+    "mlp-tiny-inputs-1seed-unshared":
+        "fa496f5c0c763bffccb58e9b2142169b5446b5f31559bfa13fe02e9ea421db71",
+    "mlp-workflow-uniform-unshared-notrack":
+        "0ace7716f0b6c8604d97932a8cd490a90ac02e70f03727af504d6038d50c9369",
+    "tabular-truncations-4seeds-log":
+        "05e1d1fa0dc3fefdacb433acb29d4f4593064729a2ba65e512b778a9bcc8c13f",
+    "mlp-truncations-5seeds":
+        "4b6a64bffea7fb4442c9135faee49b7ca487d0e4c4ece0210a5a26db7213f665",
+    "tabular-stalled":
+        "ce2242267535c7e539dd27770e4311d4cbc9ac2e698306b367636f2dc1d265ff",
 }
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from icsmdp_theory.errors import InvalidInstanceError
 from icsmdp_theory.io import instance_from_dict, instance_to_dict
 from icsmdp_theory.model import ICSMDP
-from property_tests import strategies as S
+from icsmdp_theory.testing import strategies as S
 
 
 @given(S.icsmdps(agents=(1, 3), latent=(1, 2), interface=(1, 3), private=(1, 2), actions=(1, 2)))
