@@ -68,8 +68,8 @@ from solvers.smdp import FiniteSMDP
 import solvers.value_iteration  # noqa: F401  (registers the FiniteSMDP solvers)
 import solvers.policy_iteration  # noqa: F401  (idem)
 
-__all__ = ["AISModel", "AISCore", "ais_smdp", "ais_solution", "reference_law", "REFERENCES",
-           "DEFAULT_AIS_SOLVER"]
+__all__ = ["AISModel", "AISCore", "ais_smdp", "ais_solution", "reference_law",
+           "nonnegative_roundoff", "REFERENCES", "DEFAULT_AIS_SOLVER", "ROUNDOFF_TOL"]
 
 #: Named reference laws accepted by :func:`ais_smdp` (or pass an explicit array).
 REFERENCES = ("uniform", "stationary")
@@ -355,10 +355,11 @@ class AISCore:
                 if pair is None:
                     per.append(None)
                     continue
-                o, o2 = np.nonzero(pair.d_hat)
+                d_hat = nonnegative_roundoff(pair.d_hat)
+                o, o2 = np.nonzero(d_hat)
                 rows.append((self.offsets[i] + o) * S + j)
                 cols.append(self.offsets[j] + o2)
-                vals.append(pair.d_hat[o, o2])
+                vals.append(d_hat[o, o2])
                 per.append(_readonly(pair.p_hat))
             duration.append(tuple(per))
         if rows:
@@ -375,6 +376,30 @@ class AISCore:
                         admissible=_readonly(self.cell_admissible), reward=_readonly(reward),
                         end_kernel=smdp.kernel, duration_law=tuple(duration),
                         duration_tail_bound=float(self.tail.max(initial=0.0)), smdp=smdp)
+
+
+#: Negative entries of a computed non-negative quantity above ``-ROUNDOFF_TOL`` (relative to the
+#: largest entry) are round-off and set to 0; anything more negative is an internal error.
+ROUNDOFF_TOL = 1e-12
+
+
+def nonnegative_roundoff(a: np.ndarray) -> np.ndarray:
+    """``a`` with round-off negatives set to exactly 0 (the trusted path for internal kernels).
+
+    ``D_hat`` is an average of discounted end laws ``D = (I - G)^-1 E``, non-negative in exact
+    arithmetic; a sparse solve or the Neumann series can leave entries like ``-2.6e-17``. The
+    user-input validators (SPEC section 9) do not tolerate any negative entry, so internal
+    constructions clip round-off here rather than going through them with a tolerance.
+
+    >>> nonnegative_roundoff(np.array([0.5, -2.6e-17, 0.25])).tolist()
+    [0.5, 0.0, 0.25]
+    """
+    a = np.asarray(a, dtype=float)
+    scale = max(float(np.abs(a).max(initial=0.0)), 1.0)
+    if a.size and a.min() < -ROUNDOFF_TOL * scale:
+        raise ArithmeticError(f"a computed probability is {float(a.min())!r} < 0 beyond round-off "
+                              f"(internal error; please report it with the instance).")
+    return np.where(a < 0, 0.0, a)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
