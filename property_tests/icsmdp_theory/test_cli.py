@@ -179,14 +179,14 @@ def test_report_failure_leaves_nothing(tmp_path):
 
 @pytest.mark.parametrize("flags, full", [([], False), (["--full"], True)])
 def test_report_full_adds_routing_at_paper_scale(monkeypatch, tmp_path, capsys, flags, full):
-    import reports.builder
+    import reports.commands.report
     seen = {}
 
     def fake_build(sections, *, out_root, seed, quick, argv, **kw):
         seen.update(names=[f.__name__ for f in sections], quick=quick)
         return tmp_path / "r"
 
-    monkeypatch.setattr(reports.builder, "build_report", fake_build)
+    monkeypatch.setattr(reports.commands.report, "build_report", fake_build)
     assert main(["report", "--out", str(tmp_path), *flags]) == 0
     assert seen["quick"] is (not full)
     assert ("routing" in seen["names"]) is full
