@@ -15,6 +15,9 @@
 - :mod:`estimators.mixing`: the mixing report of a model's epoch chain;
 - :mod:`estimators.tangent`: tangent-feature quantities of Theorem 1's
   approximation term (SPEC section 8).
+
+The functions ``epoch_chain`` and ``mixing_time`` are not re-exported here: their
+names are those of their modules (``from estimators.mixing_time import mixing_time``).
 """
 from estimators.ais import AISModel, DEFAULT_AIS_SOLVER, REFERENCES, ais_smdp, ais_solution
 from estimators.gaps import GapReport, MapComparison, compare_maps, gap_report
@@ -25,10 +28,10 @@ from estimators.behavior import (epoch_behavior, epsilon_greedy_behavior,
 from estimators.markov_chain import (ChainClasses, DetailedBalance, StationaryResult,
                                      absorption_probabilities, chain_classes, detailed_balance,
                                      gth_stationary, long_run_occupancy, symmetrized_chain)
-from estimators.epoch_chain import (EpochStepper, SplitChain, end_law, epoch_chain,
-                                    epoch_chain_operator, epoch_chain_split, stop_and_restart)
+from estimators.epoch_chain import (EpochStepper, SplitChain, end_law, epoch_chain_operator,
+                                    epoch_chain_split, stop_and_restart)
 from estimators.stationary import mu, renewal_occupancy, stationary_law
-from estimators.mixing_time import (MixingBounds, MixingTimeResult, RelaxationTime, mixing_time,
+from estimators.mixing_time import (MixingBounds, MixingTimeResult, RelaxationTime,
                                     mixing_time_bounds, projected_mixing_time, relaxation_time)
 from estimators.mixing import (MixingResult, decision_projection, mixing_report,
                                observation_projection)
@@ -40,8 +43,8 @@ __all__ = ["AISModel", "DEFAULT_AIS_SOLVER", "REFERENCES", "ais_smdp", "ais_solu
            "validate_behavior", "ChainClasses", "DetailedBalance", "StationaryResult",
            "absorption_probabilities", "chain_classes", "detailed_balance", "gth_stationary",
            "long_run_occupancy", "symmetrized_chain", "EpochStepper", "SplitChain", "end_law",
-           "epoch_chain", "epoch_chain_operator", "epoch_chain_split", "stop_and_restart", "mu",
+           "epoch_chain_operator", "epoch_chain_split", "stop_and_restart", "mu",
            "renewal_occupancy", "stationary_law", "MixingBounds", "MixingTimeResult",
-           "RelaxationTime", "mixing_time", "mixing_time_bounds", "projected_mixing_time",
+           "RelaxationTime", "mixing_time_bounds", "projected_mixing_time",
            "relaxation_time", "MixingResult", "decision_projection", "mixing_report",
            "observation_projection"]

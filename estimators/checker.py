@@ -161,8 +161,8 @@ def check_run(model: ICSMDP, record, *, behavior=None, tol: float = 1e-10, rng=0
     t0 = time.perf_counter()
     _check_record_matches(model, record)
     oracle = solve(ModifiedPolicyIteration(tol=tol), model)
-    law = stationary_law(model, behavior)
-    mu_epoch = mu_of(model, law.law, behavior)
+    law = stationary_law(model, behavior=behavior)
+    mu_epoch = mu_of(model, law.law, behavior=behavior)
     rep = gap_report(model, reference="stationary", stationary_law=law, minimax=False,
                      oracle=oracle, tol=tol)
     T = np.asarray(record.checkpoints, float)
@@ -196,7 +196,7 @@ def check_run(model: ICSMDP, record, *, behavior=None, tol: float = 1e-10, rng=0
         alpha=0.0, eps_app=approx["eps_app"], eps_0=approx["eps0_value"])["approximation"])
 
     # mixing term
-    mix = mixing_report(model, behavior)
+    mix = mixing_report(model, behavior=behavior)
     t_mix = float(mix.t_mix) if mix.t_mix_is_exact else float(mix.t_mix_upper)
     fit = th.fit_decay(T, L, floor=floor, rng=rng)
     bound_floor = interface["alpha_tight"] + approx["term_computable_part"]

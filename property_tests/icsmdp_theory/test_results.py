@@ -195,7 +195,8 @@ def _public_results() -> dict:
     """Representative results through the public functions (computed once)."""
     if _PUBLIC:
         return _PUBLIC
-    from estimators import gap_report, mixing_report, mixing_time, stationary_law
+    from estimators import gap_report, mixing_report, stationary_law
+    from estimators.mixing_time import mixing_time
     from solvers import ICQ, ModifiedPolicyIteration, PolicyIteration, ValueIteration, solve
     model = load_example("tiny-handoff")
     smdp = _tiny_smdp()
