@@ -70,10 +70,10 @@ hence ``epsilon_phi = delta_phi = 0``.
 
 Under ``Q*`` the greedy policy at ``f = 0`` follows a shortest path (ties to
 the lowest router index) and STOPs at the destination.
-:func:`routing_accuracy` follows a greedy decentralized policy from every
-source with every destination (``f = 0``, no detention on the followed path)
-and scores success (STOP at the destination within ``n`` moves) and the
-path-length ratio to the networkx shortest path.
+The routing study (:mod:`reports.studies.routing`) computes that ``Q*``
+with the exact solvers and scores greedy policies over every (source,
+destination) pair; this module only builds the instances (it imports nothing
+from the solvers, estimators or reports).
 
 Examples
 --------
@@ -88,41 +88,22 @@ Examples
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
+import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.generators import observation_mod, random_sparse_rows
 from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.validation import is_real, positive_int, unit_interval
 
 __all__ = ["synthetic_instance", "synthetic_map", "synthetic_bins", "routing_graph",
-           "routing_instance", "routing_accuracy", "RoutingAccuracy", "GRAPH_KINDS",
-           "routing_destination", "routing_header", "routing_q_star"]
+           "routing_instance", "check_routing_graph", "GRAPH_KINDS", "routing_destination",
+           "routing_header"]
 
 #: Graph families of the routing experiment.
 GRAPH_KINDS = ("erdos_renyi", "barabasi_albert", "watts_strogatz", "chain")
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _pos_int(name, v, lo=1):
-    if not _is_int(v) or v < lo:
-        raise InvalidArgumentError(f"`{name}` must be an integer >= {lo}, got {v!r}.")
-    return int(v)
-
-
-def _unit(name, v, *, open_lo=True, open_hi=False):
-    ok = isinstance(v, (int, float, np.floating)) and not isinstance(v, bool) and np.isfinite(v)
-    if ok:
-        ok = (v > 0 if open_lo else v >= 0) and (v < 1 if open_hi else v <= 1)
-    if not ok:
-        lo, hi = ("(" if open_lo else "["), (")" if open_hi else "]")
-        raise InvalidArgumentError(f"`{name}` must lie in {lo}0, 1{hi}, got {v!r}.")
-    return float(v)
 
 
 # ============================================================== synthetic
@@ -132,7 +113,7 @@ def synthetic_bins(rho: float, num_interface: int) -> int:
     >>> synthetic_bins(0.1, 50), synthetic_bins(1.0, 50), synthetic_bins(0.05, 50)
     (5, 50, 3)
     """
-    rho = _unit("rho", rho)
+    rho = unit_interval("rho", rho)
     # guard against 0.3*50 = 15.000000000000002 -> 16
     return max(1, min(num_interface, math.ceil(round(rho * num_interface, 9))))
 
@@ -140,7 +121,17 @@ def synthetic_bins(rho: float, num_interface: int) -> int:
 def synthetic_map(model: ICSMDP, rho: float) -> list[np.ndarray]:
     """Observation maps ``phi_i(m, l) = m mod ceil(rho * nM)`` for every agent of ``model``.
 
-    Use with ``model.with_observation(synthetic_map(model, rho))``.
+    Parameters
+    ----------
+    model : ICSMDP
+        A synthetic instance (any instance: only ``nM`` and ``nL_i`` are used).
+    rho : float
+        Retention in ``(0, 1]``.
+
+    Returns
+    -------
+    list of ndarray, shape (nM, nL_i)
+        Use with ``model.with_observation(synthetic_map(model, rho))``.
     """
     nb = synthetic_bins(rho, model.num_interface)
     return [observation_mod(model.num_interface, a.num_private, nb) for a in model.agents]
@@ -166,16 +157,15 @@ def synthetic_instance(*, rho: float, p_handoff: float = 0.3, num_agents: int = 
     if latent_moves not in ("random", "ring"):
         raise InvalidArgumentError(
             f"`latent_moves` must be 'random' or 'ring', got {latent_moves!r}.")
-    rho = _unit("rho", rho)
-    beta = _unit("p_handoff", p_handoff)
-    N = _pos_int("num_agents", num_agents)
-    nX = _pos_int("num_latent", num_latent)
-    nM = _pos_int("num_interface", num_interface)
-    _pos_int("horizon", horizon)
-    _pos_int("seed", seed, lo=0)
-    nnz = _pos_int("nnz_per_row", nnz_per_row)
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma < 1:
-        raise InvalidArgumentError(f"`gamma` must lie in (0, 1), got {gamma!r}.")
+    rho = unit_interval("rho", rho)
+    beta = unit_interval("p_handoff", p_handoff)
+    N = positive_int("num_agents", num_agents)
+    nX = positive_int("num_latent", num_latent)
+    nM = positive_int("num_interface", num_interface)
+    positive_int("horizon", horizon)
+    positive_int("seed", seed, low=0)
+    nnz = positive_int("nnz_per_row", nnz_per_row)
+    gamma = unit_interval("gamma", gamma, open_high=True)
     rng = np.random.default_rng(seed)
     nb = synthetic_bins(rho, nM)
     nY = nX * nM
@@ -240,11 +230,10 @@ def routing_graph(kind: str, n: int, seed: int = 0):
     >>> all(nx.is_connected(routing_graph(k, 12, seed=3)) for k in GRAPH_KINDS)
     True
     """
-    import networkx as nx
     if kind not in GRAPH_KINDS:
         raise InvalidArgumentError(f"`kind` must be one of {GRAPH_KINDS}, got {kind!r}.")
-    n = _pos_int("n", n, lo=2)
-    seed = _pos_int("seed", seed, lo=0)
+    n = positive_int("n", n, low=2)
+    seed = positive_int("seed", seed, low=0)
     if kind == "chain":
         g = nx.path_graph(n)
     elif kind == "barabasi_albert":
@@ -269,17 +258,71 @@ def routing_graph(kind: str, n: int, seed: int = 0):
 
 
 def routing_header(destination, flag):
-    """Interface index ``m = 2 d + f`` of a packet header."""
+    """Interface index ``m = 2 d + f`` of a packet header.
+
+    Parameters
+    ----------
+    destination : int or array_like of int
+        Destination router ``d``.
+    flag : {0, 1} or array_like
+        Detain flag ``f``.
+
+    Returns
+    -------
+    ndarray of int
+        ``2 d + f`` (broadcast).
+
+    Examples
+    --------
+    >>> routing_header(3, 1).item(), routing_header([0, 2], 0).tolist()
+    (7, [0, 4])
+    """
     return 2 * np.asarray(destination) + np.asarray(flag)
 
 
 def routing_destination(m):
-    """``(destination, flag)`` of an interface index."""
+    """``(destination, flag)`` of an interface index ``m = 2 d + f``.
+
+    Parameters
+    ----------
+    m : int or array_like of int
+
+    Returns
+    -------
+    tuple
+        ``(d, f) = divmod(m, 2)``.
+
+    Examples
+    --------
+    >>> tuple(int(v) for v in routing_destination(7))
+    (3, 1)
+    """
     return np.divmod(m, 2)
 
 
-def _graph_iv(graph):
-    import networkx as nx
+def check_routing_graph(graph) -> int:
+    """Validate a routing graph and return its number of nodes ``n``.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        Undirected, connected, nodes ``0..n-1``, ``n >= 2``.
+
+    Returns
+    -------
+    int
+        ``n``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Directed or not a graph, fewer than 2 nodes, other node labels, disconnected.
+
+    Examples
+    --------
+    >>> check_routing_graph(routing_graph("chain", 4))
+    4
+    """
     if not isinstance(graph, nx.Graph) or graph.is_directed():
         raise InvalidArgumentError("`graph` must be an undirected networkx.Graph.")
     n = graph.number_of_nodes()
@@ -301,14 +344,13 @@ def routing_instance(graph, *, seed: int = 0, gamma: float = 0.95, horizon: int 
     ``seed`` is recorded in the name only: the instance is deterministic given
     the graph (the graph carries the randomness).
     """
-    n = _graph_iv(graph)
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 < gamma < 1:
-        raise InvalidArgumentError(f"`gamma` must lie in (0, 1), got {gamma!r}.")
-    p = _unit("p_detain", p_detain, open_lo=False, open_hi=True)
+    n = check_routing_graph(graph)
+    gamma = unit_interval("gamma", gamma, open_high=True)
+    p = unit_interval("p_detain", p_detain, open_low=False, open_high=True)
     for name, v in (("goal_reward", goal_reward), ("detain_penalty", detain_penalty)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
+        if not is_real(v) or v < 0:
             raise InvalidArgumentError(f"`{name}` must be a finite number >= 0, got {v!r}.")
-    H = 4 * n if horizon is None else _pos_int("horizon", horizon)
+    H = 4 * n if horizon is None else positive_int("horizon", horizon)
     nM = 2 * n
     # header dynamics, the same for every router
     rows, cols, vals = [], [], []
@@ -341,111 +383,3 @@ def routing_instance(graph, *, seed: int = 0, gamma: float = 0.95, horizon: int 
     return ICSMDP(name=f"routing-{kind}-n{n}-s{seed}", gamma=float(gamma), horizon=H, n_latent=1,
                   n_interface=nM, rho_latent_interface=rho_xm, rho_agent=np.full(n, 1.0 / n),
                   agents=agents)
-
-
-def routing_q_star(model: ICSMDP, *, tol: float = 1e-10, max_iter: int = 100_000) -> np.ndarray:
-    """``Q*`` of a routing instance on cells ``(router, header)``: shape ``(sum nO, N+1)``.
-
-    Exact for this family (one primitive step per invocation, ``nX = 1``, no
-    private states, exact observation): ``Q*(i, m, c') = r_i(m, c') + [c' != STOP]
-    gamma sum_m' K(m' | m) V*(c', m')``, solved by value iteration to ``tol``
-    in the sup norm (``gamma``-contraction). It equals
-    ``cells_from_epoch_q(model, centralized_oracle(model).solution.q)`` (tested)
-    and works for any ``N``, whereas the epoch-state solvers index one array
-    axis per agent (numpy's 64-axis limit stops them near ``N = 60``).
-    """
-    n, nM, g = model.num_agents, model.num_interface, model.gamma
-    if model.num_latent != 1 or any(a.num_private != 1 or a.num_actions != 1 for a in model.agents):
-        raise InvalidArgumentError("`model` must be a routing instance (nX = 1, nL = nA = 1).")
-    K = model.agents[0].kernel[0]
-    R = np.stack([a.reward[0, :, 0, :] for a in model.agents])            # [i, m, c']
-    adm = model.admissible                  # [i, c']
-    V = np.zeros((n, nM))
-    for _ in range(max_iter):
-        EV = (K @ V.T)                                                    # [m, j] = sum K V(j, m')
-        Q = R.copy()
-        Q[:, :, :n] += g * EV[None, :, :]
-        Q = np.where(adm[:, None, :], Q, -np.inf)
-        V_new = Q.max(axis=2)
-        step = np.abs(V_new - V).max()
-        V = V_new
-        if step <= tol * (1 - g) / g:
-            break
-    Q = np.where(np.isinf(Q), np.nan, Q)
-    return Q.reshape(n * nM, n + 1)
-
-
-@dataclass(frozen=True)
-class RoutingAccuracy:
-    """Routing accuracy of one greedy decentralized policy over all ordered pairs ``s != d``.
-
-    Attributes
-    ----------
-    accuracy : float
-        Fraction of pairs delivered (STOP at ``d`` within ``n`` moves).
-    delivered, pairs : int
-    mean_length_ratio : float
-        Mean over delivered pairs of ``learned hops / shortest hops`` (``nan`` if none).
-    max_length_ratio : float
-    failures : list of (source, destination, reason)
-        Up to 20 failed pairs; reason ``"stop"`` (STOP elsewhere) or ``"loop"``
-        (more than ``n`` moves).
-    """
-
-    accuracy: float
-    delivered: int
-    pairs: int
-    mean_length_ratio: float
-    max_length_ratio: float
-    failures: list = field(default_factory=list)
-
-
-def routing_accuracy(model: ICSMDP, graph, q_cells: np.ndarray) -> RoutingAccuracy:
-    """Score the greedy policy of cell values ``q_cells[(cells, N+1)]`` on all pairs.
-
-    ``q_cells`` is one seed's ``RunRecord.q[k, seed]`` or
-    ``cells_from_epoch_q(model, Q*)``. Greedy: lowest admissible index within
-    ``1e-10`` of the max (``nan`` = not reached, treated as ``-inf``).
-    """
-    import networkx as nx
-    from solvers.records import cell_offsets, greedy_cell_policies
-    n = _graph_iv(graph)
-    if model.num_agents != n:
-        raise InvalidArgumentError(f"`model` has {model.num_agents} routers, `graph` {n} nodes.")
-    adm = model.admissible
-    nO = model.num_observations
-    q = np.asarray(q_cells, float)
-    if q.shape != (sum(nO), n + 1):
-        raise InvalidArgumentError(f"`q_cells` must have shape ({sum(nO)}, {n + 1}), got {q.shape}.")
-    cell_adm = adm[np.repeat(np.arange(n), nO)]
-    pol = greedy_cell_policies(q, cell_adm)
-    offs = cell_offsets(nO)
-    dist = dict(nx.all_pairs_shortest_path_length(graph))
-    delivered, ratios, failures = 0, [], []
-    pairs = 0
-    for s in range(n):
-        for d in range(n):
-            if s == d:
-                continue
-            pairs += 1
-            at, hops, reason = s, 0, None
-            while True:
-                c = int(pol[offs[at] + 2 * d])
-                if c == n:
-                    reason = None if at == d else "stop"
-                    break
-                hops += 1
-                at = c
-                if hops > n:
-                    reason = "loop"
-                    break
-            if reason is None:
-                delivered += 1
-                ratios.append(hops / dist[s][d])
-            elif len(failures) < 20:
-                failures.append((s, d, reason))
-    r = np.asarray(ratios)
-    return RoutingAccuracy(accuracy=delivered / pairs, delivered=delivered, pairs=pairs,
-                           mean_length_ratio=float(r.mean()) if r.size else float("nan"),
-                           max_length_ratio=float(r.max()) if r.size else float("nan"),
-                           failures=failures)

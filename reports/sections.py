@@ -12,7 +12,9 @@ from estimators.checker import check_run
 from icsmdp_theory.examples import DEFAULT_EXAMPLE, EXAMPLES, load_example
 from reports.builder import ReportContext, Section
 from reports.documents import GAP_KEYS, gaps_document
-from reports.reproduce import routing, synthetic_t1, synthetic_t2
+from reports.studies.routing import routing
+from reports.studies.synthetic_t1 import synthetic_t1
+from reports.studies.synthetic_t2 import synthetic_t2
 from reports.verify import verify
 from solvers import ICQ, FixedBehavior, solve
 from solvers.oracle import centralized_oracle

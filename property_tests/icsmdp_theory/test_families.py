@@ -1,4 +1,10 @@
-"""The experiment families (icsmdp_theory.families): synthetic IC-SMDP and routing."""
+"""The experiment families (icsmdp_theory.families): synthetic IC-SMDP and routing.
+
+The routing study's exact Q* and scoring are tested in property_tests/reports/studies.
+"""
+import ast
+import inspect
+
 import math
 
 import networkx as nx
@@ -7,12 +13,11 @@ import scipy.sparse as sp
 import pytest
 
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.families import (GRAPH_KINDS, routing_accuracy, routing_graph,
+import icsmdp_theory.families as families
+from icsmdp_theory.families import (GRAPH_KINDS, check_routing_graph, routing_graph,
                                     routing_instance, synthetic_bins, synthetic_instance,
                                     synthetic_map)
 from icsmdp_theory.model import ICSMDP
-from solvers.oracle import centralized_oracle
-from solvers.records import cells_from_epoch_q
 
 SMALL = dict(num_agents=3, num_latent=4, num_interface=10)
 
@@ -111,17 +116,6 @@ def test_routing_instance_structure():
         assert a.observation.ravel().tolist() == list(range(2 * n))  # exact observation
 
 
-@pytest.mark.parametrize("kind", GRAPH_KINDS)
-@pytest.mark.parametrize("seed", [0, 1])
-def test_oracle_routes_perfectly_on_shortest_paths(kind, seed):
-    g = routing_graph(kind, 10, seed=seed)
-    model = routing_instance(g, seed=seed)
-    q = cells_from_epoch_q(model, centralized_oracle(model).solution.q)
-    acc = routing_accuracy(model, g, q)
-    assert acc.accuracy == 1.0 and acc.pairs == 90 and not acc.failures
-    assert acc.mean_length_ratio == pytest.approx(1.0) and acc.max_length_ratio == pytest.approx(1.0)
-
-
 def test_oracle_gaps_vanish_for_routing():
     from estimators.gaps import gap_report
     g = routing_graph("watts_strogatz", 6, seed=0)
@@ -130,33 +124,49 @@ def test_oracle_gaps_vanish_for_routing():
     assert rep.delta_phi == pytest.approx(0.0, abs=1e-9)
 
 
-def test_routing_accuracy_detects_bad_policies():
-    g = routing_graph("chain", 4, seed=0)
-    model = routing_instance(g)
-    n = 4
-    q = np.zeros((sum(model.num_observations), n + 1))
-    q[:, n] = 1.0  # always STOP: fails every pair
-    acc = routing_accuracy(model, g, q)
-    assert acc.accuracy == 0.0 and all(r == "stop" for _, _, r in acc.failures)
-    q = np.zeros((sum(model.num_observations), n + 1))  # lowest neighbour forever: ping-pong
-    acc = routing_accuracy(model, g, q)
-    assert acc.accuracy < 1.0 and any(r == "loop" for _, _, r in acc.failures)
+@pytest.mark.parametrize("call, message", [
+    (lambda: synthetic_instance(rho=0.0), "`rho` must lie in (0, 1], got 0.0."),
+    (lambda: synthetic_instance(rho=0.5, num_agents=0), "`num_agents` must be an integer >= 1, got 0."),
+    (lambda: synthetic_instance(rho=0.5, seed=-1), "`seed` must be an integer >= 0, got -1."),
+    (lambda: synthetic_instance(rho=0.5, gamma=1.0), "`gamma` must lie in (0, 1), got 1.0."),
+    (lambda: synthetic_instance(rho=0.5, p_handoff=True), "`p_handoff` must lie in (0, 1], got True."),
+    (lambda: synthetic_bins(1.5, 10), "`rho` must lie in (0, 1], got 1.5."),
+    (lambda: routing_graph("chain", 1), "`n` must be an integer >= 2, got 1."),
+    (lambda: routing_graph("chain", 4, seed=2.0), "`seed` must be an integer >= 0, got 2.0."),
+    (lambda: routing_instance(routing_graph("chain", 3), p_detain=1.0),
+     "`p_detain` must lie in [0, 1), got 1.0."),
+    (lambda: routing_instance(routing_graph("chain", 3), goal_reward=-1.0),
+     "`goal_reward` must be a finite number >= 0, got -1.0."),
+    (lambda: routing_instance(routing_graph("chain", 3), horizon=0),
+     "`horizon` must be an integer >= 1, got 0."),
+])
+def test_validation_messages_name_the_argument_and_the_requirement(call, message):
+    with pytest.raises(InvalidArgumentError) as err:
+        call()
+    assert str(err.value) == message
 
 
-@pytest.mark.parametrize("kind", GRAPH_KINDS)
-def test_routing_q_star_matches_oracle(kind):
-    from icsmdp_theory.families import routing_q_star
-    g = routing_graph(kind, 7, seed=1)
-    model = routing_instance(g)
-    ref = cells_from_epoch_q(model, centralized_oracle(model).solution.q)
-    q = routing_q_star(model)
-    assert np.array_equal(np.isnan(q), np.isnan(ref))
-    assert np.nanmax(np.abs(q - ref)) < 1e-6
+def test_check_routing_graph():
+    assert check_routing_graph(routing_graph("watts_strogatz", 6)) == 6
+    with pytest.raises(InvalidArgumentError, match="undirected"):
+        check_routing_graph(nx.DiGraph([(0, 1)]))
+    with pytest.raises(InvalidArgumentError, match="0..n-1"):
+        check_routing_graph(nx.Graph([(1, 2)]))
 
 
-def test_routing_q_star_routes_large_graph():
-    from icsmdp_theory.families import routing_q_star
-    g = routing_graph("barabasi_albert", 70, seed=0)  # beyond the epoch solvers' 64-axis limit
-    model = routing_instance(g)
-    acc = routing_accuracy(model, g, routing_q_star(model))
-    assert acc.accuracy == 1.0 and acc.mean_length_ratio == pytest.approx(1.0)
+def test_families_builds_instances_only():
+    """Regression: the module imported the solvers (inside functions) for Q* and scoring.
+    It is model layer: no import of solvers/estimators/reports, no import in a function."""
+    tree = ast.parse(inspect.getsource(families))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            inner = [n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            assert not inner, f"import inside {node.name}()"
+        if isinstance(node, ast.ImportFrom):
+            assert not (node.module or "").split(".")[0] in ("solvers", "estimators", "reports")
+        if isinstance(node, ast.Import):
+            assert not any(a.name.split(".")[0] in ("solvers", "estimators", "reports")
+                           for a in node.names)
+    for name in ("routing_q_star", "routing_accuracy", "RoutingAccuracy", "_is_int", "_pos_int",
+                 "_unit"):
+        assert not hasattr(families, name), name

@@ -1,0 +1,172 @@
+"""The routing study (reports.studies.routing): exact Q*, scoring, the study, rendering."""
+import networkx as nx
+import numpy as np
+import pytest
+
+from icsmdp_theory.errors import InvalidArgumentError
+from icsmdp_theory.families import GRAPH_KINDS, routing_graph, routing_instance, synthetic_instance
+from reports.builder import ReportContext
+from reports.studies.routing import (ROUTING_KEYS, RoutingData, compute_routing, decision_gap,
+                                     render_routing, routing_accuracy, routing_q_star,
+                                     routing_smdp, routing_study)
+from solvers import ModifiedPolicyIteration, PolicyIteration, ValueIteration
+from solvers.oracle import centralized_oracle
+from solvers.records import cells_from_epoch_q
+
+
+# ------------------------------------------------------------------ exact Q*
+@pytest.mark.parametrize("kind", GRAPH_KINDS)
+@pytest.mark.parametrize("n, seed, solver", [(5, 0, None), (7, 1, None),
+                                             (6, 2, PolicyIteration(tol=1e-10)),
+                                             (6, 3, ModifiedPolicyIteration(tol=1e-10))])
+def test_routing_q_star_equals_the_epoch_level_oracle(kind, n, seed, solver):
+    """The cell-level SMDP solved by each exact solver, against the independent epoch-state
+    oracle (its own SMDP on epoch states)."""
+    g = routing_graph(kind, n, seed=seed)
+    model = routing_instance(g, seed=seed)
+    ref = cells_from_epoch_q(model, centralized_oracle(model).solution.q)
+    res = routing_q_star(model, solver=solver)
+    assert res.success and res.status == "converged", res.message
+    assert res.q.shape == ref.shape == (n * 2 * n, n + 1)
+    assert np.array_equal(np.isnan(res.q), np.isnan(ref))
+    assert np.nanmax(np.abs(res.q - ref)) < 1e-8
+    np.testing.assert_allclose(np.nanmax(res.q, axis=1), res.v, rtol=0, atol=1e-9)
+
+
+def test_routing_q_star_says_when_it_did_not_converge():
+    """Regression: the hand-written backup stopped silently at ``max_iter``."""
+    model = routing_instance(routing_graph("chain", 8, seed=0))
+    res = routing_q_star(model, solver=ValueIteration(tol=1e-10, max_iter=2))
+    assert not res.success and res.status == "max_iter", res.status
+    res = routing_q_star(model, solver=PolicyIteration(tol=1e-10, max_iter=1))
+    assert not res.success and res.status == "max_iter", res.status
+    assert routing_q_star(model).success
+
+
+def test_routing_q_star_closed_form_on_a_chain():
+    """Chain 0 - 1 - 2, undetained packet for 2 at router 0: hop, hop, STOP at 2:
+    Q*(0, c'=1) = -1 + gamma E[V*(1, .)], with detention (p) costing detain_penalty at router 1."""
+    gamma, p, pen, goal = 0.95, 0.05, 2.0, 10.0
+    model = routing_instance(routing_graph("chain", 3))
+    q = routing_q_star(model).q
+    n, nM = 3, 6
+    v2 = {0: goal, 1: goal - pen}                       # STOP at the destination, flag 0/1
+    v1 = {f: -1.0 - pen * f + gamma * ((1 - p) * v2[0] + p * v2[1]) if f == 0
+          else -1.0 - pen + gamma * v2[0] for f in (0, 1)}
+    expect = -1.0 + gamma * ((1 - p) * v1[0] + p * v1[1])
+    assert q[0 * nM + 2 * 2 + 0, 1] == pytest.approx(expect, abs=1e-9)
+    assert q[2 * nM + 2 * 2 + 0, n] == pytest.approx(goal, abs=1e-12)
+
+
+def test_routing_q_star_routes_large_graph():
+    g = routing_graph("barabasi_albert", 70, seed=0)  # beyond the epoch solvers' 64-axis limit
+    model = routing_instance(g)
+    res = routing_q_star(model)
+    assert res.success
+    acc = routing_accuracy(model, g, res.q)
+    assert acc.accuracy == 1.0 and acc.mean_length_ratio == pytest.approx(1.0)
+
+
+def test_routing_smdp_refuses_a_model_whose_cells_are_not_epoch_states():
+    model = synthetic_instance(rho=1.0, num_agents=2, num_latent=3, num_interface=4)
+    with pytest.raises(InvalidArgumentError, match=r"one latent state.*num_latent = 3"):
+        routing_smdp(model)
+    with pytest.raises(InvalidArgumentError, match="must be an ICSMDP"):
+        routing_q_star("not a model")
+
+
+def test_chain_q_star_margin_matches_the_closed_form():
+    """min Q* margin on a chain against 30 gamma^k (1 - gamma^2) at the largest wrong-way
+    distance k = n - 2 (detention penalties shift it by a few percent)."""
+    n, gamma = 40, 0.95
+    g = routing_graph("chain", n, seed=0)
+    model = routing_instance(g, seed=0)
+    margin = decision_gap(model, g, routing_q_star(model).q)
+    closed = 30 * gamma ** (n - 2) * (1 - gamma ** 2)
+    assert margin == pytest.approx(closed, rel=0.1), (margin, closed)
+
+
+# ------------------------------------------------------------------ scoring
+@pytest.mark.parametrize("kind", GRAPH_KINDS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_oracle_routes_perfectly_on_shortest_paths(kind, seed):
+    g = routing_graph(kind, 10, seed=seed)
+    model = routing_instance(g, seed=seed)
+    q = cells_from_epoch_q(model, centralized_oracle(model).solution.q)
+    acc = routing_accuracy(model, g, q)
+    assert acc.accuracy == 1.0 and acc.pairs == 90 and not acc.failures
+    assert acc.mean_length_ratio == pytest.approx(1.0) and acc.max_length_ratio == pytest.approx(1.0)
+
+
+def test_routing_accuracy_detects_bad_policies():
+    g = routing_graph("chain", 4, seed=0)
+    model = routing_instance(g)
+    n = 4
+    q = np.zeros((sum(model.num_observations), n + 1))
+    q[:, n] = 1.0  # always STOP: fails every pair
+    acc = routing_accuracy(model, g, q)
+    assert acc.accuracy == 0.0 and all(r == "stop" for _, _, r in acc.failures)
+    q = np.zeros((sum(model.num_observations), n + 1))  # lowest neighbour forever: ping-pong
+    acc = routing_accuracy(model, g, q)
+    assert acc.accuracy < 1.0 and any(r == "loop" for _, _, r in acc.failures)
+
+
+def test_routing_accuracy_rejects_mismatches():
+    g = routing_graph("chain", 4)
+    model = routing_instance(g)
+    with pytest.raises(InvalidArgumentError, match="routers"):
+        routing_accuracy(model, routing_graph("chain", 5), np.zeros((32, 5)))
+    with pytest.raises(InvalidArgumentError, match="shape"):
+        routing_accuracy(model, g, np.zeros((8, 5)))
+    with pytest.raises(InvalidArgumentError, match="connected"):
+        routing_accuracy(model, nx.Graph([(0, 1), (2, 3)]), np.zeros((32, 5)))
+
+
+# ------------------------------------------------------------------ the study
+@pytest.mark.parametrize("kind", GRAPH_KINDS)
+def test_study_margins_and_accuracies_equal_those_of_the_cell_solver(kind):
+    """The quick study takes Q* from the epoch oracle (N = 12); its reported margin and
+    oracle accuracy are those of the cell-level solver as well."""
+    out = routing_study(kind, n=12, updates=600, seeds=1, epsilon=0.3)
+    g = routing_graph(kind, 12, seed=0)
+    model = routing_instance(g, seed=0)
+    res = routing_q_star(model)
+    assert out["oracle_method"] == "oracle" and out["oracle_status"] == "converged"
+    assert out["q_star_min_decision_gap"] == pytest.approx(decision_gap(model, g, res.q),
+                                                           abs=1e-8)
+    assert out["oracle_accuracy"] == routing_accuracy(model, g, res.q).accuracy == 1.0
+
+
+@pytest.fixture(scope="module")
+def quick_routing(tmp_path_factory):
+    ctx = ReportContext(workdir=tmp_path_factory.mktemp("routing"), seed=0, quick=True)
+    data = compute_routing(0, True)
+    return ctx, data, render_routing(ctx, data)
+
+
+def test_quick_study_routes_perfectly_at_n12(quick_routing):
+    """Issue requirement: tabular IC-Q reaches 100% routing accuracy at N=12, all families;
+    the margins are those measured before the studies were split (oracle at N = 12)."""
+    _, data, sec = quick_routing
+    assert isinstance(data, RoutingData) and data.workers == 1
+    assert list(data.families) == list(GRAPH_KINDS)
+    margins = {"erdos_renyi": 1.2954528206482423, "barabasi_albert": 1.363634038984375,
+               "watts_strogatz": 1.363634038984375, "chain": 1.8569398501236005}
+    for kind, f in data.families.items():
+        assert f["oracle_accuracy"] == 1.0, kind
+        assert f["accuracy_per_seed"] == [1.0] * len(f["accuracy_per_seed"]), (kind, f["failures"])
+        assert 1.0 <= f["length_ratio_mean"] < 1.5, kind
+        assert f["q_star_min_decision_gap"] == pytest.approx(margins[kind], abs=1e-9), kind
+        assert f["seconds"]["icq"] < 180  # ~5 s unloaded; generous for shared CI machines
+
+
+def test_render_routing_reports_the_computed_families(quick_routing):
+    ctx, data, sec = quick_routing
+    assert set(ROUTING_KEYS) <= set(sec.data)
+    assert sec.data["families"] is data.families and sec.data["num_routers"] == 12
+    assert sec.data["graph_seed"] == 0 and sec.data["workers"] == 1
+    assert list(sec.data["timings_seconds"]) == ["section", *GRAPH_KINDS]
+    table = next(b for b in sec.blocks if b[0] == "table")
+    assert [r[0] for r in table[2]] == list(GRAPH_KINDS)
+    assert sec.blocks[4][1].startswith("Every seed routes every")
+    assert (ctx.workdir / "routing.png").is_file()

@@ -1,0 +1,86 @@
+"""Study T2 (reports.studies.synthetic_t2): budget, handoff and rho scans."""
+import numpy as np
+import pytest
+
+from reports.builder import ReportContext
+from reports.studies.synthetic_t1 import synthetic_rho_study
+from reports.studies.synthetic_t2 import T2Data, render_t2, synthetic_t2
+
+
+@pytest.fixture(scope="module")
+def t2(tmp_path_factory):
+    ctx = ReportContext(workdir=tmp_path_factory.mktemp("t2"), seed=0, quick=True)
+    return ctx, synthetic_t2(ctx)
+
+
+def test_reduced_t2_runs(t2):
+    ctx, sec = t2
+    d = sec.data
+    assert ctx.seeds_used["synthetic"] == 0
+    b = d["budget"]
+    assert b["T"][0] == 50 and 3300 in b["T"]
+    assert b["lhs_mean"][-1] < b["lhs_mean"][0]  # error decays with the budget
+    assert b["floor"] >= 0 and np.isfinite(b["fit"]["exponent"]) and b["fit"]["exponent"] < 0
+    assert [h["p_handoff"] for h in d["handoff"]][0] == pytest.approx(0.10)
+    assert d["handoff"][-1]["p_handoff"] == pytest.approx(0.55)
+    # the slow-mixing variant: exact t_mix grows with p_handoff (shorter invocations)
+    tm = [h["t_mix"] for h in d["handoff"]]
+    assert d["config"]["handoff_latent_moves"] == "ring"
+    assert all(a <= b for a, b in zip(tm, tm[1:])) and tm[-1] > tm[0], tm
+    floors = [r["floor"] for r in d["rho"]]
+    assert floors[0] == min(floors)
+    assert all(r["floor"] <= r["interface_term"] + 1e-9 for r in d["rho"])  # floor <= 2 alpha^2
+    assert (ctx.workdir / "synthetic_t2.png").is_file()
+    assert list(d["timings_seconds"]) == ["budget", "handoff", "rho", "section"]
+
+
+def test_rho_floor_and_lhs_equal_a_brute_force_sum(t2):
+    """floor = sum_{f,i,c'} pi(f,i) b(c') (Q_hat*(phi_i(m(f)), c') - Q*(f N + i, c'))^2 and
+    lhs at the last checkpoint, summed term by term (uniform behavior over the N+1
+    successors, all admissible; phi_i(m) = m mod n_bins, one private state)."""
+    _, sec = t2
+    st = synthetic_rho_study(0, True)
+    base = st.base
+    N, nM = base.num_agents, base.num_interface
+    C = N + 1
+    pi = np.asarray(st.law.law).reshape(-1, N)
+    q_star = np.asarray(st.oracle.q)
+    for row, r in zip(sec.data["rho"], st.rows):
+        nb = r.n_bins
+        q_hat = np.asarray(r.report.q_hat)
+        q_run = np.asarray(r.record.q[-1])                   # [seed, cell, c']
+        floor, lhs = 0.0, np.zeros(q_run.shape[0])
+        for f in range(pi.shape[0]):
+            m = f % nM                                       # f = x * nM + m
+            for i in range(N):
+                cell = i * nb + m % nb
+                for c in range(C):
+                    w = pi[f, i] / C
+                    floor += w * (q_hat[cell, c] - q_star[f * N + i, c]) ** 2
+                    lhs += w * (q_run[:, cell, c] - q_star[f * N + i, c]) ** 2
+        assert row["floor"] == pytest.approx(floor, rel=1e-9, abs=1e-12), row["rho"]
+        assert row["lhs_mean"] == pytest.approx(lhs.mean(), rel=1e-9, abs=1e-12), row["rho"]
+
+
+def test_render_t2_draws_and_reports_given_numbers(tmp_path):
+    data = T2Data(
+        seed=2, config=dict(updates=200, seeds=2, p_grid=[0.1, 0.5], p_updates=100,
+                            sizes=dict(num_agents=2, num_latent=3, num_interface=4),
+                            handoff_latent_moves="ring", checkpoints=[50, 100, 200]),
+        budget=dict(T=[50.0, 100.0, 200.0], lhs_mean=[4.0, 2.0, 1.0],
+                    lhs_per_seed=[[4.0, 2.0, 1.0]] * 2, floor=0.5, p_handoff=0.3,
+                    fit=dict(exponent=-1.0, lower=-1.2, upper=-0.8, points=3, predicted=-0.9)),
+        handoff=[dict(p_handoff=p, t_mix=t, relaxation_time=1.0, gamma_bar=g, lhs_mean=l,
+                      updates=100) for p, t, g, l in [(0.1, 3, 0.5, 1.0), (0.5, 5, 0.8, 2.0)]],
+        rho=[dict(rho=1.0, alpha_tight=0.1, interface_term=0.02, floor=0.01, lhs_mean=0.03,
+                  updates=200)],
+        timings={"budget": 1.0, "handoff": 1.0, "rho": 1.0}, started=0.0)
+    sec = render_t2(ReportContext(workdir=tmp_path), data)
+    assert sec.key == "synthetic_t2"
+    assert sec.data["budget"] is data.budget and sec.data["handoff"] is data.handoff
+    tables = [b for b in sec.blocks if b[0] == "table"]
+    assert tables[0][2] == [[50, 4.0], [100, 2.0], [200, 1.0]]
+    assert tables[1][2] == [[0.1, 3, 1.0, 0.5, 1.0], [0.5, 5, 1.0, 0.8, 2.0]]
+    assert "-1.000 [-1.200, -0.800] over 3 checkpoints" in sec.blocks[2][1]
+    assert (tmp_path / "synthetic_t2.png").is_file()
+
