@@ -182,6 +182,7 @@ class EpsilonGreedy:
         positive_int("decay_steps", self.decay_steps, low=0)
 
     def at(self, k: np.ndarray) -> np.ndarray | float:
+        """``epsilon_k`` after ``k`` previous decisions (array or the constant ``epsilon``)."""
         if self.final_epsilon is None or self.decay_steps == 0:
             return self.epsilon
         frac = np.minimum(1.0, k / self.decay_steps)
@@ -315,10 +316,12 @@ class ICQ:
     # ------------------------------------------------------------ derived
     @property
     def seed_ids(self) -> tuple[int, ...]:
+        """The child indices of ``SeedSequence(seed)`` that are run, in batch order."""
         return tuple(range(self.seeds)) if is_int(self.seeds) else tuple(self.seeds)
 
     @property
     def step_size(self) -> StepSize:
+        """The step rule used: ``step``, or the learner's default (see ``step``)."""
         if self.step is not None:
             return self.step
         if self.learner == "tabular":
@@ -327,6 +330,7 @@ class ICQ:
 
     @property
     def checkpoint_counts(self) -> np.ndarray:
+        """Sorted distinct update counts at which ``Q`` is recorded; ``T`` is the last."""
         T = self.updates
         if self.checkpoints is None:
             cks = np.unique(np.round(np.geomspace(max(1.0, T / 1000.0), T, 10)).astype(np.int64))
@@ -355,6 +359,7 @@ class ICQ:
 
 
 def _digest(arrays) -> list:
+    """Shape and SHA-256 of each array (for :meth:`ICQ.to_dict`)."""
     out = []
     for a in arrays:
         a = np.ascontiguousarray(a, dtype=float)
@@ -417,6 +422,7 @@ class ICQAgent:
         return self._est.best(seeds, o)
 
     def _uniform(self, u: np.ndarray) -> np.ndarray:
+        """A uniform pick among the admissible successors from one uniform per seed."""
         # floor(u n) <= n - 1 for every u <= 1 - 2**-53 (Generator.random's largest value)
         return self._adm_idx[(u * self._adm_idx.size).astype(np.int64)]
 
@@ -471,9 +477,11 @@ class ICQAgent:
         return self._est.table(seeds)
 
     def parameters(self, seeds=None) -> np.ndarray:
+        """``theta_i`` per seed: ``(S, P_i)`` (all seeds when ``seeds`` is ``None``)."""
         return self._est.parameters(seeds)
 
     def initial_parameters(self, seeds=None) -> np.ndarray:
+        """``theta_i0`` per seed: ``(S, P_i)`` (all seeds when ``seeds`` is ``None``)."""
         return self._est.initial_parameters(seeds)
 
     def linearization_error(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -629,7 +637,8 @@ class _Progress:
 
 
 _EMPTY = np.zeros(0, np.int64)
-_DTYPES = (np.int64, np.int64, np.int64, np.int64, float, np.int64, float, np.int64, np.int64)
+#: dtypes of the message-log fields, in the order of :data:`solvers.records.MESSAGE_FIELDS`.
+_MESSAGE_DTYPES = (np.int64, np.int64, np.int64, np.int64, float, np.int64, float, np.int64, np.int64)
 #: Every this many batch steps (a power of 2): progress bar and stall check.
 _CHECK_EVERY = 512
 
@@ -930,7 +939,7 @@ class BatchRun:
             return None
         cols = list(zip(*self.log)) if self.log else [[] for _ in MESSAGE_FIELDS]
         return {f: (np.concatenate(cols[j]).astype(dt) if len(cols[j]) else np.zeros(0, dt))
-                for j, (f, dt) in enumerate(zip(MESSAGE_FIELDS, _DTYPES))}
+                for j, (f, dt) in enumerate(zip(MESSAGE_FIELDS, _MESSAGE_DTYPES))}
 
     def finish(self) -> RunRecord:
         """The run's :class:`~solvers.records.RunRecord` (status ``"diverged"`` if a last ``Q`` is not finite)."""
@@ -977,6 +986,7 @@ def run_icq(settings: ICQ, model: ICSMDP) -> RunRecord:
 
 @register(ICQ, ICSMDP)
 def _solve_icq(settings: ICQ, model: ICSMDP) -> RunRecord:
+    """``solve(ICQ(...), model)``: :func:`run_icq`."""
     return run_icq(settings, model)
 
 

@@ -21,15 +21,17 @@ from reports.cli import main as cli_main
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.examples import load_example
 from icsmdp_theory.generators import random_icsmdp
+from icsmdp_theory.io import instance_from_dict, instance_to_dict
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.simulate import BatchSimulator
 from solvers.api import PolicyIteration, solve
 from solvers.icq import (ICQ, EpsilonGreedy, FixedBehavior, ICQAgent, StepSize, build_agents,
                          replay_agent)
-from solvers.records import cells_from_epoch_q
+from solvers.records import cells_from_epoch_q, evaluate_greedy_policies
 
 stationary = pytest.importorskip("estimators.stationary", reason="estimators.stationary not available")
 ais = pytest.importorskip("estimators.ais", reason="estimators.ais (Q_hat*) not available")
+tangent = pytest.importorskip("estimators.tangent", reason="estimators.tangent not available")
 
 
 def _injective_tiny():
@@ -38,9 +40,8 @@ def _injective_tiny():
 
 def _sampled_pairs(model):
     """Pairs ``(cell, c')`` with positive mass under the uniform behavior's long-run law."""
-    from estimators.tangent import mu_on_cells
     law = stationary.stationary_law(model).law
-    return mu_on_cells(model, stationary.mu(model, law)) > 0
+    return tangent.mu_on_cells(model, stationary.mu(model, law)) > 0
 
 
 def _errors(rec, target, pairs):
@@ -228,7 +229,6 @@ def test_keyboard_interrupt_keeps_reached_checkpoints(monkeypatch):
     assert rec.reached[:2].all() and not rec.reached[2].any()
     assert np.isnan(rec.q[2]).all()
     monkeypatch.undo()
-    from solvers.records import evaluate_greedy_policies
     model = load_example("tiny-handoff")
     assert np.isnan(evaluate_greedy_policies(model, rec).v0).all()
     assert np.isfinite(evaluate_greedy_policies(model, rec, checkpoint=1).v0).all()
@@ -275,6 +275,30 @@ def test_settings_are_validated():
     bad = [np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]]), np.full((3, 3), 1 / 3)]
     with pytest.raises(InvalidArgumentError, match="inadmissible"):
         solve(ICQ(behavior=FixedBehavior(probabilities=bad)), model)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ICQ(updates=0), r"`updates` must be an integer >= 1, got 0\."),
+    (lambda: ICQ(updates=1.5), r"`updates` must be an integer >= 1, got 1\.5\."),
+    (lambda: ICQ(seeds=0), r"`seeds` must be an integer >= 1, got 0\."),
+    (lambda: ICQ(seeds=True), r"`seeds` must be a count >= 1 or a sequence of seed ids, got True\."),
+    (lambda: ICQ(seed=-1), r"`seed` must be an integer >= 0, got -1\."),
+    (lambda: ICQ(init="a"), r"`init` must be a finite number, got 'a'\."),
+    (lambda: ICQ(init=np.nan), r"`init` must be a finite number, got nan\."),
+    (lambda: ICQ(omega=-1.0), r"`omega` must be a finite number > 0, got -1\.0\."),
+    (lambda: ICQ(stall_steps=0), r"`stall_steps` must be an integer >= 1, got 0\."),
+    (lambda: EpsilonGreedy(epsilon=1.5), r"`epsilon` must lie in \[0, 1\], got 1\.5\."),
+    (lambda: EpsilonGreedy(final_epsilon=np.nan), r"`final_epsilon` must lie in \[0, 1\], got nan\."),
+    (lambda: EpsilonGreedy(decay_steps=-1), r"`decay_steps` must be an integer >= 0, got -1\."),
+    (lambda: StepSize(c=0), r"`c` must be a finite number > 0, got 0\."),
+    (lambda: StepSize(max_step=np.inf), r"`max_step` must be a finite number > 0, got inf\."),
+    (lambda: StepSize(rule="paper", nu=0.5, lambda0=True),
+     r"`lambda0` must be a finite number > 0, got True\."),
+])
+def test_settings_errors_state_the_requirement_and_the_value(make, message):
+    # one InvalidArgumentError per bad value, never a TypeError from deeper down
+    with pytest.raises(InvalidArgumentError, match=message):
+        make()
 
 
 def test_fixed_behavior_law_is_followed():
@@ -329,14 +353,12 @@ def test_cli_run_bad_arguments_exit_2_with_one_line(capsys, tmp_path, argv):
 def test_tabular_converges_to_stationary_q_hat_on_workflow():
     # private states, latent difficulty, 4-bit observations; long horizon so that the
     # sampled epochs follow the epoch chain of SPEC section 6
-    from icsmdp_theory.io import instance_from_dict, instance_to_dict
     doc = instance_to_dict(load_example("workflow"))
     doc["horizon"] = 10 ** 6
     model = instance_from_dict(doc)
     q_stat = ais.ais_solution(ais.ais_smdp(model, reference="stationary")).q
     q_unif = ais.ais_solution(ais.ais_smdp(model, reference="uniform")).q
-    from estimators.tangent import mu_on_cells
-    mass = mu_on_cells(model, stationary.mu(model, stationary.stationary_law(model).law))
+    mass = tangent.mu_on_cells(model, stationary.mu(model, stationary.stationary_law(model).law))
     pairs = mass >= 3e-3  # pairs sampled often enough for 2e5 updates
     rec = solve(ICQ(updates=200_000, seeds=32, behavior=FixedBehavior(),
                     checkpoints=(2000, 20_000, 200_000)), model)
