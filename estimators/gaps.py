@@ -366,7 +366,10 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
             "minimax_delta": None if mm is None else float(mm.cell_delta[c]),
             "contribution": float(contrib),
         })
-    cells.sort(key=lambda r: (-r["contribution"], -r["delta"], r["cell"]))
+    # rank by contribution; values equal to 12 significant digits are ties (round-off must not
+    # reorder the table), broken by delta and then by the cell index
+    cells.sort(key=lambda r: (-float(f"{r['contribution']:.12g}"), -float(f"{r['delta']:.12g}"),
+                              r["cell"]))
 
     success = bool(oracle.success and sol.success and eval_bound <= max(tol, 1e-9)
                    and (mm is None or mm.success))
