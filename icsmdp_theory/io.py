@@ -11,19 +11,19 @@ import json
 import os
 import re
 import tempfile
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from icsmdp_theory.documents import describe, read_json, read_npz
 from icsmdp_theory.errors import InvalidInstanceError, InvalidObservationMapError
-from icsmdp_theory.model import AGENT_KEYS, ICSMDP
+from icsmdp_theory.model import ICSMDP, KernelEntries
 
-__all__ = ["FORMAT", "OBS_FORMAT", "TOP_KEYS", "atomic_write", "instance_from_dict", "instance_to_dict",
-           "load_instance", "save_instance", "load_observation_maps",
+__all__ = ["FORMAT", "OBS_FORMAT", "TOP_KEYS", "NPZ_SCALARS", "NPZ_ARRAYS", "NPZ_AGENT_SCALARS",
+           "NPZ_AGENT_ARRAYS", "atomic_write", "instance_from_dict", "instance_to_dict",
+           "load_instance", "save_instance", "load_observation_maps", "observation_maps_from_dict",
            "observation_maps_to_dict", "save_observation_maps"]
 
 FORMAT = "icsmdp/1"
@@ -49,9 +49,14 @@ def instance_from_dict(d: Any) -> ICSMDP:
     if missing:
         raise InvalidInstanceError(f"missing key `{missing[0]}`.")
     if d["format"] != FORMAT:
-        raise InvalidInstanceError(f"`format` must be {FORMAT!r}, got {d['format']!r}.")
+        raise InvalidInstanceError(f"`format` must be {FORMAT!r}, got {_short(d['format'])}.")
     kwargs = {k: d[k] for k in TOP_KEYS if k != "format"}
     return ICSMDP(**kwargs)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else describe(value)
 
 
 def _kernel_to_json(agent) -> Any:
@@ -136,104 +141,111 @@ def _npz_arrays(model: ICSMDP) -> dict:
     return out
 
 
+#: Scalars of an ``.npz`` instance (0-d arrays) and its per-agent arrays ``agent<i>.<key>``.
+NPZ_SCALARS = ("format", "name", "gamma", "horizon", "n_latent", "n_interface", "n_agents")
+NPZ_ARRAYS = ("rho_latent_interface", "rho_agent")
+NPZ_AGENT_SCALARS = ("name", "kernel_is_sparse", "kernel_nY")
+NPZ_AGENT_ARRAYS = ("rho_private", "internal_policy", "reward", "end_probability", "observation",
+                    "successors", "kernel_a", "kernel_y", "kernel_y2", "kernel_p")
+_NPZ_AGENT_KEY = re.compile(r"agent(0|[1-9][0-9]*)\.(.+)")
+
+
+def _npz_document(arrays: dict, fail) -> dict:
+    """The ``.npz`` arrays as the instance document that :func:`instance_from_dict` validates.
+
+    Only the container is checked here (which arrays exist, scalars are 0-d);
+    every value goes through the model's validator, as a JSON document does.
+    Scalars become Python values; arrays stay numpy arrays (their dtype is
+    checked like the entries of JSON lists); a 0-d array where an array
+    belongs becomes its value (refused by the validator like a JSON number);
+    the kernel is the columnar sparse form :class:`~icsmdp_theory.model.KernelEntries`.
+    """
+    def scalar(key):
+        if key not in arrays:
+            fail(f"missing array `{key}` in the .npz instance")
+        arr = arrays[key]
+        if arr.ndim != 0:
+            fail(f"array `{key}` must be a scalar (a 0-d array), got shape {list(arr.shape)}")
+        return arr.item()
+
+    def array(key):
+        if key not in arrays:
+            fail(f"missing array `{key}` in the .npz instance")
+        arr = arrays[key]
+        return arr.item() if arr.ndim == 0 else arr
+
+    if "format" in arrays and scalar("format") != FORMAT:
+        fail(f"`format` must be {FORMAT!r}, got {_short(scalar('format'))}")
+    n = scalar("n_agents")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        fail(f"array `n_agents` must be an integer >= 1, got {_short(n)}")
+    for key in arrays:
+        hit = _NPZ_AGENT_KEY.fullmatch(key)
+        known = (key in NPZ_SCALARS or key in NPZ_ARRAYS) if hit is None else \
+            (int(hit[1]) < n and hit[2] in NPZ_AGENT_SCALARS + NPZ_AGENT_ARRAYS)
+        if not known:
+            fail(f"unknown array `{key}` in the .npz instance (allowed: "
+                 f"{', '.join(NPZ_SCALARS + NPZ_ARRAYS)}, and agent<i>.<key> for i < n_agents = {n} "
+                 f"with key in {', '.join(NPZ_AGENT_SCALARS + NPZ_AGENT_ARRAYS)})")
+    doc = {k: scalar(k) for k in ("format", "name", "gamma", "horizon", "n_latent", "n_interface")}
+    doc.update({k: array(k) for k in NPZ_ARRAYS})
+    agents = []
+    for i in range(n):
+        p = f"agent{i}."
+        rho_l, pol = array(p + "rho_private"), array(p + "internal_policy")
+        sparse = scalar(p + "kernel_is_sparse")
+        if not isinstance(sparse, bool):
+            fail(f"array `{p}kernel_is_sparse` must be a boolean, got {_short(sparse)}")
+        nA = pol.shape[-1] if isinstance(pol, np.ndarray) else 1
+        nY = scalar(p + "kernel_nY")
+        kernel = KernelEntries(shape=[nA, nY, nY], a=array(p + "kernel_a"), y=array(p + "kernel_y"),
+                               y2=array(p + "kernel_y2"), p=array(p + "kernel_p"), sparse=sparse)
+        agents.append({"name": scalar(p + "name"),
+                       "n_private": rho_l.shape[0] if isinstance(rho_l, np.ndarray) else 1,
+                       "n_actions": nA, "rho_private": rho_l, "internal_policy": pol,
+                       "kernel": kernel, "reward": array(p + "reward"),
+                       "end_probability": array(p + "end_probability"),
+                       "observation": array(p + "observation"),
+                       "successors": array(p + "successors")})
+    doc["agents"] = agents
+    return doc
+
+
 def _instance_from_npz(path: Path) -> ICSMDP:
-    unreadable = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+    def fail(msg):
+        raise InvalidInstanceError(f"{path}: {msg}.")
+
+    doc = _npz_document(read_npz(path, InvalidInstanceError), fail)
     try:
-        z = np.load(path, allow_pickle=False)
-    except unreadable as exc:
-        raise InvalidInstanceError(f"{path}: not a readable .npz instance ({exc}).") from None
-    with z:
-        def get(key):
-            if key not in z.files:
-                raise InvalidInstanceError(f"{path}: missing array `{key}` in the .npz instance.")
-            try:
-                return z[key]
-            except unreadable as exc:
-                raise InvalidInstanceError(f"{path}: array `{key}` is unreadable ({exc}).") from None
-        if str(get("format")) != FORMAT:
-            raise InvalidInstanceError(f"`format` must be {FORMAT!r}, got {str(get('format'))!r}.")
-        n = int(get("n_agents"))
-        agents = []
-        for i in range(n):
-            p = f"agent{i}."
-            nA = get(p + "internal_policy").shape[-1]
-            nY = int(get(p + "kernel_nY"))
-            a_, y_, y2_, pr = (get(p + "kernel_a"), get(p + "kernel_y"),
-                               get(p + "kernel_y2"), get(p + "kernel_p"))
-            if bool(get(p + "kernel_is_sparse")):
-                kernel = {"shape": [nA, nY, nY],
-                          "entries": np.column_stack([a_, y_, y2_, pr]).tolist()}
-            else:
-                dense = np.zeros((nA, nY, nY))
-                dense[a_, y_, y2_] = pr
-                kernel = dense
-            agents.append({"name": str(get(p + "name")),
-                           "n_private": int(get(p + "rho_private").shape[0]),
-                           "n_actions": int(nA),
-                           "rho_private": get(p + "rho_private"),
-                           "internal_policy": get(p + "internal_policy"),
-                           "kernel": kernel, "reward": get(p + "reward"),
-                           "end_probability": get(p + "end_probability"),
-                           "observation": get(p + "observation"),
-                           "successors": get(p + "successors")})
-        return ICSMDP(name=str(get("name")), gamma=float(get("gamma")),
-                      horizon=int(get("horizon")), n_latent=int(get("n_latent")),
-                      n_interface=int(get("n_interface")),
-                      rho_latent_interface=get("rho_latent_interface"),
-                      rho_agent=get("rho_agent"), agents=agents)
+        return instance_from_dict(doc)
+    except InvalidInstanceError as exc:
+        raise InvalidInstanceError(f"{path}: {exc}") from None
 
 
 def load_instance(path: str | os.PathLike) -> ICSMDP:
     """Read an instance from ``.json`` or ``.npz`` (nothing is executed).
 
+    Both forms go through one validator (:class:`~icsmdp_theory.model.ICSMDP`)
+    with the same messages; the file readers are strict (see
+    :mod:`icsmdp_theory.documents`: depth, repeated keys, number range, sizes
+    checked before allocation).
+
     Raises
     ------
     InvalidInstanceError
-        Unreadable file, invalid JSON, or an invalid instance (located message).
+        Unreadable file, invalid JSON or ``.npz``, or an invalid instance; the
+        one-line message starts with the file name.
     """
     path = Path(path)
     if not path.is_file():
         raise InvalidInstanceError(f"{path}: no such instance file.")
     if path.suffix == ".npz":
         return _instance_from_npz(path)
-    doc = _read_json(path, InvalidInstanceError)
+    doc = read_json(path, InvalidInstanceError)
     try:
         return instance_from_dict(doc)
     except InvalidInstanceError as exc:
         raise type(exc)(f"{path}: {exc}") from None
-
-
-class _NonFinite(Exception):
-    pass
-
-
-def _reject_constant(name: str):
-    raise _NonFinite(name)
-
-
-#: A JSON string literal, or a bare non-finite constant outside strings.
-_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
-
-
-def _read_json(path: Path, error: type) -> Any:
-    """Parse a UTF-8 JSON file strictly; failures raise ``error`` naming the file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        return json.loads(text, parse_constant=_reject_constant)
-    except UnicodeDecodeError as exc:
-        raise error(f"{path}: not UTF-8 text (byte {exc.start}).") from None
-    except json.JSONDecodeError as exc:
-        raise error(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
-    except _NonFinite as exc:
-        where = ""
-        for hit in _CONSTANT.finditer(text):
-            if hit.group(1):
-                line = text.count("\n", 0, hit.start()) + 1
-                col = hit.start() - (text.rfind("\n", 0, hit.start()) + 1) + 1
-                where = f" at line {line}, column {col}"
-                break
-        raise error(f"{path}: non-finite number `{exc.args[0]}`{where}; every number must be "
-                    f"finite.") from None
 
 
 def save_instance(model: ICSMDP, path: str | os.PathLike) -> Path:
@@ -272,14 +284,28 @@ def load_observation_maps(path: str | os.PathLike, model: ICSMDP) -> ICSMDP:
     path = Path(path)
     if not path.is_file():
         raise InvalidObservationMapError(f"{path}: no such observation-map file.")
-    doc = _read_json(path, InvalidObservationMapError)
+    doc = read_json(path, InvalidObservationMapError)
+    try:
+        return observation_maps_from_dict(doc, model)
+    except InvalidObservationMapError as exc:
+        raise InvalidObservationMapError(f"{path}: {exc}") from None
+
+
+def observation_maps_from_dict(doc: Any, model: ICSMDP) -> ICSMDP:
+    """Validate a parsed ``icsmdp-obs/1`` document and return ``model`` with those maps.
+
+    Raises
+    ------
+    InvalidObservationMapError
+        Not an object, wrong format tag or keys, wrong agent count, shape or labels.
+    """
     if not isinstance(doc, dict):
-        raise InvalidObservationMapError(f"{path}: the observation-map file must be a JSON object.")
+        raise InvalidObservationMapError("the observation-map file must be a JSON object.")
     unknown = [k for k in doc if k not in ("format", "maps")]
     if unknown:
         raise InvalidObservationMapError(f"unknown key `{unknown[0]}` in the observation-map file (allowed: format, maps).")
     if doc.get("format") != OBS_FORMAT:
-        raise InvalidObservationMapError(f"`format` must be {OBS_FORMAT!r}, got {doc.get('format')!r}.")
+        raise InvalidObservationMapError(f"`format` must be {OBS_FORMAT!r}, got {_short(doc.get('format'))}.")
     if "maps" not in doc:
         raise InvalidObservationMapError("missing key `maps` in the observation-map file.")
     return model.with_observation(doc["maps"])

@@ -22,9 +22,14 @@ it is the only place this flattening is written. A full state
 ``s = (f, i)`` as ``s = f*N + i`` (see :mod:`icsmdp_theory.epoch`).
 
 Construction validates, in this order: sizes and ``gamma``; initial laws;
-then per agent: keys' shapes, finiteness, probabilities (non-negative, rows
-summing to 1 within ``1e-9``), end probabilities in ``[0, 1]``, observation
-labels (``0..nO-1``, every label used), successors (at least one); finally
+then per agent: sizes, ``rho_private``, ``internal_policy``, ``reward``
+(value scale ``max |r| / (1 - gamma) <= 1e100``), ``end_probability`` (in
+``[0, 1]``), ``kernel``, ``observation`` labels (``0..nO-1``, every label
+used), ``successors`` (booleans, at least one true). Every array entry must
+be a number (a boolean, string or list where a number belongs is refused at
+its index; integer-valued entries are range-checked on the value as given
+before any cast), every shape must match, probabilities are non-negative
+with rows summing to 1 within ``1e-9``; finally
 Assumption 1(ii): from every local state the invocation ends with
 probability 1 (the undiscounted continue matrix ``Kbar diag(1 - beta)`` has
 no trap set). Every violation raises :class:`InvalidInstanceError` whose
@@ -40,12 +45,22 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order
 
+from icsmdp_theory.documents import describe, format_int
 from icsmdp_theory.errors import InvalidInstanceError, InvalidObservationMapError
 
-__all__ = ["Agent", "ICSMDP", "DerivedCache", "ROW_SUM_TOL", "AGENT_KEYS"]
+__all__ = ["Agent", "ICSMDP", "DerivedCache", "KernelEntries", "ROW_SUM_TOL", "AGENT_KEYS",
+           "VALUE_SCALE_LIMIT", "INT64_MAX"]
 
 #: Tolerance on probability rows summing to 1 (SPEC section 9).
 ROW_SUM_TOL = 1e-9
+
+#: Largest accepted value scale ``max |r| / (1 - gamma)`` (a bound on every ``|V|`` and
+#: ``|Q|``): far inside the double range, so values, their squares and the bounds built
+#: from them (factors up to ``1/(1 - gamma)^2 <= 1e32``) stay finite.
+VALUE_SCALE_LIMIT = 1e100
+
+#: Largest accepted size or horizon (sizes and indices are int64 inside).
+INT64_MAX = 2**63 - 1
 
 #: The keys of one agent in the JSON format, in validation order.
 AGENT_KEYS = ("name", "n_private", "n_actions", "rho_private", "internal_policy",
@@ -114,6 +129,24 @@ class DerivedCache:
         """The keys stored (for tests and diagnostics)."""
         with self._lock:
             return list((self._observation if observation else self._dynamics).keys())
+
+
+@dataclass(frozen=True, eq=False)
+class KernelEntries:
+    """The sparse file form of a kernel as four columns (how ``.npz`` stores it).
+
+    Entry ``k`` says ``P(y2[k] | y[k], a[k]) = p[k]``; ``shape`` is ``[nA, nY, nY]``.
+    Validated exactly like ``{"shape": shape, "entries": [[a, y, y2, p], ...]}``
+    (same checks, same messages); ``sparse`` is the form the model keeps for
+    writing the kernel back (``Agent.kernel_is_sparse``).
+    """
+
+    shape: Any
+    a: Any
+    y: Any
+    y2: Any
+    p: Any
+    sparse: bool = True
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -402,43 +435,164 @@ def _replace_observation(agent: Agent, obs: np.ndarray) -> Agent:
 
 
 # ---------------------------------------------------------------- validation
+_NUMBER_TYPES = (int, float, np.integer, np.floating)
+_BOOL_TYPES = (bool, np.bool_)
+_LISTS = (list, tuple, np.ndarray)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, _NUMBER_TYPES) and not isinstance(x, _BOOL_TYPES)
+
+
+def _given(x: Any) -> str:
+    """A number as written in the file (integers in full up to 40 digits)."""
+    if isinstance(x, (int, np.integer)) and not isinstance(x, _BOOL_TYPES):
+        return format_int(int(x))
+    if isinstance(x, (float, np.floating)):
+        return repr(float(x))
+    return describe(x)
+
+
+def _float_ok(x: Any) -> bool:
+    try:
+        float(x)
+    except OverflowError:
+        return False
+    return True
+
+
+def _regular_shape(value: Any) -> list | None:
+    """The shape of a nested list if it is regular (``None`` when ragged); iterative."""
+    shape: list[int] = []
+    level = [value]
+    while level:
+        lists = [isinstance(x, _LISTS) for x in level]
+        if not any(lists):
+            return shape
+        if not all(lists):
+            return None
+        lens = {len(x) for x in level}
+        if len(lens) != 1:
+            return None
+        shape.append(lens.pop())
+        level = [y for x in level for y in (x.tolist() if isinstance(x, np.ndarray) else x)]
+    return shape
+
+
 class _Validator:
-    """Located checks; every failure raises ``error`` with key, agent and index."""
+    """Located checks; every failure raises ``error`` with key, agent and index.
+
+    Arrays arrive either as nested lists (a JSON document, or Python callers)
+    or as numpy arrays (``.npz`` files, callers): both go through the same
+    checks and messages. Entries must be numbers (booleans, strings, lists,
+    complex numbers are refused at their index), integer-valued fields are
+    range-checked on the value as given, before any cast.
+    """
 
     def __init__(self, error: type = InvalidInstanceError, prefix: str = ""):
         self.error = error
         self.prefix = prefix
+        self.gamma_value = 0.0
 
     def fail(self, msg: str):
         raise self.error(msg)
 
+    # ------------------------------------------------------------ scalars
     def string(self, key, value):
         if not isinstance(value, str):
             self.fail(f"`{key}` must be a string, got {type(value).__name__}.")
         return value
 
     def positive_int(self, key, value, where=""):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            self.fail(f"`{key}`{where} must be an integer >= 1, got {value!r}.")
+        if isinstance(value, _BOOL_TYPES) or not isinstance(value, (int, np.integer)) or value < 1:
+            shown = format_int(value) if isinstance(value, (int, np.integer)) and \
+                not isinstance(value, _BOOL_TYPES) else repr(value)
+            self.fail(f"`{key}`{where} must be an integer >= 1, got {shown}.")
+        if value > INT64_MAX:
+            self.fail(f"`{key}`{where} must be an integer in 1..{INT64_MAX}, got {format_int(value)}.")
         return int(value)
 
     def gamma(self, value):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        if isinstance(value, _BOOL_TYPES) or not isinstance(value, _NUMBER_TYPES):
             self.fail(f"`gamma` must be a number in (0, 1), got {value!r}.")
+        if not _float_ok(value):
+            self.fail(f"`gamma` must lie in (0, 1), got {format_int(value)}.")
         g = float(value)
         if not (0.0 < g < 1.0):
             self.fail(f"`gamma` must lie in (0, 1), got {g!r}.")
+        self.gamma_value = g
         return g
 
-    def array(self, key, value, shape, where="", dtype=float):
-        try:
-            arr = np.asarray(value, dtype=dtype)
-        except (TypeError, ValueError):
-            self.fail(f"`{key}`{where} must be a numeric array of shape {list(shape)} "
-                      f"(ragged or non-numeric entries).")
-        if arr.shape != tuple(shape):
-            self.fail(f"`{key}`{where} must have shape {list(shape)}, got {list(arr.shape)}.")
-        if dtype is float and not np.all(np.isfinite(arr)):
+    # ------------------------------------------------------------- arrays
+    def structure(self, key, where, value, shape):
+        """``value`` checked to have ``shape``: an ndarray, or the flat list of its leaves (C order)."""
+        shape = tuple(int(n) for n in shape)
+        if isinstance(value, np.ndarray) and value.dtype.kind != "O":
+            if value.ndim == 0:
+                value = value.item()
+            elif value.shape != shape:
+                self.fail(f"`{key}`{where} must have shape {list(shape)}, got {list(value.shape)}.")
+            else:
+                return value
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        if not isinstance(value, (list, tuple)):
+            self.fail(f"`{key}`{where} must be an array of shape {list(shape)}, got {describe(value)}.")
+        level = [value]
+        for d, n in enumerate(shape):
+            nxt: list = []
+            for j, item in enumerate(level):
+                if isinstance(item, np.ndarray):
+                    item = item.tolist()
+                if not isinstance(item, (list, tuple)) or len(item) != n:
+                    self._mismatch(key, where, value, shape, d, j, item)
+                nxt.extend(item)
+            level = nxt
+        return level  # leaves may still be lists (deeper than shape): callers check types
+
+    def _mismatch(self, key, where, value, shape, d, j, item):
+        natural = _regular_shape(value)
+        if natural is not None:
+            self.fail(f"`{key}`{where} must have shape {list(shape)}, got {natural}.")
+        idx = [int(t) for t in np.unravel_index(j, shape[:d])] if d else []
+        if d == len(shape):
+            what = f"is {describe(item)}, expected a single value"
+        elif isinstance(item, _LISTS):
+            what = f"has {len(item)} entries, expected {shape[d]}"
+        else:
+            what = f"is {describe(item)}, expected a list of {shape[d]} entries"
+        if d == 0:
+            self.fail(f"`{key}`{where} must have shape {list(shape)}, got a ragged array of "
+                      f"{len(value)} entries.")
+        self.fail(f"`{key}`{where} must have shape {list(shape)}: entry {idx} {what}.")
+
+    def _bad_entry(self, key, where, shape, k, x, expected="a number"):
+        idx = [int(t) for t in np.unravel_index(k, shape)]
+        self.fail(f"`{key}`{where}: entry {idx} is {describe(x)}, expected {expected}.")
+
+    def array(self, key, value, shape, where=""):
+        """A finite float array of ``shape`` whose entries are all numbers."""
+        shape = tuple(int(n) for n in shape)
+        leaves = self.structure(key, where, value, shape)
+        if isinstance(leaves, np.ndarray):
+            if leaves.dtype.kind not in "iuf":
+                self._bad_entry(key, where, shape, 0, leaves.reshape(-1)[0])
+            arr = leaves.astype(float)
+        else:
+            if not set(map(type, leaves)) <= {float, int}:
+                for k, x in enumerate(leaves):
+                    if isinstance(x, _LISTS):
+                        self._mismatch(key, where, value, shape, len(shape), k, x)
+                    if not _is_number(x):
+                        self._bad_entry(key, where, shape, k, x)
+            try:
+                arr = np.array(leaves, dtype=float).reshape(shape)
+            except OverflowError:
+                k = next(k for k, x in enumerate(leaves) if not _float_ok(x))
+                idx = [int(t) for t in np.unravel_index(k, shape)]
+                self.fail(f"`{key}`{where}: entry {idx} is {describe(leaves[k])}, beyond the "
+                          f"double-precision range.")
+        if not np.all(np.isfinite(arr)):
             idx = tuple(int(t) for t in np.argwhere(~np.isfinite(arr))[0])
             self.fail(f"`{key}`{where} must be finite: entry {list(idx)} is {float(arr[idx])!r}.")
         return arr
@@ -463,24 +617,40 @@ class _Validator:
                 self.fail(f"rows of `{key}`{where} must sum to 1: row {list(idx)} sums to {float(sums[idx])!r}.")
         return arr
 
+    def reward(self, key, value, shape, where=""):
+        """Rewards whose value scale ``max |r| / (1 - gamma)`` is at most :data:`VALUE_SCALE_LIMIT`."""
+        arr = self.array(key, value, shape, where)
+        if arr.size:
+            k = int(np.argmax(np.abs(arr)))
+            with np.errstate(over="ignore"):
+                scale = abs(float(arr.flat[k])) / (1.0 - self.gamma_value)
+            if not scale <= VALUE_SCALE_LIMIT:
+                idx = [int(t) for t in np.unravel_index(k, arr.shape)]
+                self.fail(f"`{key}`{where}: entry {idx} is {float(arr.flat[k])!r}, so "
+                          f"max |r| / (1 - gamma) = {scale:.3g} exceeds {VALUE_SCALE_LIMIT:g}; "
+                          f"rewards must keep values finite in double precision with margin.")
+        return arr
+
     def observation(self, i, name, value, nM, nL, key="observation"):
         where = f" of agent {i} (`{name}`)"
         full_key = f"{self.prefix}[{i}]" if self.prefix else key
-        try:
-            raw = np.asarray(value)
-        except (TypeError, ValueError):
-            self.fail(f"`{full_key}`{where} must be an integer array of shape [{nM}, {nL}].")
-        if raw.shape != (nM, nL):
-            self.fail(f"`{full_key}`{where} must have shape [{nM}, {nL}], got {list(raw.shape)}.")
-        if raw.dtype.kind not in "iu":
-            if raw.dtype.kind == "f" and np.all(np.isfinite(raw)) and np.all(raw == np.round(raw)):
-                raw = raw.astype(np.int64)
-            else:
-                self.fail(f"`{full_key}`{where} must hold integer labels, got dtype {raw.dtype}.")
-        obs = raw.astype(np.int64)
-        if np.any(obs < 0):
-            m, l = np.argwhere(obs < 0)[0]
-            self.fail(f"`{full_key}`{where}: label at m={m}, l={l} is {obs[m, l]}, must be >= 0.")
+        leaves = self.structure(full_key, where, value, (nM, nL))
+        if isinstance(leaves, np.ndarray):
+            leaves = leaves.reshape(-1).tolist()
+        hi = nM * nL - 1
+        for k, x in enumerate(leaves):
+            if isinstance(x, _LISTS):
+                self._mismatch(full_key, where, value, (nM, nL), 2, k, x)
+            m, l = divmod(k, nL)
+            at = f"`{full_key}`{where}: label at m={m}, l={l} is"
+            if not _is_number(x) or (isinstance(x, (float, np.floating)) and not float(x).is_integer()):
+                self.fail(f"{at} {describe(x)}, expected an integer label.")
+            if x < 0:
+                self.fail(f"{at} {_given(x)}, must be >= 0.")
+            if x > hi:
+                self.fail(f"`{full_key}`{where}: labels must be 0..{hi} with every label used "
+                          f"(nM*nL = {hi + 1} cells); label at m={m}, l={l} is {_given(x)}.")
+        obs = np.array([int(x) for x in leaves], dtype=np.int64).reshape(nM, nL)
         n_o = int(obs.max()) + 1
         used = np.zeros(n_o, bool)
         used[obs.ravel()] = True
@@ -490,56 +660,148 @@ class _Validator:
                       f"label {missing} is unused.")
         return obs
 
+    def successors(self, key, value, N, where=""):
+        if (not isinstance(value, _LISTS) or (isinstance(value, np.ndarray) and value.ndim != 1)
+                or len(value) != N + 1):
+            shown = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+            if len(shown) > 80:
+                shown = describe(value)
+            self.fail(f"`{key}`{where} must be a list of {N + 1} booleans (agents then STOP), "
+                      f"got {shown}.")
+        items = value.tolist() if isinstance(value, np.ndarray) else list(value)
+        for k, x in enumerate(items):
+            if not isinstance(x, _BOOL_TYPES):
+                self.fail(f"`{key}`{where}: entry [{k}] is {describe(x)}, expected a boolean "
+                          f"(true or false).")
+        succ = np.array(items, dtype=bool)
+        if not succ.any():
+            self.fail(f"`{key}`{where} must admit at least one successor; all {N + 1} are false.")
+        return succ
+
+    # ------------------------------------------------------------- kernel
+    def _entry_columns(self, where, entries):
+        """The four columns of the sparse form ``[[a, y, y2, p], ...]`` (lists or 1-d arrays)."""
+        if isinstance(entries, np.ndarray) and entries.dtype.kind != "O":
+            if entries.shape == (0,):
+                return [entries] * 4
+            if entries.ndim == 2 and entries.shape[1] == 4:
+                return [entries[:, c] for c in range(4)]
+            entries = entries.tolist()
+        if not isinstance(entries, (list, tuple)):
+            self.fail(f"`kernel.entries`{where} must be a list of [a, y, y2, p] quadruples, "
+                      f"got {describe(entries)}.")
+        for k, e in enumerate(entries):
+            if (not isinstance(e, _LISTS) or (isinstance(e, np.ndarray) and e.ndim != 1)
+                    or len(e) != 4):
+                self.fail(f"`kernel.entries`{where}: entry {k} must be a quadruple [a, y, y2, p], "
+                          f"got {describe(e)}.")
+        return [[e[c] for e in entries] for c in range(4)]
+
+    def _entry_column(self, where, name, col):
+        """One column as a numeric ndarray, each entry a number (as given in messages)."""
+        if isinstance(col, np.ndarray) and col.dtype.kind != "O":
+            if col.ndim != 1:
+                self.fail(f"`kernel.entries`{where}: column `{name}` must be a 1-d array, got "
+                          f"shape {list(col.shape)}.")
+            if col.dtype.kind not in "iuf" and col.size:
+                self.fail(f"`kernel.entries`{where}: entry 0 has {name} = {describe(col[0])}, "
+                          f"expected a number.")
+            return col if col.size else col.astype(float)
+        if not isinstance(col, _LISTS):
+            self.fail(f"`kernel.entries`{where}: column `{name}` must be a 1-d array, got "
+                      f"{describe(col)}.")
+        col = list(col.tolist() if isinstance(col, np.ndarray) else col)
+        if not set(map(type, col)) <= {float, int}:
+            for k, x in enumerate(col):
+                if not _is_number(x):
+                    self.fail(f"`kernel.entries`{where}: entry {k} has {name} = {describe(x)}, "
+                              f"expected a number.")
+        try:
+            return np.array(col, dtype=float)
+        except OverflowError:
+            k = next(k for k, x in enumerate(col) if not _float_ok(x))
+            self.fail(f"`kernel.entries`{where}: entry {k} has {name}={_given(col[k])}, beyond "
+                      f"the double-precision range.")
+
+    def _kernel_shape(self, where, shape, nA, nY):
+        ok = (isinstance(shape, (list, tuple)) and len(shape) == 3
+              and all(isinstance(n, (int, np.integer)) and not isinstance(n, _BOOL_TYPES)
+                      for n in shape) and [int(n) for n in shape] == [nA, nY, nY])
+        if not ok:
+            self.fail(f"`kernel.shape`{where} must be {[nA, nY, nY]}, got {_short_repr(shape)}.")
+
+    def _sparse_kernel(self, where, columns, nA, nY):
+        names = ("a", "y", "y2", "p")
+        cols = [self._entry_column(where, nm, c) for nm, c in zip(names, columns)]
+        lengths = [len(c) for c in cols]
+        if len(set(lengths)) != 1:
+            self.fail(f"`kernel.entries`{where}: columns a, y, y2, p must have equal lengths, "
+                      f"got {lengths}.")
+
+        def given(c, k):
+            x = columns[c][k]
+            return _given(x.item() if isinstance(x, np.generic) else x)
+
+        finite = np.ones(lengths[0], bool)
+        for c in cols:
+            if c.dtype.kind == "f":
+                finite &= np.isfinite(c)
+        if not finite.all():
+            k = int(np.flatnonzero(~finite)[0])
+            self.fail(f"`kernel.entries`{where}: entry {k} is not finite.")
+        integral = np.ones(lengths[0], bool)
+        for c in cols[:3]:
+            if c.dtype.kind == "f":
+                integral &= c == np.floor(c)
+        if not integral.all():
+            k = int(np.flatnonzero(~integral)[0])
+            c = next(c for c in range(3) if cols[c].dtype.kind == "f" and cols[c][k] != np.floor(cols[c][k]))
+            self.fail(f"`kernel.entries`{where}: entry {k} has a non-integer index "
+                      f"{names[c]}={given(c, k)}.")
+        for c, lim in ((0, nA), (1, nY), (2, nY)):
+            bad = (cols[c] < 0) | (cols[c] >= lim)
+            if np.any(bad):
+                k = int(np.flatnonzero(bad)[0])
+                self.fail(f"`kernel.entries`{where}: entry {k} has {names[c]}={given(c, k)} "
+                          f"outside 0..{lim - 1}.")
+        a_, y_, y2_ = (cols[c].astype(np.int64) for c in range(3))
+        p = cols[3].astype(float)
+        if np.any(p < 0):
+            k = int(np.flatnonzero(p < 0)[0])
+            self.fail(f"`kernel.entries`{where}: entry {k} has negative probability {float(p[k])!r}.")
+        flat = (a_ * nY + y_) * nY + y2_
+        uniq, counts = np.unique(flat, return_counts=True)
+        if np.any(counts > 1):
+            dup = int(uniq[int(np.flatnonzero(counts > 1)[0])])
+            a0, rest = divmod(dup, nY * nY)
+            y0, y20 = divmod(rest, nY)
+            self.fail(f"`kernel.entries`{where}: (a={a0}, y={y0}, y2={y20}) is repeated.")
+        mats = []
+        for a in range(nA):
+            sel = a_ == a
+            mats.append(sp.csr_array((p[sel], (y_[sel], y2_[sel])), shape=(nY, nY)))
+        return mats
+
     def kernel(self, i, name, value, nA, nY):
         where = f" of agent {i} (`{name}`)"
         key = "kernel"
         mats = []
         is_sparse = False
-        if isinstance(value, Mapping):
+        if isinstance(value, KernelEntries):
+            is_sparse = bool(value.sparse)
+            self._kernel_shape(where, list(value.shape), nA, nY)
+            mats = self._sparse_kernel(where, [value.a, value.y, value.y2, value.p], nA, nY)
+        elif isinstance(value, Mapping):
             is_sparse = True
             extra = set(value) - {"shape", "entries"}
             if extra:
-                self.fail(f"`kernel`{where}: unknown key `{sorted(extra)[0]}` in the sparse form "
-                          f"(allowed: shape, entries).")
+                self.fail(f"`kernel`{where}: unknown key `{sorted(map(str, extra))[0]}` in the sparse "
+                          f"form (allowed: shape, entries).")
             shape = value.get("shape")
-            if not isinstance(shape, (list, tuple)) or list(shape) != [nA, nY, nY]:
-                self.fail(f"`kernel.shape`{where} must be {[nA, nY, nY]}, got {shape!r}.")
-            try:
-                ent = np.asarray(value.get("entries", []), dtype=float)
-            except (TypeError, ValueError):
-                ent = None
-            if ent is None or not (ent.shape == (0,) or (ent.ndim == 2 and ent.shape[1] == 4)):
-                self.fail(f"`kernel.entries`{where} must be a list of [a, y, y2, p] quadruples.")
-            ent = ent.reshape(-1, 4)
-            if not np.all(np.isfinite(ent)):
-                k = int(np.argwhere(~np.isfinite(ent))[0][0])
-                self.fail(f"`kernel.entries`{where}: entry {k} is not finite.")
-            idx = ent[:, :3]
-            if np.any(idx != np.round(idx)):
-                k = int(np.argwhere(np.any(idx != np.round(idx), axis=1))[0][0])
-                self.fail(f"`kernel.entries`{where}: entry {k} has a non-integer index.")
-            a_, y_, y2_ = (idx[:, 0].astype(np.int64), idx[:, 1].astype(np.int64),
-                           idx[:, 2].astype(np.int64))
-            for arr_, lim, nm in ((a_, nA, "a"), (y_, nY, "y"), (y2_, nY, "y2")):
-                bad = (arr_ < 0) | (arr_ >= lim)
-                if np.any(bad):
-                    k = int(np.flatnonzero(bad)[0])
-                    self.fail(f"`kernel.entries`{where}: entry {k} has {nm}={arr_[k]} outside 0..{lim - 1}.")
-            p = ent[:, 3]
-            if np.any(p < 0):
-                k = int(np.flatnonzero(p < 0)[0])
-                self.fail(f"`kernel.entries`{where}: entry {k} has negative probability {float(p[k])!r}.")
-            flat = (a_ * nY + y_) * nY + y2_
-            uniq, first, counts = np.unique(flat, return_index=True, return_counts=True)
-            if np.any(counts > 1):
-                j = int(np.flatnonzero(counts > 1)[0])
-                dup = int(uniq[j])
-                a0, rest = divmod(dup, nY * nY)
-                y0, y20 = divmod(rest, nY)
-                self.fail(f"`kernel.entries`{where}: (a={a0}, y={y0}, y2={y20}) is repeated.")
-            for a in range(nA):
-                sel = a_ == a
-                mats.append(sp.csr_array((p[sel], (y_[sel], y2_[sel])), shape=(nY, nY)))
+            self._kernel_shape(where, shape.tolist() if isinstance(shape, np.ndarray) else shape,
+                               nA, nY)
+            columns = self._entry_columns(where, value.get("entries", []))
+            mats = self._sparse_kernel(where, columns, nA, nY)
         elif isinstance(value, (list, tuple)) and len(value) > 0 and all(sp.issparse(k) for k in value):
             is_sparse = True
             if len(value) != nA:
@@ -547,6 +809,8 @@ class _Validator:
             for a, k in enumerate(value):
                 if k.shape != (nY, nY):
                     self.fail(f"`kernel[{a}]`{where} must have shape [{nY}, {nY}], got {list(k.shape)}.")
+                if k.dtype.kind not in "iuf":
+                    self.fail(f"`kernel[{a}]`{where} must hold real numbers, got dtype {k.dtype}.")
                 k = sp.csr_array(k, dtype=float, copy=True)
                 k.sum_duplicates()
                 if not np.all(np.isfinite(k.data)):
@@ -569,6 +833,7 @@ class _Validator:
                           f"row y={y} sums to {float(sums[y])!r}.")
         return tuple(mats), is_sparse
 
+    # -------------------------------------------------------------- agent
     def agent(self, i, spec, nX, nM, N):
         if not isinstance(spec, Mapping):
             self.fail(f"`agents[{i}]` must be an object with keys {list(AGENT_KEYS)}.")
@@ -580,29 +845,30 @@ class _Validator:
             self.fail(f"`agents[{i}]`: missing key `{missing[0]}`.")
         name = spec["name"]
         if not isinstance(name, str):
-            self.fail(f"`agents[{i}].name` must be a string, got {name!r}.")
+            self.fail(f"`agents[{i}].name` must be a string, got {_short_repr(name)}.")
         where = f" of agent {i} (`{name}`)"
         nL = self.positive_int("n_private", spec["n_private"], where)
         nA = self.positive_int("n_actions", spec["n_actions"], where)
-        nY = nX * nM * nL
         rho_l = self.distribution("rho_private", spec["rho_private"], (nL,), where, joint=True)
         pol = self.distribution("internal_policy", spec["internal_policy"], (nM, nL, nA), where)
-        kern, is_sparse = self.kernel(i, name, spec["kernel"], nA, nY)
-        rew = self.array("reward", spec["reward"], (nX, nM, nA, N + 1), where)
+        # rewards and end probabilities before the kernel: their given sizes bound nY = nX*nM*nL
+        # before any (nY, nY) structure is built
+        rew = self.reward("reward", spec["reward"], (nX, nM, nA, N + 1), where)
         beta = self.array("end_probability", spec["end_probability"], (nX, nM, nL), where)
         if np.any((beta < 0) | (beta > 1)):
             x, m, l = np.argwhere((beta < 0) | (beta > 1))[0]
             self.fail(f"`end_probability`{where} must lie in [0, 1]: entry [{x}, {m}, {l}] is {float(beta[x, m, l])!r}.")
+        kern, is_sparse = self.kernel(i, name, spec["kernel"], nA, nX * nM * nL)
         obs = self.observation(i, name, spec["observation"], nM, nL)
-        succ_raw = np.asarray(spec["successors"])
-        if succ_raw.shape != (N + 1,) or succ_raw.dtype != bool:
-            self.fail(f"`successors`{where} must be a list of {N + 1} booleans (agents then STOP), "
-                      f"got {spec['successors']!r}.")
-        if not succ_raw.any():
-            self.fail(f"`successors`{where} must admit at least one successor; all {N + 1} are false.")
+        succ = self.successors("successors", spec["successors"], N, where)
         return Agent(name=name, rho_private=_frozen(rho_l), internal_policy=_frozen(pol),
                      kernel=kern, reward=_frozen(rew), end_probability=_frozen(beta),
-                     observation=_frozen(obs), successors=_frozen(succ_raw), kernel_is_sparse=is_sparse)
+                     observation=_frozen(obs), successors=_frozen(succ), kernel_is_sparse=is_sparse)
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= 80 else describe(value)
 
 
 def _check_termination(model: ICSMDP, i: int) -> None:

@@ -191,3 +191,36 @@ def test_report_full_adds_routing_at_paper_scale(monkeypatch, tmp_path, capsys, 
     assert seen["quick"] is (not full)
     assert ("routing" in seen["names"]) is full
     assert seen["names"][:4] == ["solve_summary", "gap_summary", "verify_summary", "theorem_check"]
+
+
+# ------------------------------------------------ hostile input (issue 11, section 2)
+def _hostile(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("command", ["solve", "gaps", "check"])
+def test_hostile_instance_is_one_line_for_every_command(command, capsys, tmp_path, monkeypatch):
+    # a nested JSON value (RecursionError before), a string inside `reward` (silently
+    # coerced before) and a repeated `gamma` (the last one won before)
+    monkeypatch.chdir(tmp_path)
+    text = Path(TINY).read_text()
+    cases = {
+        "deep.json": (text.replace('"horizon": 60', '"horizon": ' + "[" * 1000 + "]" * 1000),
+                      "JSON nested deeper than 32 levels at line 5, column 45."),
+        "string.json": (text.replace('"reward": [[[[0.0, 0.0, 0.0]]', '"reward": [[[["1.0", 0.0, 0.0]]', 1),
+                        "`reward` of agent 0 (`planner`): entry [0, 0, 0, 0] is the string '1.0', "
+                        "expected a number."),
+        "dup.json": (text.rstrip().rstrip("}") + ', "gamma": 0.5}\n',
+                     "duplicate key `gamma` in the top-level object; every key must appear once."),
+    }
+    for name, (body, message) in cases.items():
+        path = _hostile(tmp_path, name, body)
+        argv = {"solve": ["solve", str(path)],
+                "gaps": ["gaps", str(path), "--no-mixing", "--no-minimax"],
+                "check": ["check", str(path), "no-such-record.npz"]}[command]
+        code, out, err = run(argv, capsys)
+        assert code == 2 and out == "", err
+        assert err == f"icsmdp {command}: error: {path}: {message}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(cases)   # nothing written

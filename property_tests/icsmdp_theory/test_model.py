@@ -143,11 +143,17 @@ def test_initial_laws():
     (["agents", 0, "successors"], [False, True],
      f"`successors` {P0} must be a list of 3 booleans (agents then STOP), got [False, True]."),
     (["agents", 0, "internal_policy"], [[[1.0]], [[1.0, 0.0]], [[1.0]]],
-     f"`internal_policy` {P0} must be a numeric array of shape [3, 1, 1] "
-     f"(ragged or non-numeric entries)."),
+     f"`internal_policy` {P0} must have shape [3, 1, 1]: entry [1, 0] has 2 entries, expected 1."),
     (["agents", 0, "reward"], "zero",
-     f"`reward` {P0} must be a numeric array of shape [1, 3, 1, 3] "
-     f"(ragged or non-numeric entries)."),
+     f"`reward` {P0} must be an array of shape [1, 3, 1, 3], got the string 'zero'."),
+    (["agents", 1, "successors"], [True, False, [[[]]]],
+     f"`successors` {C1}: entry [2] is a list of 1 entries, expected a boolean (true or false)."),
+    (["agents", 0, "end_probability"], [[[1.0], [0.5], 1.0]],
+     f"`end_probability` {P0} must have shape [1, 3, 1]: entry [0, 2] is the number 1.0, "
+     f"expected a list of 1 entries."),
+    (["agents", 0, "end_probability"], [[[1.0], [0.5], [[1.0]]]],
+     f"`end_probability` {P0} must have shape [1, 3, 1]: entry [0, 2, 0] is a list of 1 entries, "
+     f"expected a single value."),
 ])
 def test_wrong_shape(path, value, message):
     rejects(mutated(setitem(path, value)), message)
@@ -208,7 +214,7 @@ def test_kernel_row_of_a_later_action_is_named():
     a["n_actions"] = 2
     a["internal_policy"] = [[[0.5, 0.5]]] * 3
     a["kernel"] = [a["kernel"][0], [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.2, 0.2]]]
-    a["reward"] = [[[r[0][0], r[0][0]] for r in a["reward"][0]]]
+    a["reward"] = [[[r[0], r[0]] for r in a["reward"][0]]]
     rejects(d, "rows of `kernel` must sum to 1: agent 1 (`checker`), action 1, row y=2 "
                f"sums to {0.2 + 0.2 + 0.2!r}.")
 
@@ -235,12 +241,27 @@ def test_observation_negative_label():
             f"`observation` {P0}: label at m=1, l=0 is -1, must be >= 0.")
 
 
-@pytest.mark.parametrize("value, dtype", [([[0], [0.5], [1]], "float64"),
-                                          ([["a"], ["b"], ["a"]], "<U1"),
-                                          ([[True], [False], [True]], "bool")])
-def test_observation_non_integer_label(value, dtype):
+@pytest.mark.parametrize("value, at, given", [
+    ([[0], [0.5], [1]], "m=1, l=0", "the number 0.5"),
+    ([["a"], ["b"], ["a"]], "m=0, l=0", "the string 'a'"),
+    ([[0], [True], [1]], "m=1, l=0", "the boolean True"),
+    ([[0], ["1"], [1]], "m=1, l=0", "the string '1'"),
+    ([[0], [None], [1]], "m=1, l=0", "null"),
+    (np.array([[0], [1], [1]], dtype=complex), "m=0, l=0", "the complex number 0j")])
+def test_observation_non_integer_label(value, at, given):
     rejects(mutated(setitem(["agents", 0, "observation"], value)),
-            f"`observation` {P0} must hold integer labels, got dtype {dtype}.")
+            f"`observation` {P0}: label at {at} is {given}, expected an integer label.")
+
+
+@pytest.mark.parametrize("label, shown", [(1e308, "1e+308"), (2**63, "9223372036854775808"),
+                                          (-(2**63) - 1, "-9223372036854775809"),
+                                          (10**400, "1000000000000...0000 (401 digits)")])
+def test_huge_label_is_reported_as_given(label, shown):
+    # before: cast to int64 with a RuntimeWarning and reported as -9223372036854775808
+    message = f"label at m=1, l=0 is {shown}, must be >= 0." if label < 0 else \
+        f"labels must be 0..2 with every label used (nM*nL = 3 cells); label at m=1, l=0 is {shown}."
+    rejects(mutated(setitem(["agents", 0, "observation"], [[0], [label], [1]])),
+            f"`observation` {P0}: {message}")
 
 
 def test_observation_integral_floats_are_labels():
@@ -255,7 +276,14 @@ def test_successors_all_false():
             f"`successors` {P0} must admit at least one successor; all 3 are false.")
 
 
-@pytest.mark.parametrize("value", [[False, True, True, True], [0, 1, 1], True])
+def test_successors_must_be_booleans():
+    rejects(mutated(setitem(["agents", 0, "successors"], [0, 1, 1])),
+            f"`successors` {P0}: entry [0] is the integer 0, expected a boolean (true or false).")
+    rejects(mutated(setitem(["agents", 0, "successors"], [False, "true", True])),
+            f"`successors` {P0}: entry [1] is the string 'true', expected a boolean (true or false).")
+
+
+@pytest.mark.parametrize("value", [[False, True, True, True], [False, True], True])
 def test_successors_wrong_length_or_type(value):
     rejects(mutated(setitem(["agents", 0, "successors"], value)),
             f"`successors` {P0} must be a list of 3 booleans (agents then STOP), got {value!r}.")
@@ -411,15 +439,28 @@ def _sparse(edit):
     (lambda k: k["entries"].__setitem__(1, [0, 1, 1, -0.5]),
      f"`kernel.entries` {P0}: entry 1 has negative probability -0.5."),
     (lambda k: k["entries"].__setitem__(1, [0, 1.5, 1, 0.5]),
-     f"`kernel.entries` {P0}: entry 1 has a non-integer index."),
+     f"`kernel.entries` {P0}: entry 1 has a non-integer index y=1.5."),
+    (lambda k: k["entries"].__setitem__(1, [0, 1e308, 1, 0.5]),
+     f"`kernel.entries` {P0}: entry 1 has y=1e+308 outside 0..2."),
+    (lambda k: k["entries"].__setitem__(1, [0, 1, 2**63, 0.5]),
+     f"`kernel.entries` {P0}: entry 1 has y2=9223372036854775808 outside 0..2."),
+    (lambda k: k["entries"].__setitem__(1, [0, 1, 10**400, 0.5]),
+     f"`kernel.entries` {P0}: entry 1 has y2=1000000000000...0000 (401 digits), beyond the "
+     f"double-precision range."),
+    (lambda k: k["entries"].__setitem__(1, [0, 1, 1, "0.5"]),
+     f"`kernel.entries` {P0}: entry 1 has p = the string '0.5', expected a number."),
+    (lambda k: k["entries"].__setitem__(1, [False, 1, 1, 0.5]),
+     f"`kernel.entries` {P0}: entry 1 has a = the boolean False, expected a number."),
     (lambda k: k["entries"].__setitem__(1, [0, 1, 1, float("nan")]),
      f"`kernel.entries` {P0}: entry 1 is not finite."),
     (lambda k: k["entries"].__setitem__(1, [0, 1, 1]),
-     f"`kernel.entries` {P0} must be a list of [a, y, y2, p] quadruples."),
+     f"`kernel.entries` {P0}: entry 1 must be a quadruple [a, y, y2, p], got a list of 3 entries."),
     (lambda k: k.__setitem__("entries", [0, 0, 1, 1.0, 0, 1, 1, 0.5, 0, 1, 2, 0.5, 0, 2, 2, 1.0]),
-     f"`kernel.entries` {P0} must be a list of [a, y, y2, p] quadruples."),
+     f"`kernel.entries` {P0}: entry 0 must be a quadruple [a, y, y2, p], got the integer 0."),
     (lambda k: k.__setitem__("entries", [[0, 0, 1, 1.0, 0, 1, 1, 0.5], [0, 1, 2, 0.5, 0, 2, 2, 1.0]]),
-     f"`kernel.entries` {P0} must be a list of [a, y, y2, p] quadruples."),
+     f"`kernel.entries` {P0}: entry 0 must be a quadruple [a, y, y2, p], got a list of 8 entries."),
+    (lambda k: k.__setitem__("entries", "none"),
+     f"`kernel.entries` {P0} must be a list of [a, y, y2, p] quadruples, got the string 'none'."),
     (lambda k: k["entries"].pop(2),
      "rows of `kernel` must sum to 1: agent 0 (`planner`), action 0, row y=1 sums to 0.5."),
     (lambda k: k.__setitem__("entries", []),
@@ -611,7 +652,10 @@ def test_with_observation_replaces_maps():
     ([[[0], [1], [1]], [[0], [-2], [1]]],
      f"`maps[1]` {C1}: label at m=1, l=0 is -2, must be >= 0."),
     ([[[0], [1], [1]], [[0], [0.5], [1]]],
-     f"`maps[1]` {C1} must hold integer labels, got dtype float64."),
+     f"`maps[1]` {C1}: label at m=1, l=0 is the number 0.5, expected an integer label."),
+    ([[[0], [1], [1]], [[0], [1e308], [1]]],
+     f"`maps[1]` {C1}: labels must be 0..2 with every label used (nM*nL = 3 cells); label at "
+     f"m=1, l=0 is 1e+308."),
 ])
 def test_with_observation_rejects_bad_maps(maps, message):
     model = load_example("tiny-handoff")
