@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import signal
+import sys
+import tempfile
+import threading
 from pathlib import Path
 
 from icsmdp_theory.errors import InvalidArgumentError
@@ -17,7 +22,13 @@ from icsmdp_theory.io import load_instance
 from icsmdp_theory.model import ICSMDP
 
 __all__ = ["load_instance_arg", "positive_float_type", "positive_int_type", "mixing_eps_type",
-           "int_arg", "float_arg", "out_path_arg"]
+           "int_arg", "float_arg", "writable_destination", "run_record_paths",
+           "TerminationSignals", "show_progress", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]
+
+#: Exit status after Ctrl-C (SIGINT): 128 + 2, the shell's convention.
+EXIT_INTERRUPTED = 130
+#: Exit status after SIGTERM: 128 + 15, the shell's convention (checkpoints are kept as for Ctrl-C).
+EXIT_TERMINATED = 143
 
 
 def load_instance_arg(arg: str | None) -> ICSMDP:
@@ -92,12 +103,123 @@ def float_arg(name: str, text: str, *, low: float, high: float | None = None,
     return v
 
 
-def out_path_arg(text: str | None) -> Path | None:
-    """``--out PATH`` whose directory exists (``None`` passes through)."""
+def _destination_error(option: str, path: Path, why: str) -> InvalidArgumentError:
+    return InvalidArgumentError(f"`{option}`: cannot write to {str(path)!r}: {why}.")
+
+
+def writable_destination(option: str, path: str | os.PathLike, *, kind: str) -> Path:
+    """Check, before any work, that an output destination can be written; return it absolute.
+
+    Nothing is created: the nearest existing ancestor of the directory to be
+    written must be a directory in which a temporary file can be created and
+    removed (``os.access`` first, then the real test, so that a read-only file
+    system or an ACL is caught too).
+
+    Parameters
+    ----------
+    option : str
+        The option's name for the message, e.g. ``"--out"``.
+    path : path-like
+        The destination; relative paths are resolved against the working directory.
+    kind : {"dir", "file"}
+        ``"dir"``: ``path`` is (or will be created as) a directory written into;
+        ``"file"``: ``path`` is a file written (replaced) in its parent directory.
+
+    Returns
+    -------
+    Path
+        ``path`` made absolute.
+
+    Raises
+    ------
+    InvalidArgumentError
+        One line naming the option, the path and the reason.
+    """
+    if kind not in ("dir", "file"):
+        raise InvalidArgumentError(f"`kind` must be one of 'dir', 'file', got {kind!r}.")
+    p = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+    if kind == "dir":
+        if p.exists() and not p.is_dir():
+            raise _destination_error(option, p, "it exists and is not a directory")
+        target = p
+    else:
+        if p.is_dir():
+            raise _destination_error(option, p, "it is a directory")
+        target = p.parent
+    anc = target
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise _destination_error(option, p, f"{str(anc)!r} is not a directory")
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise _destination_error(option, p, f"directory {str(anc)!r} is not writable")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=anc, prefix=".icsmdp-write-test-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise _destination_error(option, p, f"directory {str(anc)!r} is not writable "
+                                            f"({exc.strerror or exc})") from None
+    return p
+
+
+def run_record_paths(option: str, text: str | None) -> Path | None:
+    """``run --out PATH``: ``PATH.npz`` and ``PATH.json`` must be writable; ``PATH`` made absolute.
+
+    ``PATH`` may end in ``.npz`` or ``.json`` (:func:`solvers.records.save_run`).
+    """
     if text is None:
         return None
-    p = Path(text)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise InvalidArgumentError(f"`--out`: directory {str(parent)!r} does not exist.")
+    p = writable_destination(option, text, kind="file")
+    stem = p.with_suffix("") if p.suffix in (".npz", ".json") else p
+    for suffix in (".npz", ".json"):
+        writable_destination(option, stem.with_name(stem.name + suffix), kind="file")
     return p
+
+
+def show_progress(args) -> bool:
+    """Whether a long command draws a progress bar: not under ``--json``, and stderr is a terminal."""
+    if getattr(args, "json", False):
+        return False
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class TerminationSignals:
+    """Make SIGTERM behave like Ctrl-C while a command runs (a context manager).
+
+    Inside the ``with`` block, SIGTERM raises :class:`KeyboardInterrupt` in the
+    main thread, so a long command stops the way Ctrl-C stops it (``icsmdp
+    run`` keeps and saves the checkpoints reached). ``signal_number`` is the
+    signal received (``SIGINT`` or ``SIGTERM``), ``None`` if none; ``exit_status``
+    is :data:`EXIT_INTERRUPTED` (130) after SIGINT and :data:`EXIT_TERMINATED`
+    (143) after SIGTERM. Outside the main thread (no signal handlers there) it
+    does nothing.
+    """
+
+    def __init__(self):
+        self.signal_number: int | None = None
+        self._previous: dict = {}
+
+    def _handler(self, signum, frame):
+        self.signal_number = signum
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> "TerminationSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                if sig == signal.SIGINT and signal.getsignal(sig) is not signal.default_int_handler:
+                    continue  # SIGINT ignored or handled by the caller: leave it alone
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for sig, old in self._previous.items():
+            signal.signal(sig, old)
+        self._previous.clear()
+        return False
+
+    @property
+    def exit_status(self) -> int:
+        """130 after SIGINT (or a plain KeyboardInterrupt), 143 after SIGTERM."""
+        return EXIT_TERMINATED if self.signal_number == signal.SIGTERM else EXIT_INTERRUPTED

@@ -1,10 +1,13 @@
 """The ``icsmdp`` command line: one subcommand per module of :mod:`reports.commands`.
 
-``icsmdp solve|report|gaps|verify|run|check|reproduce ...``; each module adds
-its parser with ``add_parser(subparsers)`` and sets ``func(args) -> int``.
+``icsmdp solve|report|gaps|verify|run|check|reproduce|export ...``; each module
+adds its parser with ``add_parser(subparsers)`` and sets ``func(args) -> int``.
+Every command accepts ``--json`` (one JSON object on stdout).
 
 Bad input prints one line on stderr naming what is wrong and where, exits
-with status 2 and writes nothing.
+with status 2 and writes nothing (output destinations are checked before any
+work). Ctrl-C exits with status 130 and SIGTERM with 143; both stop a command
+the same way (``icsmdp run`` keeps and saves the checkpoints reached).
 """
 from __future__ import annotations
 
@@ -13,12 +16,13 @@ import sys
 from typing import Sequence
 
 from icsmdp_theory.errors import ICSMDPError
-from reports.commands import check, gaps, report, reproduce, run, solve, verify
+from reports.arguments import TerminationSignals
+from reports.commands import check, export, gaps, report, reproduce, run, solve, verify
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: The subcommand modules, in the order ``icsmdp --help`` lists them.
-COMMANDS = (solve, report, gaps, verify, run, check, reproduce)
+COMMANDS = (solve, report, gaps, verify, run, check, reproduce, export)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,15 +41,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
+    signals = TerminationSignals()
+    args.signals = signals
     try:
-        return args.func(args)
+        with signals:
+            return args.func(args)
     except ICSMDPError as exc:
         msg = " ".join(str(exc).split())
         print(f"icsmdp {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"icsmdp {args.command}: interrupted", file=sys.stderr)
-        return 130
+        how = "terminated (SIGTERM)" if signals.exit_status == 143 else "interrupted"
+        print(f"icsmdp {args.command}: {how}", file=sys.stderr)
+        return signals.exit_status
     except BrokenPipeError:  # e.g. `icsmdp solve --json | head`
         sys.stderr.close()
         return 0

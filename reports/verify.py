@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -219,8 +220,14 @@ def verify(instances: int = 200, *, seed: int = 0, max_states: int = 64, out: st
         is written when there is none.
     search : bool
         Also run ``hypothesis.find`` (with ``target`` on the violation ratio) to
-        shrink to the smallest instance where ``alpha_paper`` fails.
+        shrink to the smallest instance where ``alpha_paper`` fails; needs
+        Hypothesis (the ``test`` extra), checked before any work.
+    progress : bool
+        A tqdm bar on stderr, drawn only when stderr is a terminal.
     """
+    if search and find is None:  # up front, not after the whole verification
+        raise InvalidArgumentError(
+            "`--search` needs Hypothesis (the `test` extra): pip install -e '.[test]'.")
     if instances < 1:
         raise InvalidArgumentError(f"`instances` must be >= 1, got {instances}.")
     if max_states < 2:
@@ -233,8 +240,9 @@ def verify(instances: int = 200, *, seed: int = 0, max_states: int = 64, out: st
           "worst_instance": None, "counterexample": None}
     saved, worst_ap = [], None
     it = range(instances)
-    if progress:
-        it = tqdm(it, desc="verify", unit="instance")
+    if progress:  # never into a redirected log: only when stderr is a terminal
+        it = tqdm(it, desc="verify", unit="instance", file=sys.stderr,
+                  disable=not sys.stderr.isatty())
     for k in it:
         model = draw_verification_instance(seed, k, max_states=max_states)
         props, rep = check_instance(model, index=k, rng=[seed, k, 1])

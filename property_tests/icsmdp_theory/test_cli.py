@@ -142,8 +142,8 @@ def test_report_builder_parses_and_never_overwrites(tmp_path):
         ax.plot([1, 2, 3], [3, 1, 2])
         fig.savefig(ctx.workdir / "line.png")
         plt.close(fig)
-        return Section(key="demo", title="Demo", blocks=[("p", "text <b>"), ("table", ["a"], [[1.5]]),
-                                                         ("figure", "line.png", "a line")],
+        return Section(key="demo", title="Demo", blocks=[("p", "Text <b>"), ("table", ["a"], [[1.5]]),
+                                                         ("figure", "line.png", "A line")],
                        data={"x": np.float64(1.5), "nan": float("nan")})
 
     first = build_report([section], out_root=tmp_path, argv=["test"], progress=False)
@@ -161,7 +161,7 @@ def test_report_builder_parses_and_never_overwrites(tmp_path):
     assert "table" in p.tags and len(p.images) == 1
     assert p.images[0]["src"].startswith("data:image/png;base64,")
     assert (first / p.images[0]["data-file"]).exists()
-    assert "text &lt;b&gt;" in (first / "index.html").read_text()
+    assert "Text &lt;b&gt;" in (first / "index.html").read_text()
     assert [q.name for q in tmp_path.iterdir() if q.name.startswith(".")] == []
 
 

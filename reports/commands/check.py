@@ -5,6 +5,13 @@ sidecar), written by ``icsmdp run`` or by any IC-Q implementation following
 the documented format. Prints ``lhs(T)`` with its bootstrap interval, each
 term of the bound and a verdict per term; exits 1 when a provable term is
 violated.
+
+A record interrupted after some checkpoints is checked on the checkpoints
+that every seed reached, and the output says so (``checkpoints_used``,
+``checkpoints_dropped``). A run that does not meet Theorem 1's assumptions
+(the paper's step size, the fixed behavior that defines ``mu``) is still
+checked numerically; the overall verdict line says which assumption fails
+and every JSON verdict carries ``assumptions_met``.
 """
 from __future__ import annotations
 
@@ -27,12 +34,16 @@ def _run(args) -> int:
     res = check_run(model, record)
     if args.json:
         doc = {k: getattr(res, k) for k in ("success", "status", "message", "checkpoints",
+                                            "checkpoints_used", "checkpoints_dropped",
                                             "lhs_mean", "lhs_lower", "lhs_upper", "floor",
                                             "alpha", "interface_term", "approximation", "mixing",
-                                            "verdicts", "bound_latex")}
+                                            "verdicts", "assumptions", "bound_latex")}
         print(json.dumps(to_jsonable(doc), allow_nan=False))
     else:
         print(f"{model.name}: {record.summary()}")
+        if res.checkpoints_dropped:
+            print(f"using {res.checkpoints_used} of {res.checkpoints_used + res.checkpoints_dropped}"
+                  f" checkpoints: the ones every seed reached (the run stopped early)")
         print(f"{'T':>8s} {'lhs mean':>12s} {'95% interval':>26s}")
         for T, m, lo, hi in zip(res.checkpoints, res.lhs_mean, res.lhs_lower, res.lhs_upper):
             print(f"{int(T):8d} {m:12.6g} [{lo:11.6g}, {hi:11.6g}]")
@@ -48,8 +59,15 @@ def _run(args) -> int:
               f"{'' if res.mixing['t_mix_is_exact'] else ' (upper bound)'}, decay exponent "
               f"{dec['exponent']:.3f} [{dec['lower']:.3f}, {dec['upper']:.3f}] vs predicted "
               f"{dec['predicted']:.3f}")
+        met, why = res.assumptions.get("met"), res.assumptions.get("reasons", [])
         for k, v in res.verdicts.items():
-            print(f"  {k:24s} {v['verdict']:13s} {v['reason']}")
+            reason = v["reason"]
+            if k == "overall" and met is False:
+                reason += ("; numerically only: the run does not meet Theorem 1's assumptions ("
+                           + "; ".join(why) + ")")
+            elif k == "overall" and met is None:
+                reason += "; the record does not state its step size and behavior"
+            print(f"  {k:24s} {v['verdict']:13s} {reason}")
     return 0 if res.success else 1
 
 

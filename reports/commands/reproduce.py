@@ -1,7 +1,9 @@
 """``icsmdp reproduce``: the paper's experiments as a report (:mod:`reports.reproduce`).
 
 ``icsmdp reproduce synthetic|routing|all [--full] [--out DIR] [--seed S] [--json]``
-writes the report directory of one experiment and prints its path (with
+writes the report directory of one experiment and prints its absolute path
+(``--out`` is checked before any work; a progress bar on stderr when it is a
+terminal, never under ``--json``; with
 ``--json``: one JSON object ``{"kind", "quick", "seed", "report", "sections"}``
 where ``sections`` is the report's ``report.json`` section data).
 """
@@ -11,6 +13,7 @@ import json
 from pathlib import Path
 
 from icsmdp_theory.errors import InvalidArgumentError
+from reports.arguments import show_progress, writable_destination
 from reports.reproduce import reproduce
 
 __all__ = ["add_parser", "KINDS"]
@@ -24,12 +27,10 @@ def _run(args) -> int:
         raise InvalidArgumentError(f"`kind` must be one of {', '.join(KINDS)}, got {args.kind!r}.")
     if args.seed < 0:
         raise InvalidArgumentError(f"`--seed` must be an integer >= 0, got {args.seed}.")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InvalidArgumentError(f"`--out`: {str(out)!r} exists and is not a directory.")
-    path = reproduce(args.kind, quick=not args.full, out=out, seed=args.seed,
-                     argv=["icsmdp"] + list(getattr(args, "argv", []) or []),
-                     progress=not args.json)
+    out = writable_destination("--out", args.out, kind="dir")  # before any work
+    path = Path(reproduce(args.kind, quick=not args.full, out=out, seed=args.seed,
+                          argv=["icsmdp"] + list(getattr(args, "argv", []) or []),
+                          progress=show_progress(args))).resolve()
     if args.json:
         doc = json.loads((path / "report.json").read_text(encoding="utf-8"))
         print(json.dumps({"kind": args.kind, "quick": not args.full, "seed": args.seed,

@@ -7,8 +7,12 @@
 Runs :class:`solvers.icq.ICQ` and, with ``--out PATH``, writes the run record
 ``PATH.npz`` + ``PATH.json`` (:mod:`solvers.records`). ``--evaluate`` adds the
 exact value at ``rho0`` of every seed's greedy policy against the optimum.
-Ctrl-C stops the run, keeps the checkpoints reached (status
-``"interrupted"``), saves them when ``--out`` is given, and exits 130.
+Ctrl-C or SIGTERM stops the run, keeps the checkpoints reached (status
+``"interrupted"``), saves them when ``--out`` is given, and exits 130 (Ctrl-C)
+or 143 (SIGTERM). The destination of ``--out`` is checked before any work
+(its directory must exist or be creatable, and be writable); the paths
+written are printed in full. A progress bar is drawn on stderr when it is a
+terminal (never under ``--json``).
 
 Bad input prints one line on stderr, exits 2 and writes nothing. Exit status
 1 means the run did not complete (stalled or diverged).
@@ -22,7 +26,8 @@ import numpy as np
 
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.results import to_jsonable
-from reports.arguments import float_arg, int_arg, load_instance_arg, out_path_arg
+from reports.arguments import (EXIT_INTERRUPTED, float_arg, int_arg, load_instance_arg,
+                               run_record_paths, show_progress)
 from solvers.api import solve
 from solvers.icq import ICQ, LEARNERS, EpsilonGreedy, FixedBehavior
 from solvers.records import evaluate_greedy_policies, save_run
@@ -34,7 +39,7 @@ MAX_JSON_Q_ENTRIES = 100_000
 _BEHAVIORS = ("epsilon", "uniform")
 
 
-def _settings_from_args(args):
+def _settings_from_args(args, progress: bool = False):
     if args.learner not in LEARNERS:
         raise InvalidArgumentError(f"`--learner` must be one of {', '.join(LEARNERS)}, "
                                    f"got {args.learner!r}.")
@@ -57,12 +62,12 @@ def _settings_from_args(args):
     omega = None if args.omega is None else float_arg("omega", args.omega, low=0.0, open_low=True)
     behavior = FixedBehavior() if args.behavior == "uniform" else EpsilonGreedy(epsilon=eps)
     return ICQ(learner=args.learner, updates=T, seeds=S, checkpoints=cks, seed=seed,
-               behavior=behavior, omega=omega)
+               behavior=behavior, omega=omega, progress=progress)
 
 
 def _run(args) -> int:
-    settings = _settings_from_args(args)
-    out = out_path_arg(args.out)
+    settings = _settings_from_args(args, progress=show_progress(args))
+    out = run_record_paths("--out", args.out)  # before any work: a run is never lost
     model = load_instance_arg(args.instance)
     record = solve(settings, model)
     paths = save_run(record, out) if out is not None else None
@@ -102,12 +107,16 @@ def _run(args) -> int:
                   f"{evaluation.optimal_v0:.6g} (mean gap {evaluation.gap_v0.mean():.3g}, "
                   f"worst {evaluation.gap_v0.max():.3g}; exact)")
         if paths:
-            print(f"saved          {paths[0]} + {paths[1].name}")
+            print(f"saved          {paths[0]} + {paths[1]}")
         elif record.status == "interrupted":
             print("not saved (no --out)")
     if record.status == "interrupted":
-        print("icsmdp run: interrupted; checkpoints reached are kept", file=sys.stderr)
-        return 130
+        signals = getattr(args, "signals", None)
+        how = "terminated (SIGTERM)" if signals is not None and signals.exit_status != \
+            EXIT_INTERRUPTED else "interrupted"
+        print(f"icsmdp run: {how}; checkpoints reached are kept"
+              + (f" in {paths[0]}" if paths else " (not saved: no --out)"), file=sys.stderr)
+        return EXIT_INTERRUPTED if signals is None else signals.exit_status
     return 0 if record.success else 1
 
 
@@ -126,7 +135,7 @@ def add_parser(sub) -> None:
     p.add_argument("--omega", default=None, help="projection radius around theta_0 (linear/mlp)")
     p.add_argument("--evaluate", action="store_true",
                    help="exact value of each seed's greedy policy (small instances)")
-    p.add_argument("--out", default=None, help="write PATH.npz + PATH.json")
+    p.add_argument("--out", default=None, help="write PATH.npz + PATH.json (checked before the run)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     def one_line_error(message):  # argparse's own errors: one line, exit 2

@@ -1,9 +1,15 @@
 """``icsmdp solve``: the exact centralized optimum ``Q*_lat`` of an instance (SPEC section 3).
 
-``icsmdp solve [INSTANCE] [--method vi|pi|mpi] [--tol T] [--json]`` computes
-``Q*_lat`` of an instance file (``.json``/``.npz``) or bundled example and
-prints ``gamma_bar``, ``v0 = E_rho0 V*``, the solver's message and its
+``icsmdp solve [INSTANCE] [--method auto|vi|pi|mpi] [--tol T] [--max-iter K] [--json]``
+computes ``Q*_lat`` of an instance file (``.json``/``.npz``) or bundled example
+and prints ``gamma_bar``, ``v0 = E_rho0 V*``, the solver's message and its
 certified error bound; exits 1 when the solver did not meet ``tol``.
+
+The default ``--method auto`` (:class:`solvers.oracle.AutoSolver`) finishes
+fast on every instance: modified policy iteration, or policy iteration when
+``gamma`` is so close to 1 that value iteration would need more than
+:data:`solvers.oracle.AUTO_VI_SWEEPS` sweeps. The printed bound and the JSON
+``error_bound`` are the same number (the solver's message states it too).
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import json
 
 from icsmdp_theory.examples import DEFAULT_EXAMPLE, EXAMPLES
 from icsmdp_theory.results import to_jsonable
-from reports.arguments import load_instance_arg, positive_float_type
+from reports.arguments import load_instance_arg, positive_float_type, positive_int_type
 from solvers.oracle import METHODS, centralized_oracle, make_solver
 
 __all__ = ["add_parser", "MAX_JSON_Q_ENTRIES"]
@@ -22,11 +28,13 @@ MAX_JSON_Q_ENTRIES = 100_000
 
 def _run(args) -> int:
     model = load_instance_arg(args.instance)
-    res = centralized_oracle(model, solver=make_solver(args.method, args.tol))
+    res = centralized_oracle(model, solver=make_solver(args.method, args.tol, args.max_iter))
     sol = res.solution
+    auto = sol.settings.get("auto") if args.method == "auto" else None
     if args.json:
         out = {"instance": model.name, "gamma": model.gamma, "gamma_bar": res.gamma_bar,
-               "v0": res.v0, "method": sol.method, "tol": args.tol,
+               "v0": res.v0, "method": sol.method, "requested_method": args.method,
+               "method_reason": auto["reason"] if auto else None, "tol": args.tol,
                "iterations": sol.iterations, "bellman_residual": sol.bellman_residual,
                "error_bound": sol.error_bound, "success": sol.success, "status": sol.status,
                "message": sol.message, "num_epoch_states": res.num_epoch_states,
@@ -40,7 +48,9 @@ def _run(args) -> int:
         print(model.summary())
         print(f"gamma_bar      {res.gamma_bar:.6g}   (max E[gamma^tau] over agents and local states)")
         print(f"v0             {res.v0:.10g}   (E_rho0 V*)")
-        print(f"method         {sol.method}: {sol.message}")
+        chosen = f"auto -> {sol.method} ({auto['reason']})" if auto else sol.method
+        print(f"method         {chosen}")
+        print(f"status         {sol.status}: {sol.message}")
         print(f"iterations     {sol.iterations}")
         print(f"residual       {sol.bellman_residual:.3g}   (error bound {sol.error_bound:.3g})")
         print(f"time           {res.elapsed:.3f} s")
@@ -51,9 +61,13 @@ def add_parser(sub) -> None:
     s = sub.add_parser("solve", help="exact centralized optimum Q*_lat of an instance")
     s.add_argument("instance", nargs="?", help=f"instance file or bundled example "
                    f"({', '.join(EXAMPLES)}); default {DEFAULT_EXAMPLE}")
-    s.add_argument("--method", choices=METHODS, default="mpi",
-                   help="value iteration, policy iteration, modified policy iteration (default)")
+    s.add_argument("--method", choices=METHODS, default="auto",
+                   help="auto (default: modified policy iteration, or policy iteration when "
+                   "gamma is near 1), value iteration, policy iteration, modified policy iteration")
     s.add_argument("--tol", type=positive_float_type, default=1e-8,
                    help="guaranteed sup-norm error of the values (default 1e-8)")
+    s.add_argument("--max-iter", type=positive_int_type, default=None,
+                   help="cap on sweeps (vi) or improvement steps (pi, mpi, auto); "
+                   "default the solver's")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=_run)

@@ -3,21 +3,29 @@
 ``icsmdp verify [--instances N] [--seed S] [--max-states K] [--json] [--out DIR] [--search]``
 prints a table (property, instances checked, violations, worst ratio lhs/rhs)
 and the ``alpha_paper`` tally; exits 1 when a provable property fails (the
-instance is saved under ``--out``).
+instance is saved under ``--out``, printed as an absolute path). ``--out`` is
+checked before any work, and so is Hypothesis for ``--search`` (the ``test``
+extra). A progress bar is drawn on stderr only when it is a terminal, never
+under ``--json``.
 """
 from __future__ import annotations
 
 import json
 
 from icsmdp_theory.results import to_jsonable
+from reports.arguments import show_progress, writable_destination
 from reports.verify import verify
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "DEFAULT_VERIFY_OUT"]
+
+#: Where counterexamples are saved without ``--out`` (relative to the working directory).
+DEFAULT_VERIFY_OUT = "reports/out/verify"
 
 
 def _run(args) -> int:
-    res = verify(args.instances, seed=args.seed, max_states=args.max_states, out=args.out,
-                 search=args.search, progress=not args.json)
+    out = writable_destination("--out", args.out or DEFAULT_VERIFY_OUT, kind="dir")
+    res = verify(args.instances, seed=args.seed, max_states=args.max_states, out=out,
+                 search=args.search, progress=show_progress(args))
     if args.json:
         doc = {"instances": res.instances, "seed": res.seed, "max_states": res.max_states,
                "success": res.success, "message": res.message,
@@ -53,6 +61,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None,
                    help="where counterexamples are saved (default reports/out/verify)")
     p.add_argument("--search", action="store_true",
-                   help="shrink to the smallest alpha_paper counterexample with hypothesis.find")
+                   help="shrink to the smallest alpha_paper counterexample with hypothesis.find "
+                   "(needs the `test` extra)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_run)

@@ -345,6 +345,11 @@ def compute_t1(seed: int, quick: bool) -> T1Data:
                   started=started)
 
 
+def _r(x: float) -> str:
+    """A correlation for the text (``n/a`` when undefined)."""
+    return "n/a (no spread)" if x != x else f"{x:.3f}"
+
+
 def render_t1(ctx: ReportContext, data: T1Data) -> Section:
     """T1's figure ``synthetic_t1.png``, text and ``report.json`` data.
 
@@ -367,18 +372,24 @@ def render_t1(ctx: ReportContext, data: T1Data) -> Section:
     alpha_t = [r["alpha_tight"] for r in rows]
     gaps = [r["value_gap"] for r in rows]
     corr_t, corr_p = data.pearson_alpha_tight, data.pearson_alpha_paper
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for r in rows:
+    ref = f"{cfg['reference']} reference"
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    for k, r in enumerate(rows):
         ax.scatter([r["alpha_tight"]] * len(r["value_gap_per_seed"]), r["value_gap_per_seed"],
-                   s=10, color="0.6")
-    ax.plot(alpha_t, gaps, "o-", color="C0", label="mean over seeds")
+                   s=12, color="0.6", label="one seed" if k == 0 else None, zorder=2)
+    ax.plot(alpha_t, gaps, "o-", color="C0", label="mean over seeds", zorder=3)
+    # label each point with its rho; points sharing an alpha get their labels stacked
+    seen: dict = {}
     for a, g, r in zip(alpha_t, gaps, rows):
-        ax.annotate(f"{r['rho']:g}", (a, g), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xlabel(f"alpha_tight ({cfg['reference']} reference)")
-    ax.set_ylabel("value gap vs rho = 1 (v0)")
-    ax.set_title(f"T1: Pearson r = {corr_t:.3f} (paper {PAPER_T1_CORRELATION})")
-    ax.legend()
-    fig.tight_layout()
+        k = seen.setdefault(round(a, 9), 0)
+        seen[round(a, 9)] += 1
+        ax.annotate(f"rho {r['rho']:g}", (a, g), textcoords="offset points",
+                    xytext=(6, 4 - 12 * k), fontsize=8)
+    ax.margins(x=0.12, y=0.1)
+    ax.set_xlabel(f"alpha_tight ({ref})")
+    ax.set_ylabel("value gap against rho = 1 (mean v0)")
+    ax.set_title(f"T1: Pearson r = {_r(corr_t)} (paper {PAPER_T1_CORRELATION})")
+    ax.legend(loc="upper left")
     fig.savefig(ctx.workdir / "synthetic_t1.png", dpi=110)
     plt.close(fig)
     sizes = cfg["sizes"]
@@ -389,15 +400,16 @@ def render_t1(ctx: ReportContext, data: T1Data) -> Section:
               f"N={sizes['num_agents']}, |X|={sizes['num_latent']}, |M|={sizes['num_interface']}, "
               f"p_handoff=0.3, gamma=0.95; observation m mod ceil(rho |M|). Tabular IC-Q, "
               f"{cfg['seeds']} seeds batched, T={cfg['updates']} updates per seed, fixed uniform "
-              f"behavior. alpha from gap_report (minimax=False, reference={cfg['reference']}). "
+              f"behavior. The alphas come from gap_report (minimax=False) under the {ref} law. "
               "Value gap = mean v0 of the converged greedy policies at rho=1 minus mean v0 at "
               "rho (exact policy evaluation); optimal gap = V*(rho0) minus mean v0."),
-        ("table", ["rho", "bins", "alpha_tight", "alpha_paper", "v0", "value gap",
-                   "gap to V*"], table),
-        ("p", f"Pearson correlation of value gap with alpha_tight: {corr_t:.3f}; with "
-              f"alpha_paper: {corr_p:.3f}; the paper reports {PAPER_T1_CORRELATION} "
+        ("table", ["rho", "bins", f"alpha_tight ({ref})", f"alpha_paper ({ref})", "v0",
+                   "value gap", "gap to V*"], table),
+        ("p", f"Pearson correlation of value gap with alpha_tight ({ref}): {_r(corr_t)}; with "
+              f"alpha_paper: {_r(corr_p)}; the paper reports {PAPER_T1_CORRELATION} "
               f"({len(rows)} rho values here)."),
-        ("figure", "synthetic_t1.png", "T1: value gap of converged IC-Q against the AIS gap."),
+        ("figure", "synthetic_t1.png", f"T1: value gap of converged IC-Q against the AIS gap "
+                                       f"alpha_tight ({ref}), one point per rho."),
     ]
     out = dict(config=cfg, rows=rows, pearson_alpha_tight=corr_t, pearson_alpha_paper=corr_p,
                paper_pearson=PAPER_T1_CORRELATION, optimal_v0=data.optimal_v0,

@@ -201,15 +201,20 @@ def compute_t2(seed: int, quick: bool) -> T2Data:
                   timings=timings, started=started)
 
 
+def _corr(x: float) -> str:
+    """A correlation for the text (``n/a`` when undefined: fewer than 2 points, no spread)."""
+    return "n/a (no spread)" if x != x else f"{x:.3f}"
+
+
 def _handoff_note(handoff: list) -> str:
     tm = [h["t_mix"] for h in handoff]
     lhs = [h["lhs_mean"] for h in handoff]
     gb = [h["gamma_bar"] for h in handoff]
     txt = (f"Across p_handoff the exact epoch-chain t_mix ranges over {min(tm):g}..{max(tm):g}, "
            f"gamma_bar over {min(gb):.3f}..{max(gb):.3f} and lhs at fixed T over "
-           f"{min(lhs):.3g}..{max(lhs):.3g}; Pearson(lhs, t_mix) = {pearson(lhs, tm):.3f}, "
+           f"{min(lhs):.3g}..{max(lhs):.3g}; Pearson(lhs, t_mix) = {_corr(pearson(lhs, tm))}, "
            f"Pearson(lhs, 1/(1 - gamma_bar)) = "
-           f"{pearson(lhs, [1 / (1 - g) for g in gb]):.3f}.")
+           f"{_corr(pearson(lhs, [1 / (1 - g) for g in gb]))}.")
     if max(tm) == min(tm):
         txt += (" On this family the epoch chain mixes in the same number of epochs for every "
                 "p_handoff (each invocation scrambles the latent state), so the t_mix envelope "
@@ -219,31 +224,141 @@ def _handoff_note(handoff: list) -> str:
     return txt
 
 
+def _rhos(values) -> str:
+    """``0.1``, ``0.1 and 0.5``, ``0.1, 0.25 and 0.5``: ascending."""
+    v = [f"{x:g}" for x in sorted(values)]
+    return v[0] if len(v) == 1 else ", ".join(v[:-1]) + " and " + v[-1]
+
+
+def _below_floor(rho_rows: list) -> list:
+    """The rows whose ``lhs`` is below their exact floor, by ascending ``rho``."""
+    return sorted((r for r in rho_rows if r["lhs_mean"] < r["floor"]), key=lambda r: r["rho"])
+
+
 def _floor_note(rho_rows: list) -> str:
-    below = [r["rho"] for r in rho_rows if r["lhs_mean"] < r["floor"]]
-    txt = ("Every exact floor is below the interface term 2 alpha_tight^2."
-           if all(r["floor"] <= r["interface_term"] for r in rho_rows)
-           else "Some exact floor exceeds 2 alpha_tight^2 (see data).")
+    txt = ("Every exact floor is below the interface term 2 alpha_tight^2 (stationary "
+           "reference)." if all(r["floor"] <= r["interface_term"] for r in rho_rows)
+           else "Some exact floor exceeds 2 alpha_tight^2 (stationary reference): see the "
+                "table.")
+    below = _below_floor(rho_rows)
     if below:
-        txt += (f" At rho in {below} lhs is still below the exact floor: tabular IC-Q with "
-                "harmonic steps has not reached Q_hat* at this budget (its error approaches "
-                "the floor from below as T grows; e.g. on the quick instance at rho = 0.5, "
-                "lhs = 0.50, 0.68, 2.3, 3.4 at T = 3300, 1e4, 3e4, 1e5 against a floor of "
-                "4.0, measured once during development).")
+        T = max(r["updates"] for r in below)
+        nums = "; ".join(f"rho = {r['rho']:g}: lhs {r['lhs_mean']:.3g} against a floor of "
+                         f"{r['floor']:.3g}" for r in below)
+        txt += (f" At rho = {_rhos(r['rho'] for r in below)} the measured lhs is below its own "
+                f"exact floor ({nums}): these runs have not reached the floor at T = {T}. The "
+                "floor is where tabular IC-Q settles (lhs equals it when the learned values "
+                "equal Q_hat*), and a run that has not converged can be on either side of it; "
+                "these lhs values are therefore not the settled error, and a longer run is "
+                "needed to see the floor.")
     return txt
 
 
+def _coincide(a, b, rel: float = 0.05) -> bool:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return a.size > 0 and bool(np.all(np.abs(a - b) <= rel * np.maximum(np.abs(a), 1e-300)))
+
+
+def _figure_budget(path, T, budget, fit) -> str:
+    """The budget figure; returns its caption."""
+    floor = budget["floor"]
+    lhs = np.asarray(budget["lhs_mean"], float)
+    ex = lhs - floor
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    ax.loglog(T, lhs, "o-", color="C0", ms=7, label="lhs(T), mean over seeds")
+    ax.loglog(T[ex > 0], ex[ex > 0], "s--", color="C1", ms=6, mfc="none", mew=1.5,
+              label="lhs(T) - floor")
+    if floor > 0:
+        ax.axhline(floor, color="k", lw=1, ls=":", label=f"exact floor {floor:.3g}")
+    ax.set_xlabel("T (updates per seed)")
+    ax.set_ylabel("lhs = sum mu (Q_T o phi - Q*)^2")
+    ax.set_title(f"Budget: decay exponent {fit['exponent']:.2f} (predicted "
+                 f"{fit['predicted']:.2f})")
+    fig.legend(loc="outside upper center", ncols=3, fontsize=9)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    cap = ("T2, budget: lhs(T) and lhs(T) - floor against T (log-log) at rho = 1, "
+           f"p_handoff = {budget['p_handoff']:g}, with the exact floor.")
+    if _coincide(lhs[ex > 0], ex[ex > 0]):
+        cap += (f" The two curves nearly coincide because the floor ({floor:.3g}) is small "
+                "against lhs (open squares over filled circles).")
+    return cap
+
+
+def _figure_handoff(path, handoff, p_updates) -> str:
+    ps = [h["p_handoff"] for h in handoff]
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    h1 = ax.plot(ps, [h["lhs_mean"] for h in handoff], "o-", color="C0",
+                 label=f"lhs at T = {p_updates} (left axis)")
+    ax.set_xlabel("p_handoff")
+    ax.set_ylabel(f"lhs at T = {p_updates}")
+    ax2 = ax.twinx()
+    tm = [h["t_mix"] for h in handoff]
+    h2 = ax2.plot(ps, tm, "s--", color="C1", label="exact t_mix(1/4) (right axis)")
+    ax2.set_ylabel("t_mix(1/4) of the epoch chain (epochs)")
+    # both axes from 0 with different headroom, so that the curves' points do not coincide
+    # (t_mix tops out at 2/3 of its axis, lhs at 7/8); lhs is drawn over t_mix
+    ax.set_ylim(0, 8 / 7 * max([h["lhs_mean"] for h in handoff] + [1e-12]))
+    ax2.set_ylim(0, 1.5 * max(tm + [1]))
+    ax.set_zorder(ax2.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    ax2.yaxis.get_major_locator().set_params(integer=True)
+    ax.set_title("Handoff probability (ring variant)")
+    fig.legend(handles=h1 + h2, loc="outside upper center", ncols=2, fontsize=9)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return (f"T2, handoff: lhs at T = {p_updates} (left axis) and the exact mixing time of "
+            "the epoch chain (right axis) against p_handoff.")
+
+
+def _figure_rho(path, rho_rows) -> str:
+    rows = sorted(rho_rows, key=lambda r: r["rho"])
+    rs = [r["rho"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    ax.semilogy(rs, [r["lhs_mean"] for r in rows], "o-", color="C0",
+                label="lhs at the final T")
+    ax.semilogy(rs, [max(r["floor"], 1e-300) for r in rows], "s--", color="C1",
+                label="exact floor")
+    ax.semilogy(rs, [r["interface_term"] for r in rows], "^:", color="C2",
+                label="2 alpha_tight^2 (stationary ref.)")
+    below = _below_floor(rows)
+    if below:
+        ax.semilogy([r["rho"] for r in below], [r["lhs_mean"] for r in below], "o", ms=14,
+                    mfc="none", mec="C3", mew=2, label="lhs below its floor: not converged")
+    ax.set_xlabel("rho (retained fraction of the interface)")
+    ax.set_ylabel("sum mu (Q - Q*)^2")
+    ax.set_title("Retention rho at fixed T")
+    ax.margins(x=0.06)
+    fig.legend(loc="outside upper center", ncols=2, fontsize=9)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    T = max((r["updates"] for r in rows), default=0)
+    cap = (f"T2, rho: lhs at T = {T}, the exact floor and 2 alpha_tight^2 (stationary "
+           "reference) against rho.")
+    if below:
+        cap += (f" Circled: at rho = {_rhos(r['rho'] for r in below)} lhs lies below its own "
+                "floor, so those runs have not reached it at this T.")
+    return cap
+
+
 def render_t2(ctx: ReportContext, data: T2Data) -> Section:
-    """T2's figure ``synthetic_t2.png``, text and ``report.json`` data.
+    """T2's figures, text and ``report.json`` data.
+
+    Figures (one per study): ``synthetic_t2_budget.png`` (lhs against T,
+    log-log, with the floor), ``synthetic_t2_handoff.png`` (lhs and the
+    exact ``t_mix`` against ``p_handoff``), ``synthetic_t2_rho.png`` (lhs,
+    floor and ``2 alpha_tight^2`` against ``rho``, circling runs still
+    below their floor).
 
     ``report.json`` key ``synthetic_t2``: ``config``, ``budget``, ``handoff``,
-    ``rho`` (the fields of :class:`T2Data`) and ``timings_seconds``
-    (``budget, handoff, rho, section``).
+    ``rho`` (the fields of :class:`T2Data`), ``below_floor_rhos`` (the rhos
+    whose ``lhs`` is below the exact floor: not converged at that ``T``) and
+    ``timings_seconds`` (``budget, handoff, rho, section``).
 
     Parameters
     ----------
     ctx : ReportContext
-        The figure is written to ``ctx.workdir``.
+        The figures are written to ``ctx.workdir``.
     data : T2Data
 
     Returns
@@ -251,71 +366,47 @@ def render_t2(ctx: ReportContext, data: T2Data) -> Section:
     Section
     """
     cfg, budget, handoff, rho_rows = data.config, data.budget, data.handoff, data.rho
-    sizes, fit, floor = cfg["sizes"], budget["fit"], budget["floor"]
+    sizes, fit = cfg["sizes"], budget["fit"]
     T = np.asarray(budget["T"], float)
-    fig, axs = plt.subplots(1, 3, figsize=(13, 4))
-    ax = axs[0]
-    ax.loglog(T, budget["lhs_mean"], "o-", label="lhs(T), mean over seeds")
-    ex = np.asarray(budget["lhs_mean"]) - floor
-    ax.loglog(T[ex > 0], ex[ex > 0], "s--", label="lhs(T) - floor")
-    if floor > 0:
-        ax.axhline(floor, color="k", lw=0.8, ls=":", label="exact floor")
-    ax.set_xlabel("T (updates per seed)")
-    ax.set_title(f"budget: exponent {fit['exponent']:.2f} (predicted {fit['predicted']:.2f})")
-    ax.legend(fontsize=7)
-    ax = axs[1]
-    ps = [h["p_handoff"] for h in handoff]
-    ax.plot(ps, [h["lhs_mean"] for h in handoff], "o-", label=f"lhs(T={cfg['p_updates']})")
-    ax.set_xlabel("p_handoff")
-    ax.set_ylabel("lhs")
-    ax2 = ax.twinx()
-    ax2.plot(ps, [h["t_mix"] for h in handoff], "s--", color="C1", label="t_mix (exact)")
-    ax2.set_ylabel("t_mix")
-    ax.set_title("handoff probability")
-    ax.legend(loc="upper left", fontsize=7)
-    ax2.legend(loc="upper right", fontsize=7)
-    ax = axs[2]
-    rs = [r["rho"] for r in rho_rows]
-    ax.semilogy(rs, [r["lhs_mean"] for r in rho_rows], "o-", label="lhs(T) at final T")
-    ax.semilogy(rs, [max(r["floor"], 1e-300) for r in rho_rows], "s--", label="exact floor")
-    ax.semilogy(rs, [r["interface_term"] for r in rho_rows], "^:", label="2 alpha_tight^2")
-    ax.set_xlabel("rho")
-    ax.invert_xaxis()
-    ax.set_title("retention rho at fixed T")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(ctx.workdir / "synthetic_t2.png", dpi=110)
-    plt.close(fig)
+    cap_budget = _figure_budget(ctx.workdir / "synthetic_t2_budget.png", T, budget, fit)
+    cap_handoff = _figure_handoff(ctx.workdir / "synthetic_t2_handoff.png", handoff,
+                                  cfg["p_updates"])
+    cap_rho = _figure_rho(ctx.workdir / "synthetic_t2_rho.png", rho_rows)
     blocks = [
         ("p", f"Reduced synthetic instance (N={sizes['num_agents']}, |X|={sizes['num_latent']}, "
               f"|M|={sizes['num_interface']}, seed {data.seed}) in both modes: mu and t_mix are "
               "exact only up to 5,000 epoch states. Tabular IC-Q with the fixed uniform "
               "behavior; lhs(T) = mean over seeds of sum mu (Q_T o phi - Q*)^2; floor = sum mu "
-              "(Q_hat*_stationary o phi - Q*)^2, where tabular IC-Q settles."),
+              "(Q_hat* o phi - Q*)^2 with Q_hat* under the stationary reference, where tabular "
+              "IC-Q settles."),
         ("table", ["T", "lhs mean"], [[int(t), v] for t, v in zip(T, budget["lhs_mean"])]),
         ("p", f"Fitted decay exponent of lhs - floor: {fit['exponent']:.3f} "
               f"[{fit['lower']:.3f}, {fit['upper']:.3f}] over {fit['points']} checkpoints; the "
               f"(1 + log(T+1))/T rate predicts {fit['predicted']:.3f}."),
+        ("figure", "synthetic_t2_budget.png", cap_budget),
         ("p", f"Handoff scan: the family's slow-mixing variant (latent_moves="
               f"'{HANDOFF_LATENT_MOVES}': the latent state moves by -1, 0 or +1 on a ring per "
               "primitive step, so shorter invocations (larger p_handoff) move the artifact "
               "less per epoch and the epoch chain mixes more slowly; with the default random "
-              "latent kernel every invocation scrambles the latent state and t_mix = 2 for "
-              f"every p_handoff). lhs at T = {cfg['p_updates']}, next to the exact t_mix(1/4) "
-              "of the epoch chain under the uniform behavior."),
+              "latent kernel every invocation scrambles the latent state, so t_mix would not "
+              f"depend on p_handoff). The table gives lhs at T = {cfg['p_updates']} next to the "
+              "exact t_mix(1/4) of the epoch chain under the uniform behavior."),
         ("table", ["p_handoff", "t_mix", "relaxation time", "gamma_bar", "lhs"],
          [[h["p_handoff"], h["t_mix"], h["relaxation_time"], h["gamma_bar"], h["lhs_mean"]]
           for h in handoff]),
         ("p", _handoff_note(handoff)),
-        ("table", ["rho", "alpha_tight", "2 alpha^2", "floor", "lhs"],
+        ("figure", "synthetic_t2_handoff.png", cap_handoff),
+        ("table", ["rho", "alpha_tight (stationary reference)", "2 alpha_tight^2", "floor",
+                   "lhs"],
          [[r["rho"], r["alpha_tight"], r["interface_term"], r["floor"], r["lhs_mean"]]
           for r in rho_rows]),
         ("p", _floor_note(rho_rows)),
-        ("figure", "synthetic_t2.png", "T2: lhs against T (log-log), p_handoff (with exact "
-                                       "t_mix) and rho (with the exact floor and 2 alpha^2)."),
+        ("figure", "synthetic_t2_rho.png", cap_rho),
     ]
     timings = {**data.timings, "section": round(time.perf_counter() - data.started, 3)}
-    out = dict(config=cfg, budget=budget, handoff=handoff, rho=rho_rows, timings_seconds=timings)
+    out = dict(config=cfg, budget=budget, handoff=handoff, rho=rho_rows,
+               below_floor_rhos=[r["rho"] for r in _below_floor(rho_rows)],
+               timings_seconds=timings)
     return Section(key="synthetic_t2", title="T2: finite-sample behavior along T, p_handoff, rho",
                    blocks=blocks, data=out)
 

@@ -1,11 +1,14 @@
 """The routing study (reports.studies.routing): exact Q*, scoring, the study, rendering."""
+import json
+
 import networkx as nx
 import numpy as np
 import pytest
 
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.families import GRAPH_KINDS, routing_graph, routing_instance, synthetic_instance
-from reports.builder import ReportContext
+from reports.builder import ReportContext, build_report
+from reports.htmlcheck import check_report
 from reports.studies.routing import (ROUTING_KEYS, RoutingData, compute_routing, decision_gap,
                                      render_routing, routing_accuracy, routing_q_star,
                                      routing_smdp, routing_study)
@@ -170,3 +173,12 @@ def test_render_routing_reports_the_computed_families(quick_routing):
     assert [r[0] for r in table[2]] == list(GRAPH_KINDS)
     assert sec.blocks[4][1].startswith("Every seed routes every")
     assert (ctx.workdir / "routing.png").is_file()
+
+
+def test_rendered_routing_passes_the_report_check(quick_routing, tmp_path):
+    _, data, _ = quick_routing
+    path = build_report([lambda ctx: render_routing(ctx, data)], out_root=tmp_path,
+                        progress=False)
+    assert check_report(path) == []  # prose rule included
+    doc = json.loads((path / "report.json").read_text(encoding="utf-8"))
+    assert [r["verdict"] for r in doc["summary"]["rows"]] == ["holds", "holds"]

@@ -4,7 +4,8 @@ import pytest
 from scipy import stats
 
 import reports.studies.synthetic_t1 as t1
-from reports.builder import ReportContext
+from reports.builder import ReportContext, build_report
+from reports.htmlcheck import check_report
 from reports.studies.synthetic_t1 import (PAPER_T1_CORRELATION, T1Data, checkpoint_grid, pearson,
                                           render_t1, synthetic_t1)
 from reports.studies.workers import worker_processes
@@ -64,6 +65,11 @@ def test_render_t1_draws_and_reports_given_numbers(tmp_path):
     assert table[2] == [[1.0, 4, 0.1, 0.2, 3.0, 0.0, 0.5], [0.5, 2, 0.4, 0.8, 2.5, 0.5, 1.0]]
     assert "seed 5" in sec.blocks[0][1]
     assert (tmp_path / "synthetic_t1.png").is_file()
+    # every alpha names its reference; the page passes the whole report check
+    assert table[1][2:4] == ["alpha_tight (uniform reference)", "alpha_paper (uniform reference)"]
+    path = build_report([lambda ctx: render_t1(ctx, data)], out_root=tmp_path / "out",
+                        progress=False)
+    assert check_report(path) == []
 
 
 def test_full_rho_sweep_in_worker_processes_equals_the_serial_one(monkeypatch):
