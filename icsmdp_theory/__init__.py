@@ -1,8 +1,12 @@
 """icsmdp-theory: make the theory of decentralized workflow learning checkable.
 
-The model (:class:`ICSMDP`), its exact option reduction, the centralized
-oracle ``Q*_lat``, and the files of SPEC section 9. Definitions follow
-``SPEC.md``; where the paper and the SPEC differ, the SPEC wins.
+The model layer (the lowest of four: ``icsmdp_theory`` -> ``solvers`` ->
+``estimators`` -> ``reports``, imports only pointing down): the validated
+model (:class:`ICSMDP`) and its cache of derived values, the files of SPEC
+section 9, the exact option reduction, epoch states and observation cells,
+simulation, random instances and instance families, and the public
+Hypothesis strategies (:mod:`icsmdp_theory.testing.strategies`). Definitions
+follow ``SPEC.md``; where the paper and the SPEC differ, the SPEC wins.
 """
 from icsmdp_theory.errors import (ICSMDPError, InvalidArgumentError, InvalidInstanceError,
                                   InvalidObservationMapError, StateSpaceTooLargeError)

@@ -8,7 +8,11 @@
   ``Q*_lat``);
 - solvers: :class:`ValueIteration`, :class:`PolicyIteration`,
   :class:`ModifiedPolicyIteration`; the learner :class:`~solvers.icq.ICQ`
-  (``solve(ICQ(...), model)`` returns a :class:`~solvers.records.RunRecord`).
+  (``solve(ICQ(...), model)`` returns a :class:`~solvers.records.RunRecord`);
+- the exact solvers are compositions of the named pieces of
+  :mod:`solvers.iteration` (Bellman operator, greedy step, policy evaluation,
+  one ``operator_iteration`` owning the stopping rules and the certified bound);
+- :mod:`solvers.oracle`: the centralized oracle ``Q*_lat`` and its summary.
 """
 from solvers.api import (ModifiedPolicyIteration, PolicyIteration, ValueIteration, register,
                          solve)
