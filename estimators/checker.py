@@ -23,11 +23,23 @@ bootstrap interval over seeds:
 
 Verdicts per term: ``holds`` / ``violated`` / ``inconclusive`` with the numbers
 behind them (:mod:`estimators.theorem` holds the bound and the rules).
+
+**Interrupted runs.** Only the checkpoints that every seed reached are used
+(a seed's checkpoints are reached in order, so they are the first ones); the
+result says so (``checkpoints_used``, ``checkpoints_dropped`` and the message).
+
+**Assumptions.** Theorem 1 assumes the paper's step size
+``eta_k = 1/(2 nu lambda_0 (k+1))`` (``StepSize(rule="paper")``) and the fixed
+behavior that defines ``mu`` (``FixedBehavior`` with the law the checker uses,
+uniform by default). A run made otherwise is still checked, numerically;
+``assumptions`` (and every verdict's ``assumptions_met``) says whether the
+record states both, and which one fails. A record that does not state its
+settings gives ``assumptions_met = None``.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -42,7 +54,8 @@ from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result
 from solvers.api import ModifiedPolicyIteration, solve
 
-__all__ = ["CheckResult", "check_run", "lhs_per_seed", "learning_floor", "ALPHA_FORMS"]
+__all__ = ["CheckResult", "check_run", "lhs_per_seed", "learning_floor", "ALPHA_FORMS",
+           "run_assumptions", "common_checkpoints"]
 
 #: The three interface-gap forms reported (SPEC section 5).
 ALPHA_FORMS = ("alpha_paper", "alpha_tv", "alpha_tight")
@@ -73,8 +86,12 @@ class CheckResult(Result):
         ``t_mix``, ``t_mix_is_exact``, ``c0_min`` per form, ``decay`` (exponent,
         interval, predicted slope, points).
     verdicts : dict
-        term -> ``{"verdict", "reason", ...numbers}``; keys ``interface:<form>``,
-        ``approximation``, ``mixing``, ``overall``.
+        term -> ``{"verdict", "reason", "assumptions_met", ...numbers}``; keys
+        ``interface:<form>``, ``approximation``, ``mixing``, ``overall``.
+    assumptions : dict
+        ``{"met", "step_size", "behavior", "reasons"}`` (:func:`run_assumptions`).
+    checkpoints_used, checkpoints_dropped : int
+        Checkpoints every seed reached (used) and the rest (an interrupted run).
     """
 
     checkpoints: np.ndarray
@@ -89,6 +106,9 @@ class CheckResult(Result):
     mixing: dict
     verdicts: dict
     bound_latex: str
+    assumptions: dict = field(default_factory=dict)
+    checkpoints_used: int = 0
+    checkpoints_dropped: int = 0
 
 
 def lhs_per_seed(model: ICSMDP, record, q_star: np.ndarray, mu_epoch: np.ndarray) -> np.ndarray:
@@ -146,6 +166,54 @@ def _check_record_matches(model: ICSMDP, record) -> None:
         raise InvalidArgumentError("`record`: admissible successors differ from the instance's.")
 
 
+def run_assumptions(record, behavior=None) -> dict:
+    """Whether a run meets Theorem 1's assumptions on the step size and the behavior.
+
+    Reads the record's ``settings`` (``step`` and ``behavior``, as
+    :class:`solvers.icq.ICQ` writes them).
+
+    Parameters
+    ----------
+    record : RunRecord
+    behavior : list of ndarray or None
+        The law that defines ``mu`` in the check (``None``: uniform).
+
+    Returns
+    -------
+    dict
+        ``met`` (``True``, ``False``, or ``None`` when the record does not
+        state its settings), ``step_size`` and ``behavior`` (short descriptions)
+        and ``reasons`` (one phrase per unmet assumption).
+    """
+    settings = getattr(record, "settings", None) or {}
+    step, beh = settings.get("step"), settings.get("behavior")
+    if not isinstance(step, dict) or not isinstance(beh, dict):
+        return {"met": None, "step_size": None, "behavior": None,
+                "reasons": ["the record does not state its step size and behavior"]}
+    reasons = []
+    rule = step.get("rule")
+    if rule != "paper":
+        reasons.append(f"step size {rule!r}, not the paper's 1/(2 nu lambda_0 (k+1))")
+    kind = beh.get("kind")
+    if kind == "FixedBehavior":
+        fixed_uniform = beh.get("probabilities") is None
+        if fixed_uniform != (behavior is None):
+            reasons.append("fixed behavior differs from the law that defines mu")
+        beh_text = "fixed uniform" if fixed_uniform else "fixed (explicit law)"
+    else:
+        eps = beh.get("epsilon")
+        beh_text = f"epsilon-greedy (epsilon {eps})" if kind == "EpsilonGreedy" else str(kind)
+        reasons.append(f"behavior {beh_text}, not the fixed behavior that defines mu")
+    return {"met": not reasons, "step_size": rule, "behavior": beh_text, "reasons": reasons}
+
+
+def common_checkpoints(reached) -> np.ndarray:
+    """Indices of the checkpoints that every seed reached (``reached[k, s]``)."""
+    if reached is None:
+        return None
+    return np.flatnonzero(np.asarray(reached, bool).all(axis=1))
+
+
 def check_run(model: ICSMDP, record, *, behavior=None, tol: float = 1e-10, rng=0) -> CheckResult:
     """Hold a run record against each term of Theorem 1 (see the module docstring).
 
@@ -167,9 +235,17 @@ def check_run(model: ICSMDP, record, *, behavior=None, tol: float = 1e-10, rng=0
                      oracle=oracle, tol=tol)
     T = np.asarray(record.checkpoints, float)
     L = lhs_per_seed(model, record, oracle.q, mu_epoch)
+    cols = common_checkpoints(getattr(record, "reached", None))
+    if cols is None:
+        cols = np.flatnonzero(~np.isnan(L).any(axis=0))
+    if cols.size == 0:
+        raise InvalidArgumentError("`record`: no checkpoint was reached by every seed (the run "
+                                   "stopped before its first checkpoint).")
+    dropped = T.size - cols.size
+    T, L = T[cols], L[:, cols]
     ok_seeds = ~np.isnan(L).any(axis=1)
     if not ok_seeds.any():
-        raise InvalidArgumentError("`record`: no seed reached every checkpoint.")
+        raise InvalidArgumentError("`record`: no seed has a finite lhs at the checkpoints reached.")
     L = L[ok_seeds]
     mean, lower, upper = th.bootstrap_mean(L, rng=rng)
 
@@ -212,12 +288,25 @@ def check_run(model: ICSMDP, record, *, behavior=None, tol: float = 1e-10, rng=0
 
     verdicts = _verdicts(floor, interface, approx, mean, lower, upper, fit_bound, c0,
                          record.learner)
+    assumptions = run_assumptions(record, behavior)
+    for v in verdicts.values():
+        v["assumptions_met"] = assumptions["met"]
     bad = [k for k, v in verdicts.items() if v["verdict"] == "violated"]
+    message = (("violated terms: " + ", ".join(bad)) if bad else
+               f"overall: {verdicts['overall']['verdict']}")
+    if assumptions["met"] is False:
+        message += (" (numerically; the run does not meet Theorem 1's assumptions: "
+                    + "; ".join(assumptions["reasons"]) + ")")
+    elif assumptions["met"] is None:
+        message += " (the record does not state its step size and behavior)"
+    if dropped:
+        message += (f"; {cols.size} of {cols.size + dropped} checkpoints used (T <= "
+                    f"{int(T[-1])}): the ones every seed reached, the run stopped early")
     return CheckResult(
         success=verdicts["overall"]["verdict"] != "violated",
         status=verdicts["overall"]["verdict"],
-        message=("violated terms: " + ", ".join(bad)) if bad else
-        f"overall: {verdicts['overall']['verdict']}",
+        message=message, assumptions=assumptions, checkpoints_used=int(cols.size),
+        checkpoints_dropped=int(dropped),
         iterations=int(len(T)), settings={"tol": tol, "behavior": "uniform" if behavior is None
                                           else "explicit", "seeds_used": int(ok_seeds.sum())},
         elapsed=time.perf_counter() - t0, checkpoints=T, lhs_per_seed=L, lhs_mean=mean,

@@ -108,7 +108,7 @@ STATUS_WORDS: dict[str, str] = {
                  "estimates are finite at the last checkpoint.",
     "stalled": "A seed made no update for the stall limit of primitive steps (invocations "
                "longer than the horizon?); the run stopped and keeps the checkpoints reached.",
-    "interrupted": "The run was interrupted by the user (Ctrl-C); the checkpoints reached so "
+    "interrupted": "The run was interrupted (Ctrl-C or SIGTERM); the checkpoints reached so "
                    "far are kept.",
     "diverged": "Some estimates are not finite (overflow) at the last checkpoint.",
 }

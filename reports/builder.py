@@ -388,7 +388,7 @@ def build_report(section_funcs: Sequence[Callable[[ReportContext], Section]], *,
         (tmp / "index.html").write_text(_render_html(sections, prov, tmp, summary),
                                         encoding="utf-8")
         # the lower-case sentence heuristic is left to the tests of the sections
-        problems = check_report(tmp, prose=True)
+        problems = check_report(tmp, prose=False)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700; give it the usual mode

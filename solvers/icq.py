@@ -734,10 +734,10 @@ class BatchRun:
     def run(self) -> RunRecord:
         """Start, step until every seed is done (or stalls, or Ctrl-C), finish into a record."""
         self.t_loop, self.cpu_loop = time.perf_counter(), time.process_time()
-        self.start()
         progress = _Progress(self.num_seeds * self.num_updates, self.settings.progress,
                              f"IC-Q {self.settings.learner}")
-        try:
+        try:  # Ctrl-C (and SIGTERM under the CLI, which raises KeyboardInterrupt) keeps the record
+            self.start()
             while self.step():
                 if self.sim.clock & (_CHECK_EVERY - 1) == 0:
                     progress.update(int(self.updates.sum()))
@@ -745,7 +745,8 @@ class BatchRun:
                         break
         except KeyboardInterrupt:
             self.status = "interrupted"
-            self.message = "interrupted by the user; checkpoints reached so far are kept."
+            self.message = ("interrupted (Ctrl-C or SIGTERM); checkpoints reached so far are "
+                            "kept.")
         progress.update(int(self.updates.sum()))
         progress.close()
         return self.finish()

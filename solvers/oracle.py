@@ -15,6 +15,8 @@ Examples
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,23 +28,207 @@ from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.options import gamma_bar, option_reduction
 from icsmdp_theory.results import Result, SolveResult
-from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, solve
+from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, register, solve
+from solvers.committed_chain import committed_chain
+from solvers.common import UNIT_ROUNDOFF
+from solvers.iteration import certified_result, certify, operator_iteration
 
-__all__ = ["OracleResult", "centralized_oracle", "METHODS", "make_solver", "bellman_operator"]
+__all__ = ["OracleResult", "centralized_oracle", "METHODS", "make_solver", "bellman_operator",
+           "AutoSolver", "AUTO_VI_SWEEPS", "POLISH_SWEEPS", "vi_sweep_estimate"]
 
-#: CLI method names -> solver classes (see :func:`make_solver`).
-METHODS = ("vi", "pi", "mpi")
+#: CLI method names (see :func:`make_solver`); ``"auto"`` is the default.
+METHODS = ("auto", "vi", "pi", "mpi")
+
+#: :class:`AutoSolver` uses modified policy iteration up to this estimated VI sweep count.
+AUTO_VI_SWEEPS = 10_000
+#: Cap on the value-iteration sweeps that polish policy iteration's values in :class:`AutoSolver`.
+POLISH_SWEEPS = 1_000
 
 
-def make_solver(method: str = "mpi", tol: float = 1e-8):
-    """The solver object for a method name in :data:`METHODS`."""
+def vi_sweep_estimate(g: float, tol: float, scale: float) -> float:
+    r"""Sweeps value iteration from ``v_0 = 0`` needs to certify ``tol`` (sup rule), a priori.
+
+    ``||v_{n+1} - v_n|| <= g^n ||T 0|| = g^n scale`` and the sup rule stops when
+    ``g/(1 - g) ||v_{n+1} - v_n|| <= tol``, so
+
+    .. math::  n = \left\lceil \frac{\log(tol\,(1 - g)/(g\, scale))}{\log g} \right\rceil .
+
+    Parameters
+    ----------
+    g : float
+        Contraction modulus in ``[0, 1)``.
+    tol : float
+        Target sup-norm error ``> 0``.
+    scale : float
+        ``max |r|`` (one-step rewards), ``>= 0``.
+
+    Returns
+    -------
+    float
+        ``>= 1`` (``inf`` when ``g >= 1``).
+
+    Examples
+    --------
+    >>> vi_sweep_estimate(0.5, 1e-3, 1.0)   # 0.5^n <= 1e-3: n = 10
+    10.0
+    >>> vi_sweep_estimate(1 - 1e-10, 1e-8, 1.0) > 1e11
+    True
+    """
+    if g >= 1.0:
+        return math.inf
+    if g <= 0.0 or scale <= 0.0:
+        return 1.0
+    ratio = tol * (1.0 - g) / (g * scale)
+    if ratio >= 1.0:
+        return 1.0
+    return float(max(1.0, math.ceil(math.log(ratio) / math.log(g) - 1e-9)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutoSolver:
+    """Pick the exact method that finishes fast on this instance (issue 11, section 3).
+
+    Value iteration needs about :func:`vi_sweep_estimate` sweeps, which grows
+    like ``1/(1 - gamma)``: 2.3e11 at ``gamma = 1 - 1e-10``. Up to
+    ``vi_sweeps`` estimated sweeps the instance is solved by
+    :class:`~solvers.api.ModifiedPolicyIteration` (whose span rule is faster
+    still); above, by policy iteration, whose cost does not depend on
+    ``gamma`` (a handful of linear solves). When the rounding floor
+    ``delta(x)/(1 - g_hi)`` of the certified bound (:mod:`solvers.iteration`)
+    alone exceeds ``tol``, no sweep can certify ``tol``: the result is
+    ``"stagnated"`` at once, with the achieved bound; otherwise policy
+    iteration's values are polished by at most ``polish_sweeps`` sweeps.
+
+    Parameters
+    ----------
+    tol : float
+        Target sup-norm error.
+    max_iter : int or None
+        Improvement steps of the chosen method (``None``: its default).
+    vi_sweeps : int
+        Estimated sweep count above which policy iteration is used.
+    polish_sweeps : int
+
+    Notes
+    -----
+    The result's ``method`` is the method used (``"mpi"`` or ``"pi"``); its
+    ``settings["auto"]`` records ``chosen``, ``vi_sweeps_estimate``,
+    ``contraction`` and ``reason``.
+    """
+
+    tol: float = 1e-8
+    max_iter: int | None = None
+    vi_sweeps: int = AUTO_VI_SWEEPS
+    polish_sweeps: int = POLISH_SWEEPS
+
+    def __post_init__(self):
+        for name in ("tol", "vi_sweeps", "polish_sweeps") + (("max_iter",) if self.max_iter
+                                                              is not None else ()):
+            v = getattr(self, name)
+            if name != "tol" and (not isinstance(v, int) or isinstance(v, bool)):
+                raise InvalidArgumentError(f"`{name}` must be an integer, got {v!r}.")
+            if not v > 0:
+                raise InvalidArgumentError(f"`{name}` must be > 0, got {v!r}.")
+
+
+def make_solver(method: str = "auto", tol: float = 1e-8, max_iter: int | None = None):
+    """The solver object for a method name in :data:`METHODS`.
+
+    ``max_iter`` (sweeps for ``"vi"``, improvement steps otherwise) keeps the
+    solver's default when ``None``.
+
+    >>> make_solver("vi", 1e-6, max_iter=50)
+    ValueIteration(tol=1e-06, max_iter=50, rule='sup')
+    """
+    kw = {} if max_iter is None else {"max_iter": max_iter}
+    if method == "auto":
+        return AutoSolver(tol=tol, **kw)
     if method == "vi":
-        return ValueIteration(tol=tol)
+        return ValueIteration(tol=tol, **kw)
     if method == "pi":
-        return PolicyIteration(tol=tol)
+        return PolicyIteration(tol=tol, **kw)
     if method == "mpi":
-        return ModifiedPolicyIteration(tol=tol)
+        return ModifiedPolicyIteration(tol=tol, **kw)
     raise InvalidArgumentError(f"`method` must be one of {', '.join(METHODS)}, got {method!r}.")
+
+
+def _reward_scale(model: ICSMDP) -> float:
+    """``max |R_i(y, c')|`` over agents (the size of ``T 0``)."""
+    return max(float(np.max(np.abs(option_reduction(model, i).option_reward())))
+               for i in range(model.num_agents))
+
+
+@register(AutoSolver, ICSMDP)
+def _auto(solver: AutoSolver, model: ICSMDP) -> SolveResult:
+    """MPI when value iteration would be short, else policy iteration with the floor check."""
+    t0 = time.perf_counter()
+    chain = committed_chain(model)
+    g_hi = float(chain.discount_range[1])
+    n_vi = vi_sweep_estimate(g_hi, solver.tol, _reward_scale(model))
+    auto = {"contraction": g_hi, "vi_sweeps_estimate": n_vi, "vi_sweeps_limit": solver.vi_sweeps}
+    kw = {} if solver.max_iter is None else {"max_iter": solver.max_iter}
+    if n_vi <= solver.vi_sweeps:
+        res = solve(ModifiedPolicyIteration(tol=solver.tol, **kw), model)
+        auto.update(chosen="mpi", reason=(f"value iteration would need about {n_vi:.3g} sweeps "
+                                          f"(<= {solver.vi_sweeps}): modified policy iteration"))
+    else:
+        res = _policy_iteration_with_floor(chain, solver, t0)
+        auto.update(chosen="pi", reason=(f"value iteration would need about {n_vi:.3g} sweeps "
+                                         f"(contraction {g_hi:.12g}): policy iteration"))
+    settings = {"method": "auto", **dataclasses.asdict(solver), "auto": auto,
+                "solver": dict(res.settings)}
+    return dataclasses.replace(res, settings=settings, elapsed=time.perf_counter() - t0)
+
+
+def _policy_iteration_with_floor(chain, solver: AutoSolver, t0: float) -> SolveResult:
+    """Howard's policy iteration on the committed chain, then the floor check and a capped polish.
+
+    The loop is :func:`solvers.iteration.run_policy_iteration`'s; what differs
+    is the end: ``floor = (1 + 8u) delta(x)/(1 - g_hi)`` bounds every
+    certified bound from below (:func:`solvers.iteration.certify`), so when it
+    exceeds ``tol`` no sweep is run and the status is ``"stagnated"``;
+    otherwise at most ``polish_sweeps`` sweeps polish the values.
+    """
+    tol, g_hi = solver.tol, float(chain.discount_range[1])
+    defaults = PolicyIteration()
+    max_iter = defaults.max_iter if solver.max_iter is None else solver.max_iter
+    x = chain.start("pi")
+    u, look = chain.apply(x)
+    policy = chain.greedy(u, look)
+    hows: dict[str, int] = {}
+    status, it = "max_iter", 0
+    for it in range(1, max_iter + 1):
+        x, how = chain.evaluate(policy, x, exact_limit=defaults.exact_limit, rtol=defaults.eval_tol)
+        hows[how] = hows.get(how, 0) + 1
+        _, look = chain.apply(x)
+        new = chain.greedy(x, look, previous=policy)
+        if np.array_equal(new, policy):
+            status = "converged"
+            break
+        policy = new
+    note = ", evaluating policies by " + ", ".join(
+        f"{h} ({c}x)" if len(hows) > 1 else h for h, c in hows.items())
+    bound = np.inf
+    iterations, unit = it, "improvement step"
+    if status == "converged":
+        bound, _, _ = certify(chain, x)
+        floor = (1.0 + 8.0 * UNIT_ROUNDOFF) * chain.rounding(x) / (1.0 - g_hi)
+        if bound > tol and floor >= tol:
+            status = "stagnated"
+            note += (f", no polishing: the rounding floor delta/(1 - g) = {floor:.3g} of the "
+                     f"certified bound already exceeds tol")
+        elif bound > tol:
+            out = operator_iteration(chain, x, tol=tol, rule="sup", max_iter=solver.polish_sweeps)
+            if out.bound < bound:
+                x, bound = out.x, out.bound
+            status = out.status
+            note += f", polished by {out.iterations} sweeps"
+            if out.status == "max_iter":
+                iterations, unit = out.iterations, "polishing sweep"
+    return certified_result(chain, x, bound, status=status, iterations=iterations, tol=tol,
+                            settings={**dataclasses.asdict(defaults), "tol": tol,
+                                      "max_iter": max_iter},
+                            method="pi", t0=t0, what="policy iteration", unit=unit, note=note)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -72,8 +258,10 @@ def centralized_oracle(model: ICSMDP, *, solver: Any = None) -> OracleResult:
     Parameters
     ----------
     model : ICSMDP
-    solver : ValueIteration, PolicyIteration or ModifiedPolicyIteration, optional
-        Default: modified policy iteration with ``tol=1e-8`` (:func:`make_solver`).
+    solver : AutoSolver, ValueIteration, PolicyIteration or ModifiedPolicyIteration, optional
+        Default: ``AutoSolver(tol=1e-8)`` (:func:`make_solver`): modified policy
+        iteration, or policy iteration when ``gamma`` is so close to 1 that
+        value iteration would need more than :data:`AUTO_VI_SWEEPS` sweeps.
 
     Returns
     -------
