@@ -72,6 +72,12 @@ keeps the smallest bound seen and, every :func:`stagnation_window` iterations
 1 % over the window; if not, the iterates have stopped improving (rounding
 noise dominates the increments, or the allowance itself exceeds ``tol``) and
 the loop stops with ``"stagnated"``, reporting the achieved bound honestly.
+Independently of the window, every certified bound is at least the rounding
+floor ``(1 + 8u) delta(x)/(1 - g_hi)``; when that floor exceeds ``tol`` no
+iteration can certify ``tol``, and once the bound is within a factor 2 of the
+floor the loop stops with ``"stagnated"`` at once (near ``gamma = 1`` the
+window would be astronomically long: ``2/(1 - g_hi)`` is 2e10 sweeps at
+``g_hi = 1 - 1e-10``).
 
 Status words
 ------------
@@ -306,6 +312,10 @@ def operator_iteration(problem: IterationProblem, x0: Any, *, tol: float, rule: 
         candidate = problem.add(u, shift) if shift else u
         if bound <= tol:
             status = "converged"
+            break
+        floor = _SAFETY * problem.rounding(x) / (1.0 - g_hi)
+        if floor > tol and bound <= 2.0 * floor:   # double precision cannot certify tol
+            status = "stagnated"
             break
         best = min(best, bound)
         if it - mark_it >= window:  # the first window always counts as progress

@@ -30,19 +30,15 @@ from icsmdp_theory.options import gamma_bar, option_reduction
 from icsmdp_theory.results import Result, SolveResult
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, register, solve
 from solvers.committed_chain import committed_chain
-from solvers.common import UNIT_ROUNDOFF
-from solvers.iteration import certified_result, certify, operator_iteration
 
 __all__ = ["OracleResult", "centralized_oracle", "METHODS", "make_solver", "bellman_operator",
-           "AutoSolver", "AUTO_VI_SWEEPS", "POLISH_SWEEPS", "vi_sweep_estimate"]
+           "AutoSolver", "AUTO_VI_SWEEPS", "vi_sweep_estimate"]
 
 #: CLI method names (see :func:`make_solver`); ``"auto"`` is the default.
 METHODS = ("auto", "vi", "pi", "mpi")
 
 #: :class:`AutoSolver` uses modified policy iteration up to this estimated VI sweep count.
 AUTO_VI_SWEEPS = 10_000
-#: Cap on the value-iteration sweeps that polish policy iteration's values in :class:`AutoSolver`.
-POLISH_SWEEPS = 1_000
 
 
 def vi_sweep_estimate(g: float, tol: float, scale: float) -> float:
@@ -95,9 +91,8 @@ class AutoSolver:
     still); above, by policy iteration, whose cost does not depend on
     ``gamma`` (a handful of linear solves). When the rounding floor
     ``delta(x)/(1 - g_hi)`` of the certified bound (:mod:`solvers.iteration`)
-    alone exceeds ``tol``, no sweep can certify ``tol``: the result is
-    ``"stagnated"`` at once, with the achieved bound; otherwise policy
-    iteration's values are polished by at most ``polish_sweeps`` sweeps.
+    alone exceeds ``tol``, no sweep can certify ``tol``: the engine stops with
+    ``"stagnated"`` at once and reports the achieved bound.
 
     Parameters
     ----------
@@ -107,7 +102,6 @@ class AutoSolver:
         Improvement steps of the chosen method (``None``: its default).
     vi_sweeps : int
         Estimated sweep count above which policy iteration is used.
-    polish_sweeps : int
 
     Notes
     -----
@@ -119,10 +113,9 @@ class AutoSolver:
     tol: float = 1e-8
     max_iter: int | None = None
     vi_sweeps: int = AUTO_VI_SWEEPS
-    polish_sweeps: int = POLISH_SWEEPS
 
     def __post_init__(self):
-        for name in ("tol", "vi_sweeps", "polish_sweeps") + (("max_iter",) if self.max_iter
+        for name in ("tol", "vi_sweeps") + (("max_iter",) if self.max_iter
                                                               is not None else ()):
             v = getattr(self, name)
             if name != "tol" and (not isinstance(v, int) or isinstance(v, bool)):
@@ -172,63 +165,12 @@ def _auto(solver: AutoSolver, model: ICSMDP) -> SolveResult:
         auto.update(chosen="mpi", reason=(f"value iteration would need about {n_vi:.3g} sweeps "
                                           f"(<= {solver.vi_sweeps}): modified policy iteration"))
     else:
-        res = _policy_iteration_with_floor(chain, solver, t0)
+        res = solve(PolicyIteration(tol=solver.tol, **kw), model)
         auto.update(chosen="pi", reason=(f"value iteration would need about {n_vi:.3g} sweeps "
                                          f"(contraction {g_hi:.12g}): policy iteration"))
     settings = {"method": "auto", **dataclasses.asdict(solver), "auto": auto,
                 "solver": dict(res.settings)}
     return dataclasses.replace(res, settings=settings, elapsed=time.perf_counter() - t0)
-
-
-def _policy_iteration_with_floor(chain, solver: AutoSolver, t0: float) -> SolveResult:
-    """Howard's policy iteration on the committed chain, then the floor check and a capped polish.
-
-    The loop is :func:`solvers.iteration.run_policy_iteration`'s; what differs
-    is the end: ``floor = (1 + 8u) delta(x)/(1 - g_hi)`` bounds every
-    certified bound from below (:func:`solvers.iteration.certify`), so when it
-    exceeds ``tol`` no sweep is run and the status is ``"stagnated"``;
-    otherwise at most ``polish_sweeps`` sweeps polish the values.
-    """
-    tol, g_hi = solver.tol, float(chain.discount_range[1])
-    defaults = PolicyIteration()
-    max_iter = defaults.max_iter if solver.max_iter is None else solver.max_iter
-    x = chain.start("pi")
-    u, look = chain.apply(x)
-    policy = chain.greedy(u, look)
-    hows: dict[str, int] = {}
-    status, it = "max_iter", 0
-    for it in range(1, max_iter + 1):
-        x, how = chain.evaluate(policy, x, exact_limit=defaults.exact_limit, rtol=defaults.eval_tol)
-        hows[how] = hows.get(how, 0) + 1
-        _, look = chain.apply(x)
-        new = chain.greedy(x, look, previous=policy)
-        if np.array_equal(new, policy):
-            status = "converged"
-            break
-        policy = new
-    note = ", evaluating policies by " + ", ".join(
-        f"{h} ({c}x)" if len(hows) > 1 else h for h, c in hows.items())
-    bound = np.inf
-    iterations, unit = it, "improvement step"
-    if status == "converged":
-        bound, _, _ = certify(chain, x)
-        floor = (1.0 + 8.0 * UNIT_ROUNDOFF) * chain.rounding(x) / (1.0 - g_hi)
-        if bound > tol and floor >= tol:
-            status = "stagnated"
-            note += (f", no polishing: the rounding floor delta/(1 - g) = {floor:.3g} of the "
-                     f"certified bound already exceeds tol")
-        elif bound > tol:
-            out = operator_iteration(chain, x, tol=tol, rule="sup", max_iter=solver.polish_sweeps)
-            if out.bound < bound:
-                x, bound = out.x, out.bound
-            status = out.status
-            note += f", polished by {out.iterations} sweeps"
-            if out.status == "max_iter":
-                iterations, unit = out.iterations, "polishing sweep"
-    return certified_result(chain, x, bound, status=status, iterations=iterations, tol=tol,
-                            settings={**dataclasses.asdict(defaults), "tol": tol,
-                                      "max_iter": max_iter},
-                            method="pi", t0=t0, what="policy iteration", unit=unit, note=note)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
