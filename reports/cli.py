@@ -12,33 +12,63 @@ the same way (``icsmdp run`` keeps and saves the checkpoints reached).
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import Sequence
 
 from icsmdp_theory.errors import ICSMDPError
 from reports.arguments import TerminationSignals
-from reports.commands import check, export, gaps, report, reproduce, run, solve, verify
+from reports.commands import COMMAND_HELP
 
-__all__ = ["main", "build_parser", "COMMANDS"]
+__all__ = ["main", "build_parser", "command_module", "COMMANDS"]
 
-#: The subcommand modules, in the order ``icsmdp --help`` lists them.
-COMMANDS = (solve, report, gaps, verify, run, check, reproduce, export)
+#: The subcommands, in the order ``icsmdp --help`` lists them.
+COMMANDS = tuple(COMMAND_HELP)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``icsmdp`` argument parser with every subcommand."""
+def command_module(name: str):
+    """The module ``reports.commands.<name>`` of a subcommand (imported on first use).
+
+    Commands are loaded on demand so that a command pays only for its own
+    dependencies (``icsmdp solve`` does not import matplotlib); every module
+    is in this layer, so the layers contract is unaffected.
+    """
+    return importlib.import_module(f"reports.commands.{name}")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``icsmdp`` argument parser.
+
+    Parameters
+    ----------
+    command : str or None
+        ``None``: every subcommand with its full options. A command name: that
+        command in full, the others by name and help only (what :func:`main`
+        uses). Anything else: names and help only.
+    """
     p = argparse.ArgumentParser(prog="icsmdp", description=(
         "Check the theory of decentralized workflow learning (IC-SMDPs, IC-Q, Theorem 1)."))
     sub = p.add_subparsers(dest="command", required=True)
-    for module in COMMANDS:
-        module.add_parser(sub)
+    for name in COMMANDS:
+        if command is None or name == command:
+            command_module(name).add_parser(sub)
+        else:
+            sub.add_parser(name, help=COMMAND_HELP[name])
     return p
+
+
+def _requested(argv: Sequence[str]) -> str:
+    """The subcommand named by ``argv`` (``""`` when none: usage and help only)."""
+    for a in argv:
+        if not a.startswith("-"):
+            return a if a in COMMAND_HELP else ""
+    return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``icsmdp`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(_requested(argv))
     args = parser.parse_args(argv)
     args.argv = argv
     signals = TerminationSignals()

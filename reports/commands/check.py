@@ -22,6 +22,7 @@ from icsmdp_theory.io import load_observation_maps
 from icsmdp_theory.results import to_jsonable
 from reports.arguments import load_instance_arg
 from solvers.records import load_run
+from reports.commands import COMMAND_HELP
 
 __all__ = ["add_parser"]
 
@@ -72,7 +73,7 @@ def _run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("check", help="hold an IC-Q run record against each term of Theorem 1")
+    p = sub.add_parser("check", help=COMMAND_HELP["check"])
     p.add_argument("instance", help="instance file or bundled example")
     p.add_argument("run", help="run record (.npz with its .json sidecar)")
     p.add_argument("--obs", help="observation-map file the run used")

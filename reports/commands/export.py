@@ -15,6 +15,7 @@ from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.examples import EXAMPLES, load_example
 from icsmdp_theory.io import save_instance
 from reports.arguments import writable_destination
+from reports.commands import COMMAND_HELP
 
 __all__ = ["add_parser", "SUFFIXES"]
 
@@ -42,7 +43,7 @@ def _run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("export", help="write a bundled example as an instance file to edit")
+    p = sub.add_parser("export", help=COMMAND_HELP["export"])
     p.add_argument("example", help=f"bundled example ({', '.join(EXAMPLES)})")
     p.add_argument("--out", required=True, help="FILE.json or FILE.npz (format by suffix)")
     p.add_argument("--force", action="store_true", help="replace an existing file")

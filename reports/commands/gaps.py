@@ -19,6 +19,7 @@ import json
 from icsmdp_theory.io import load_observation_maps
 from reports.arguments import load_instance_arg, mixing_eps_type, positive_int_type
 from reports.documents import GAP_KEYS, gaps_document
+from reports.commands import COMMAND_HELP
 
 __all__ = ["add_parser"]
 
@@ -95,7 +96,7 @@ def _run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("gaps", help="AIS gaps of an observation map, and mixing")
+    p = sub.add_parser("gaps", help=COMMAND_HELP["gaps"])
     p.add_argument("instance", nargs="?", help="instance file or bundled example (default workflow)")
     p.add_argument("--obs", help="observation-map file (icsmdp-obs/1) replacing the instance's maps")
     p.add_argument("--against", help="a second observation-map file to compare with")

@@ -17,6 +17,7 @@ from pathlib import Path
 from reports.arguments import show_progress, writable_destination
 from reports.builder import build_report
 from reports.sections import DEFAULT_SECTIONS, FULL_SECTIONS
+from reports.commands import COMMAND_HELP
 
 __all__ = ["add_parser"]
 
@@ -37,7 +38,7 @@ def _run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    r = sub.add_parser("report", help="write the validation report of the bundled defaults")
+    r = sub.add_parser("report", help=COMMAND_HELP["report"])
     r.add_argument("--out", default=str(Path("reports") / "out"),
                    help="directory under which the report directory is created")
     r.add_argument("--seed", type=int, default=0, help="base seed (default 0)")

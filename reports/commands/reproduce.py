@@ -15,6 +15,7 @@ from pathlib import Path
 from icsmdp_theory.errors import InvalidArgumentError
 from reports.arguments import show_progress, writable_destination
 from reports.reproduce import reproduce
+from reports.commands import COMMAND_HELP
 
 __all__ = ["add_parser", "KINDS"]
 
@@ -42,7 +43,7 @@ def _run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("reproduce", help="reproduce the paper's experiments as a report")
+    p = sub.add_parser("reproduce", help=COMMAND_HELP["reproduce"])
     p.add_argument("kind", help="synthetic (T1, T2), routing, or all (the three sections)")
     p.add_argument("--full", action="store_true", help="paper-scale runs (slow)")
     p.add_argument("--out", default=str(Path("reports") / "out"),

@@ -31,6 +31,7 @@ from reports.arguments import (EXIT_INTERRUPTED, float_arg, int_arg, load_instan
 from solvers.api import solve
 from solvers.icq import ICQ, LEARNERS, EpsilonGreedy, FixedBehavior
 from solvers.records import evaluate_greedy_policies, save_run
+from reports.commands import COMMAND_HELP
 
 __all__ = ["add_parser"]
 
@@ -121,7 +122,7 @@ def _run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("run", help="run an IC-Q learner (batched seeds) and save its run record")
+    p = sub.add_parser("run", help=COMMAND_HELP["run"])
     p.add_argument("instance", nargs="?", help="instance file or bundled example (default workflow)")
     p.add_argument("--learner", default="tabular", help="tabular (default), linear or mlp")
     p.add_argument("--updates", default="10000", help="updates T per seed (default 10000)")

@@ -19,6 +19,7 @@ from icsmdp_theory.examples import DEFAULT_EXAMPLE, EXAMPLES
 from icsmdp_theory.results import to_jsonable
 from reports.arguments import load_instance_arg, positive_float_type, positive_int_type
 from solvers.oracle import METHODS, centralized_oracle, make_solver
+from reports.commands import COMMAND_HELP
 
 __all__ = ["add_parser", "MAX_JSON_Q_ENTRIES"]
 
@@ -58,7 +59,7 @@ def _run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    s = sub.add_parser("solve", help="exact centralized optimum Q*_lat of an instance")
+    s = sub.add_parser("solve", help=COMMAND_HELP["solve"])
     s.add_argument("instance", nargs="?", help=f"instance file or bundled example "
                    f"({', '.join(EXAMPLES)}); default {DEFAULT_EXAMPLE}")
     s.add_argument("--method", choices=METHODS, default="auto",

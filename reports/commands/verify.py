@@ -15,6 +15,7 @@ import json
 from icsmdp_theory.results import to_jsonable
 from reports.arguments import show_progress, writable_destination
 from reports.verify import verify
+from reports.commands import COMMAND_HELP
 
 __all__ = ["add_parser", "DEFAULT_VERIFY_OUT"]
 
@@ -42,7 +43,7 @@ def _run(args) -> int:
         for name, t in res.properties.items():
             print(f"{name:28s} {t['checked']:8d} {t['violations']:10d} {t['worst_ratio']:14.6g}")
         ap = res.alpha_paper
-        print(f"\nopen question, alpha_paper = (eps + gamma_bar L_Q delta)/(1 - gamma_bar):")
+        print("\nopen question, alpha_paper = (eps + gamma_bar L_Q delta)/(1 - gamma_bar):")
         print(f"  checked {ap['checked']}, max_q_gap > alpha_paper on {ap['violations_q']}, "
               f"max_value_gap > alpha_paper on {ap['violations_value']}, "
               f"worst ratio {ap['worst_ratio']:.6g}")
@@ -53,7 +54,7 @@ def _run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("verify", help="check the provable facts on random instances")
+    p = sub.add_parser("verify", help=COMMAND_HELP["verify"])
     p.add_argument("--instances", type=int, default=200, help="instances to draw (default 200)")
     p.add_argument("--seed", type=int, default=0, help="stream seed (default 0)")
     p.add_argument("--max-states", type=int, default=64,
