@@ -9,8 +9,10 @@ File format ``icsmdp-run/1``
 ----------------------------
 A run is two files side by side: ``PATH.npz`` (numpy ``savez``, read with
 ``allow_pickle=False``) and ``PATH.json`` (UTF-8, the sidecar). An external
-IC-Q implementation writes a record the checker can read by providing at
-least the entries marked *required*.
+IC-Q implementation writes a record the checker can read by providing the
+entries marked *required* (the optional ones as it has them); any other key
+or array is rejected, as unknown keys are in instance files (SPEC section 9),
+and every rejection is one line naming the file, the key and the index.
 
 Sidecar ``PATH.json`` (one object):
 
@@ -82,11 +84,13 @@ from pathlib import Path
 import numpy as np
 
 from icsmdp_theory.cells import cell_offsets
+from icsmdp_theory.documents import describe, read_json, read_npz
 from icsmdp_theory.epoch import initial_epoch_law
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.io import atomic_write
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result, to_jsonable
+from icsmdp_theory.validation import is_int, is_real
 from solvers.api import PolicyIteration, solve
 from solvers.committed_chain import committed_chain
 from solvers.common import greedy
@@ -244,70 +248,261 @@ def save_run(record: RunRecord, path) -> tuple[Path, Path]:
 
 
 def _fail(path, msg):
-    raise InvalidArgumentError(f"run record {str(path)!r}: {msg}")
+    raise InvalidArgumentError(f"{path}: {msg}")
+
+
+def _where(mask: np.ndarray) -> str:
+    """``[i, j, ...]``: the index of the first ``True`` entry of ``mask``."""
+    return "[" + ", ".join(str(int(j)) for j in np.argwhere(mask)[0]) + "]"
+
+
+#: Keys of the sidecar (``format`` and :data:`_JSON_FIELDS`).
+_JSON_KEYS = ("format",) + _JSON_FIELDS
+#: Statuses that allow non-finite estimates (a run that diverged keeps its last values).
+_NONFINITE_STATUSES = ("diverged",)
+#: Message-log columns holding integers, with their lower bounds.
+_MESSAGE_INTS = {"seed": 0, "epoch": 0, "sender": 0, "receiver": 0, "tau": 0, "observation": 0,
+                 "successor": 0}
+
+
+def _sidecar_iv(js: Path, meta) -> dict:
+    """The sidecar's fields checked: types, ranges and keys (one located message each)."""
+    if not isinstance(meta, dict):
+        _fail(js, f"the sidecar must be one JSON object, got {describe(meta)}.")
+    if "format" not in meta:
+        _fail(js, f"missing key `format` (must be {RUN_FORMAT!r}).")
+    if meta["format"] != RUN_FORMAT:
+        _fail(js, f"`format` must be {RUN_FORMAT!r}, got {describe(meta['format'])}.")
+    for k in meta:
+        if k not in _JSON_KEYS:
+            _fail(js, f"unknown key `{k}`; the keys of {RUN_FORMAT} are {', '.join(_JSON_KEYS)}.")
+    for k in ("instance", "learner", "gamma", "num_agents", "num_observations"):
+        if k not in meta:
+            _fail(js, f"missing key `{k}`.")
+
+    def want(key, ok, what, default=None):
+        value = meta.get(key, default)
+        if not ok(value):
+            _fail(js, f"`{key}` must be {what}, got {describe(value)}.")
+        return value
+
+    out = {"instance": want("instance", lambda v: isinstance(v, str), "a string"),
+           "learner": want("learner", lambda v: isinstance(v, str), "a string"),
+           "gamma": float(want("gamma", lambda v: is_real(v) and 0 < v < 1, "a number in (0, 1)")),
+           "num_agents": int(want("num_agents", lambda v: is_int(v) and v >= 1,
+                                  "an integer >= 1"))}
+    N = out["num_agents"]
+    nO = want("num_observations", lambda v: isinstance(v, list), f"a list of {N} integers >= 1")
+    if len(nO) != N:
+        _fail(js, f"`num_observations` must list {N} counts (`num_agents`), got {len(nO)}.")
+    for i, v in enumerate(nO):
+        if not (is_int(v) and v >= 1):
+            _fail(js, f"`num_observations[{i}]` must be an integer >= 1, got {describe(v)}.")
+    out["num_observations"] = tuple(int(v) for v in nO)
+    out["base_seed"] = want("base_seed", lambda v: v is None or (is_int(v) and v >= 0),
+                            "null or an integer >= 0")
+    out["success"] = want("success", lambda v: isinstance(v, bool), "true or false", True)
+    out["status"] = want("status", lambda v: isinstance(v, str), "a string", "completed")
+    out["message"] = want("message", lambda v: isinstance(v, str), "a string", "")
+    out["iterations"] = int(want("iterations", lambda v: v is None or (is_int(v) and v >= 0),
+                                 "null or an integer >= 0") or 0)
+    out["elapsed"] = float(want("elapsed", lambda v: v is None or (is_real(v) and v >= 0),
+                                "null or a finite number >= 0") or 0.0)
+    out["settings"] = want("settings", lambda v: v is None or isinstance(v, dict),
+                           "null or a JSON object") or {}
+    out["timings"] = want("timings", lambda v: v is None or isinstance(v, dict),
+                          "null or a JSON object") or {}
+    return out
+
+
+def _array_kind_iv(npz: Path, key: str, a: np.ndarray, kind: str) -> np.ndarray:
+    """``a`` as int64 (``kind="int"``), bool (``"bool"``) or float64 (``"real"``)."""
+    k = a.dtype.kind
+    if kind == "bool" and k == "b":
+        return a.astype(bool)
+    if kind == "bool" and k in "iu":
+        bad = (a != 0) & (a != 1)
+        if bad.any():
+            _fail(npz, f"array `{key}` entry {_where(bad)} is {describe(a[bad][0])}; expected "
+                       f"booleans (or 0/1).")
+        return a.astype(bool)
+    if kind == "int" and k in "iu":
+        if k == "u" and a.size and int(a.max()) > np.iinfo(np.int64).max:
+            bad = a > np.iinfo(np.int64).max
+            _fail(npz, f"array `{key}` entry {_where(bad)} is {describe(a[bad][0])}, beyond the "
+                       f"64-bit integer range.")
+        return a.astype(np.int64)
+    if kind == "real" and k in "iuf":
+        return a.astype(np.float64)
+    expected = {"bool": "booleans", "int": "integers", "real": "real numbers"}[kind]
+    _fail(npz, f"array `{key}` has dtype {a.dtype}; expected {expected}.")
+
+
+def _array_iv(npz: Path, arrays: dict, key: str, shape: tuple, kind: str, *, low=None,
+              nan: bool = False, inf: bool = False, shape_text: str | None = None) -> np.ndarray:
+    """One array checked: dtype kind, shape (``None`` entries are free), finiteness and bound."""
+    a = arrays[key]
+    if a.ndim != len(shape) or any(n is not None and a.shape[j] != n for j, n in enumerate(shape)):
+        text = shape_text or "(" + ", ".join("?" if n is None else str(n) for n in shape) + \
+            ("," if len(shape) == 1 else "") + ")"
+        _fail(npz, f"array `{key}` must have shape {text}, got {tuple(a.shape)}.")
+    a = _array_kind_iv(npz, key, a, kind)
+    if kind == "real":
+        if not nan and np.isnan(a).any():
+            _fail(npz, f"array `{key}` entry {_where(np.isnan(a))} is nan; every entry must be "
+                       f"a number.")
+        if not inf and np.isinf(a).any():
+            bad = np.isinf(a)
+            _fail(npz, f"array `{key}` entry {_where(bad)} is {describe(a[bad][0])}; entries "
+                       f"must be finite{' or nan (not reached)' if nan else ''}.")
+    if low is not None:
+        bad = a < low  # nan compares False
+        if bad.any():
+            _fail(npz, f"array `{key}` entry {_where(bad)} is {describe(a[bad][0])}; entries "
+                       f"must be >= {low}.")
+    a.setflags(write=False)
+    return a
+
+
+def _arrays_iv(npz: Path, arrays: dict, meta: dict) -> dict:
+    """The arrays checked against the format and the sidecar; returns the RunRecord fields."""
+    N, nO = meta["num_agents"], meta["num_observations"]
+    n, C = sum(nO), N + 1
+    diverged = meta["status"] in _NONFINITE_STATUSES
+    groups = ("theta0_", "theta_", "features_")
+    known = set(_ARRAY_FIELDS) | {f"msg_{k}" for k in MESSAGE_FIELDS} | \
+        {f"{p}{i}" for p in groups for i in range(N)}
+    for key in arrays:
+        if key not in known:
+            _fail(npz, f"unknown array `{key}` (see the {RUN_FORMAT} format; per-agent arrays "
+                       f"`theta0_<i>`, `theta_<i>`, `features_<i>` need 0 <= i < {N}).")
+    for key in ("checkpoints", "q", "admissible"):
+        if key not in arrays:
+            _fail(npz, f"missing array `{key}`.")
+    ck = _array_iv(npz, arrays, "checkpoints", (None,), "int", low=0)
+    K = ck.size
+    if K == 0:
+        _fail(npz, "array `checkpoints` is empty; a run has at least one checkpoint.")
+    down = np.diff(ck) <= 0
+    if down.any():
+        j = int(np.flatnonzero(down)[0]) + 1
+        _fail(npz, f"array `checkpoints` entry [{j}] is {int(ck[j])}, not above entry [{j - 1}] "
+                   f"{int(ck[j - 1])}; checkpoints must increase.")
+    q = _array_iv(npz, arrays, "q", (K, None, n, C), "real", nan=True, inf=diverged,
+                  shape_text=f"({K}, S, {n}, {C})")
+    S = q.shape[1]
+    if S == 0:
+        _fail(npz, "array `q` holds no seed (shape (K, 0, ...)); a run has at least one seed.")
+    out = {"checkpoints": ck, "q": q,
+           "admissible": _array_iv(npz, arrays, "admissible", (N, C), "bool")}
+    if "reached" in arrays:
+        reached = _array_iv(npz, arrays, "reached", (K, S), "bool")
+    else:
+        reached = np.isfinite(q).any(axis=(2, 3))
+    out["reached"] = reached
+    out["seeds"] = _array_iv(npz, arrays, "seeds", (S,), "int", low=0) if "seeds" in arrays \
+        else np.arange(S)
+    for key in ("updates", "primitive_steps", "episodes", "truncations"):
+        if key in arrays:
+            out[key] = _array_iv(npz, arrays, key, (S,), "int", low=0)
+    if "updates" in out:
+        # a seed that reached checkpoint T_k has performed at least T_k updates
+        need = np.where(reached, ck[:, None], 0).max(axis=0)
+        bad = out["updates"] < need
+        if bad.any():
+            s = int(np.flatnonzero(bad)[0])
+            _fail(npz, f"array `updates` entry [{s}] is {int(out['updates'][s])}, below "
+                       f"checkpoint {int(need[s])} that seed {s} reached (`reached`).")
+    for key in ("checkpoint_seconds", "eps0_value", "eps0_grad"):
+        if key in arrays:
+            out[key] = _array_iv(npz, arrays, key, (K, S), "real", low=0, nan=True,
+                                 inf=diverged and key != "checkpoint_seconds")
+    if "theta_distance" in arrays:
+        out["theta_distance"] = _array_iv(npz, arrays, "theta_distance", (K, S, N), "real",
+                                          low=0, nan=True, inf=diverged)
+    for prefix in groups:
+        have = [i for i in range(N) if f"{prefix}{i}" in arrays]
+        if have and len(have) != N:
+            miss = next(i for i in range(N) if i not in have)
+            _fail(npz, f"missing array `{prefix}{miss}` (`{prefix}{have[0]}` is present; "
+                       f"per-agent arrays come for all {N} agents).")
+        group = []
+        for i in have:
+            key = f"{prefix}{i}"
+            if prefix == "features_":
+                group.append(_array_iv(npz, arrays, key, (None,) * arrays[key].ndim, "real"))
+            else:
+                group.append(_array_iv(npz, arrays, key, (S, None), "real",
+                                       inf=diverged and prefix == "theta_",
+                                       nan=diverged and prefix == "theta_",
+                                       shape_text=f"({S}, P_{i})"))
+        out[prefix] = tuple(group)
+    for i, (a, b) in enumerate(zip(out["theta0_"], out["theta_"])):
+        if a.shape != b.shape:
+            _fail(npz, f"array `theta_{i}` has shape {b.shape}, `theta0_{i}` has {a.shape}; "
+                       f"initial and final parameters must match.")
+    present = [k for k in MESSAGE_FIELDS if f"msg_{k}" in arrays]
+    out["messages"] = None
+    if present:
+        if len(present) != len(MESSAGE_FIELDS):
+            miss = next(k for k in MESSAGE_FIELDS if k not in present)
+            _fail(npz, f"missing array `msg_{miss}` (`msg_{present[0]}` is present; the message "
+                       f"log has the columns {', '.join(MESSAGE_FIELDS)}).")
+        M = arrays[f"msg_{MESSAGE_FIELDS[0]}"].shape[0] if arrays[f"msg_{MESSAGE_FIELDS[0]}"].ndim \
+            else None
+        msgs = {}
+        for k in MESSAGE_FIELDS:
+            kind = "int" if k in _MESSAGE_INTS else "real"
+            msgs[k] = _array_iv(npz, arrays, f"msg_{k}", (M,), kind, low=_MESSAGE_INTS.get(k),
+                                inf=diverged, nan=diverged)
+        for k, top in (("sender", N), ("receiver", N - 1), ("successor", N)):
+            bad = msgs[k] > top
+            if bad.any():
+                _fail(npz, f"array `msg_{k}` entry {_where(bad)} is {int(msgs[k][bad][0])}; "
+                           f"entries must be <= {top} (N = {N}).")
+        bad = msgs["observation"] >= np.asarray(nO)[msgs["receiver"]]
+        if bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            _fail(npz, f"array `msg_observation` entry [{j}] is {int(msgs['observation'][j])}; "
+                       f"agent {int(msgs['receiver'][j])} (`msg_receiver`) has "
+                       f"{nO[int(msgs['receiver'][j])]} observations.")
+        out["messages"] = msgs
+    return out
 
 
 def load_run(path) -> RunRecord:
     """Read a run written by :func:`save_run` (or by any tool following the format).
 
+    Both files are read by the strict readers of :mod:`icsmdp_theory.documents`
+    (no pickles, nesting and integer size bounded, duplicate JSON keys refused,
+    ``.npy`` headers checked before any allocation), then every key is checked
+    against the format table: known keys only, JSON types (a string or boolean
+    is never a number), array shapes and dtypes (no complex, text or objects),
+    counters ``>= 0``, increasing checkpoints, and ``q`` without ``inf``
+    (``nan`` marks inadmissible, unvisited or unreached entries; ``inf`` is
+    allowed only with status ``"diverged"``, as are non-finite parameters
+    and messages).
+
     Raises
     ------
     InvalidArgumentError
-        Missing files or keys, wrong format tag, inconsistent shapes.
+        One line naming the file, the key (JSON key or array) and the index of
+        the first problem.
     """
     npz, js = _paths(path)
     for p in (npz, js):
-        if not p.exists():
+        if not p.is_file():
             _fail(p, "file not found (a run is PATH.npz + PATH.json).")
-    try:
-        meta = json.loads(js.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _fail(js, f"not valid JSON ({exc}).")
-    if not isinstance(meta, dict) or meta.get("format") != RUN_FORMAT:
-        _fail(js, f"`format` must be {RUN_FORMAT!r}, got {meta.get('format') if isinstance(meta, dict) else meta!r}.")
-    for k in ("instance", "learner", "gamma", "num_agents", "num_observations"):
-        if k not in meta:
-            _fail(js, f"missing key `{k}`.")
-    try:
-        with np.load(npz, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        _fail(npz, f"cannot read arrays ({exc}).")
-    for k in ("checkpoints", "q", "admissible"):
-        if k not in arrays:
-            _fail(npz, f"missing array `{k}`.")
-    N = int(meta["num_agents"])
-    nO = tuple(int(v) for v in meta["num_observations"])
-    q = np.asarray(arrays["q"], dtype=float)
-    K = arrays["checkpoints"].shape[0]
-    if len(nO) != N:
-        _fail(js, f"`num_observations` must list {N} counts, got {len(nO)}.")
-    if q.ndim != 4 or q.shape[0] != K or q.shape[2] != sum(nO) or q.shape[3] != N + 1:
-        _fail(npz, f"`q` must have shape ({K}, S, {sum(nO)}, {N + 1}), got {q.shape}.")
-    if arrays["admissible"].shape != (N, N + 1):
-        _fail(npz, f"`admissible` must have shape ({N}, {N + 1}), got {arrays['admissible'].shape}.")
-    S = q.shape[1]
-    kw = {k: arrays[k] for k in _ARRAY_FIELDS if k in arrays}
-    kw["admissible"] = kw["admissible"].astype(bool)
-    kw["q"] = q
-    kw.setdefault("seeds", np.arange(S))
-    if "reached" not in kw:
-        kw["reached"] = np.isfinite(q).any(axis=(2, 3))
-    msgs = None
-    if all(f"msg_{k}" in arrays for k in MESSAGE_FIELDS):
-        msgs = {k: arrays[f"msg_{k}"] for k in MESSAGE_FIELDS}
-
-    def group(prefix):
-        out = [arrays.get(f"{prefix}{i}") for i in range(N)]
-        return tuple(out) if any(a is not None for a in out) else ()
+    meta = _sidecar_iv(js, read_json(js, InvalidArgumentError))
+    arrays = read_npz(npz, InvalidArgumentError, what="run record")
+    kw = _arrays_iv(npz, arrays, meta)
     return RunRecord(
-        success=bool(meta.get("success", True)), status=str(meta.get("status", "completed")),
-        message=str(meta.get("message", "")), iterations=int(meta.get("iterations") or 0),
-        settings=meta.get("settings") or {}, elapsed=float(meta.get("elapsed") or 0.0),
-        instance=str(meta["instance"]), learner=str(meta["learner"]), gamma=float(meta["gamma"]),
-        num_agents=N, num_observations=nO, base_seed=meta.get("base_seed"),
-        theta0=group("theta0_"), theta=group("theta_"), features=group("features_"),
-        messages=msgs, timings=meta.get("timings") or {}, **kw)
+        success=meta["success"], status=meta["status"], message=meta["message"],
+        iterations=meta["iterations"], settings=meta["settings"], elapsed=meta["elapsed"],
+        instance=meta["instance"], learner=meta["learner"], gamma=meta["gamma"],
+        num_agents=meta["num_agents"], num_observations=meta["num_observations"],
+        base_seed=meta["base_seed"], theta0=kw.pop("theta0_"), theta=kw.pop("theta_"),
+        features=kw.pop("features_"), messages=kw.pop("messages"), timings=meta["timings"], **kw)
 
 
 # ---------------------------------------------------------------- policies
