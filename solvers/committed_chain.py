@@ -92,7 +92,7 @@ class CommittedChain:
         self._gK = [sp.csr_array(self.gamma * r.kbar) for r in red]  # gamma Kbar
         self._beta = [r.beta[:, None, None] for r in red]
         self._rbar = [r.rbar for r in red]
-        self.admissible = np.array([a.successors for a in model.agents])
+        self.admissible = model.admissible
         self._adm_idx = [np.flatnonzero(self.admissible[i]) for i in range(N)]
         lows = []
         for i in range(N):
