@@ -58,10 +58,12 @@ import scipy.sparse as sp
 
 from estimators import stationary
 from icsmdp_theory.cells import cell_offsets
-from icsmdp_theory.epoch import EpochSpace, MAX_EPOCH_STATES
-from icsmdp_theory.errors import InvalidArgumentError
+from icsmdp_theory.epoch import MAX_EPOCH_STATES
+from icsmdp_theory.epoch_level import EPOCH_MODELS, epoch_level
+from icsmdp_theory.epoch_model import EpochModel
+from icsmdp_theory.errors import InvalidArgumentError, InvalidInstanceError
 from icsmdp_theory.model import ICSMDP
-from icsmdp_theory.options import DURATION_TAIL_TOL, option_reduction
+from icsmdp_theory.options import DURATION_TAIL_TOL
 from icsmdp_theory.results import SolveResult
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, register, solve
 from solvers.smdp import FiniteSMDP
@@ -159,16 +161,20 @@ class AISModel:
 
 
 # ------------------------------------------------------------------ reference
-def reference_law(model: ICSMDP, reference: Any, stationary_law: Any) -> tuple[np.ndarray, str]:
-    """Validate ``reference`` and return ``(d[f, i], name)``."""
-    F, N = model.num_full_states, model.num_agents
+def reference_law(model: ICSMDP | EpochModel, reference: Any, stationary_law: Any
+                  ) -> tuple[np.ndarray, str]:
+    """Validate ``reference`` and return ``(d, name)``.
+
+    ``d`` has shape ``(num_full_states, N)`` (axes ``[f, i]``) for an :class:`ICSMDP` and
+    ``(num_epoch_states,)`` for an :class:`EpochModel`; its flattening is over epoch states.
+    """
     if isinstance(reference, str):
         if reference not in REFERENCES:
             raise InvalidArgumentError(
                 f"`reference` must be one of {REFERENCES} or an array over epoch states, "
                 f"got {reference!r}.")
         if reference == "uniform":
-            return np.ones((F, N)), "uniform"
+            return np.ones(_law_shape(model)), "uniform"
         if stationary_law is None:
             stationary_law = stationary.stationary_law(model)
         law = getattr(stationary_law, "law", stationary_law)
@@ -179,28 +185,43 @@ def reference_law(model: ICSMDP, reference: Any, stationary_law: Any) -> tuple[n
     return _explicit_law(model, reference, "reference"), "explicit"
 
 
-def _explicit_law(model: ICSMDP, value: Any, key: str) -> np.ndarray:
-    F, N = model.num_full_states, model.num_agents
+def _law_shape(model) -> tuple:
+    if isinstance(model, ICSMDP):
+        return (model.num_full_states, model.num_agents)
+    return (model.num_epoch_states,)
+
+
+def _explicit_law(model, value: Any, key: str) -> np.ndarray:
+    shape = _law_shape(model)
+    S = int(np.prod(shape))
     try:
         arr = np.array(value, dtype=float)
     except (TypeError, ValueError):
         raise InvalidArgumentError(f"`{key}` must be a numeric array over epoch states.") from None
-    if arr.shape == (F * N,):
-        arr = arr.reshape(F, N)
-    if arr.shape != (F, N):
+    if arr.shape == (S,):
+        arr = arr.reshape(shape)
+    if arr.shape != shape:
+        axes = " or ({}, {}) (axes [f, i])".format(*shape) if len(shape) == 2 else ""
         raise InvalidArgumentError(
-            f"`{key}` must have shape ({F * N},) (epoch states s = f*N + i) or ({F}, {N}) "
-            f"(axes [f, i]), got {arr.shape}.")
-    if not np.all(np.isfinite(arr)):
-        f, i = np.argwhere(~np.isfinite(arr))[0]
-        raise InvalidArgumentError(f"`{key}` must be finite: entry [f={f}, i={i}] is {arr[f, i]!r}.")
-    if np.any(arr < 0):
-        f, i = np.argwhere(arr < 0)[0]
+            f"`{key}` must have shape ({S},) (one entry per epoch state){axes}, got {arr.shape}.")
+    flat = arr.reshape(-1)
+    if not np.all(np.isfinite(flat)):
+        s = int(np.flatnonzero(~np.isfinite(flat))[0])
+        raise InvalidArgumentError(f"`{key}` must be finite: entry {_where(model, s)} is {flat[s]!r}.")
+    if np.any(flat < 0):
+        s = int(np.flatnonzero(flat < 0)[0])
         raise InvalidArgumentError(
-            f"`{key}` must be non-negative: entry [f={f}, i={i}] is {arr[f, i]!r}.")
-    if arr.sum() <= 0:
+            f"`{key}` must be non-negative: entry {_where(model, s)} is {flat[s]!r}.")
+    if flat.sum() <= 0:
         raise InvalidArgumentError(f"`{key}` must have positive total mass.")
     return arr
+
+
+def _where(model, s: int) -> str:
+    if isinstance(model, ICSMDP):
+        f, i = divmod(s, model.num_agents)
+        return f"[f={f}, i={i}]"
+    return f"[s={s}]"
 
 
 # ------------------------------------------------------------------ the core
@@ -210,8 +231,8 @@ class _Pair:
     __slots__ = ("h_key", "num_l", "num_o", "d_phi", "d_hat", "p_hat", "tv_state", "weight")
 
     def __init__(self, h_key, num_l, num_o, d_phi, d_hat, p_hat, tv_state, weight):
-        self.h_key = h_key          # bytes of the label matrix (equal laws <=> equal key)
-        self.num_l = num_l          # nL_j for j != i, 1 for j == i
+        self.h_key = h_key          # family key (equal laws <=> equal key)
+        self.num_l = num_l          # slots of the successor's frozen state
         self.num_o = num_o          # nO_j
         self.d_phi = d_phi          # (nY, num_l, nO_j): D pushed through phi_j
         self.d_hat = d_hat          # (nO_i, nO_j)
@@ -221,35 +242,57 @@ class _Pair:
 
 
 class AISCore:
-    """Everything computed from the model and the reference (shared by ais and gaps)."""
+    """Everything computed from the epoch level and the reference (shared by ais, gaps, minimax).
 
-    def __init__(self, model: ICSMDP, d: np.ndarray, reference: str, *,
+    Reads the model only through :func:`icsmdp_theory.epoch_level.epoch_level`, so a
+    primitive IC-SMDP and an explicit epoch model go through the same formulas.
+    A cell's admissible successors are the intersection of its states' sets
+    (SPEC section 10; for a primitive model, the agent's set); statistics of a
+    successor ``j`` are kept only on the cells that admit it.
+    """
+
+    def __init__(self, model: ICSMDP | EpochModel, d: np.ndarray, reference: str, *,
                  law_consumer: Callable | None = None,
                  max_epoch_states: int = MAX_EPOCH_STATES):
         self.model = model
-        self.space = EpochSpace(model, max_epoch_states=max_epoch_states)
-        N = model.num_agents
+        self.level = lev = epoch_level(model, max_epoch_states=max_epoch_states)
+        N = lev.num_agents
+        S = N + 1
         self.N = N
-        self.num_obs = model.num_observations
-        self.offsets = cell_offsets(model.num_observations)
-        self.admissible_agent = model.admissible
+        self.num_obs = lev.num_observations
+        self.offsets = cell_offsets(lev.num_observations)
         self.reference = reference
         self.reference_law = d / d.sum()
+        d_flat = self.reference_law.reshape(-1)
         nC = int(self.offsets[-1])
         self.cell_mass = np.zeros(nC)
         self.cell_size = np.zeros(nC, dtype=np.int64)
+        self.cell_admissible = np.ones((nC, S), dtype=bool)
+        differ = np.zeros(nC, dtype=bool)
         fallback = []
-        self.obs_y, self.cmat, self.R, self.w_full, self.w_y = [], [], [], [], []
-        self.rest_shape = []
-        for i, agent in enumerate(model.agents):
-            red = option_reduction(model, i)
-            nY = red.num_local_states
-            _, m, l = model.local_decode(i, np.arange(nY))
-            obs = agent.observation[m, l]
+        self.obs_y, self.R, self.w_full, self.w_y, self.blocks = [], [], [], [], []
+        self.cmat = []
+        for i in range(N):
+            blk = lev.block(i)
+            obs = blk.observation
+            nY = blk.num_local
             nO = self.num_obs[i]
+            sl = slice(self.offsets[i], self.offsets[i + 1])
+            cadm = np.ones((nO, S), dtype=bool)
+            np.logical_and.at(cadm, obs, blk.admissible)
+            anyadm = np.zeros((nO, S), dtype=bool)
+            np.logical_or.at(anyadm, obs, blk.admissible)
+            self.cell_admissible[sl] = cadm
+            differ[sl] = (cadm != anyadm).any(axis=1)
+            empty = np.flatnonzero(~cadm.any(axis=1) & (np.bincount(obs, minlength=nO) > 0))
+            if empty.size:
+                o = int(empty[0])
+                raise InvalidInstanceError(
+                    f"cell (agent {i} `{lev.agent_names()[i]}`, observation {o}): the states of "
+                    f"the cell have no admissible successor in common (SPEC section 10); "
+                    f"refine the observation map.")
             cmat = sp.csr_array((np.ones(nY), (obs, np.arange(nY))), shape=(nO, nY))
-            di = self.space.to_agent_view(i, self.reference_law[:, i])  # (nY, nRest)
-            nrest = di.shape[1]
+            di = d_flat[blk.epoch_state]                       # (nY, nRest)
             mass = np.bincount(obs, weights=di.sum(axis=1), minlength=nO)
             zero = mass <= 0
             if zero.any():
@@ -257,90 +300,54 @@ class AISCore:
                 fallback.extend((i, int(o)) for o in np.flatnonzero(zero))
             denom = np.bincount(obs, weights=di.sum(axis=1), minlength=nO)
             w = di / denom[obs][:, None]
-            sl = slice(self.offsets[i], self.offsets[i + 1])
             self.cell_mass[sl] = np.where(zero, 0.0, mass)
-            self.cell_size[sl] = np.bincount(obs, minlength=nO) * nrest
+            self.cell_size[sl] = np.bincount(obs, minlength=nO) * blk.num_rest
             self.obs_y.append(obs)
             self.cmat.append(cmat)
-            self.R.append(red.option_reward())
+            self.R.append(np.where(blk.admissible, blk.reward, 0.0))
             self.w_full.append(w)
             self.w_y.append(w.sum(axis=1))
-            self.rest_shape.append(tuple(a.num_private for k, a in enumerate(model.agents) if k != i))
+            self.blocks.append(blk)
         self.fallback_cells = tuple(fallback)
-        # R_hat [cell, c']
+        self.cells_differing = tuple(int(c) for c in np.flatnonzero(differ))
+        # R_hat [cell, c'] (meaningful where the cell admits c')
         self.R_hat = np.vstack([self.cmat[i] @ (self.w_y[i][:, None] * self.R[i]) for i in range(N)])
-        self.cell_admissible = np.repeat(self.admissible_agent, self.num_obs, axis=0)
         # successor statistics
         self.pairs: dict[tuple[int, int], _Pair] = {}
         self.tail = np.zeros(N)
         for i in range(N):
             self._agent_pairs(i, law_consumer)
 
-    # -- per agent: D pushed through the successors' labels, and the duration pass
+    def admits(self, i: int, j: int) -> np.ndarray:
+        """``(nY,)`` bool: the cell of local state ``y`` admits successor ``j``."""
+        return self.cell_admissible[self.offsets[i] + self.obs_y[i], j]
+
+    # -- per agent: the families' pushed kernels, and the duration pass
     def _agent_pairs(self, i: int, law_consumer):
-        model = self.model
-        N = self.N
-        red = option_reduction(model, i)
-        nY = red.num_local_states
-        _, m, l = model.local_decode(i, np.arange(nY))
-        nL_i = model.agents[i].num_private
-        labels = m * nL_i + l
-        succ = [j for j in range(N) if self.admissible_agent[i, j]]
-        if not succ:
-            return
-        groups: dict[bytes, list] = {}
-        H_of = {}
-        for j in succ:
-            H = _label_matrix(model, i, j)
-            key = H.tobytes() + bytes(str(H.shape), "ascii")
-            H_of[j] = H
-            groups.setdefault(key, []).append(j)
-        # D pushed through the labels: either per group (few columns) or once through (m', l').
-        total_cols = sum(H_of[js[0]].shape[1] for js in groups.values())
-        dphi_by_key = {}
-        if total_cols <= model.num_interface * nL_i:
-            for key, js in groups.items():
-                Hy = H_of[js[0]][labels]
-                dphi_by_key[key] = red.solve_continue(red.end_matrix @ Hy)
-        else:
-            dlab = red.end_kernel_pushforward(labels, model.num_interface * nL_i)
-            for key, js in groups.items():
-                dphi_by_key[key] = dlab @ H_of[js[0]]
-        # duration pass per (label group, weight) class
+        lev = self.level
         done: dict[tuple, _Pair] = {}
-        for key, js in groups.items():
-            H = H_of[js[0]]
-            Hy = H[labels]
-            for j in js:
-                num_l = model.agents[j].num_private if j != i else 1
-                num_o = self.num_obs[j]
-                w = self._pair_weight(i, j)
-                wkey = (key, w.tobytes())
+        for fam in lev.families(i):
+            for j in fam.successors:
+                rows = self.admits(i, j)
+                if not rows.any():
+                    continue
+                w = lev.slot_weights(i, j, self.w_full[i])
+                wkey = (fam.key, w.tobytes(), rows.tobytes())
                 if wkey not in done:
-                    dphi = dphi_by_key[key].reshape(nY, num_l, num_o)
-                    d_hat = self.cmat[i] @ np.einsum("yl,ylo->yo", w, dphi)
+                    d_hat = self.cmat[i] @ np.einsum("yl,ylo->yo", w, fam.pushed)
                     p_hat, tv_state, tail, laws = _duration_pass(
-                        red, Hy, num_l, self.obs_y[i], self.cmat[i], w,
-                        keep_laws=law_consumer is not None)
+                        lev.duration_laws(i, fam), fam.num_slots, fam.num_observations,
+                        self.obs_y[i], self.cmat[i], w, rows, keep_laws=law_consumer is not None)
                     self.tail[i] = max(self.tail[i], tail)
-                    done[wkey] = _Pair(key, num_l, num_o, dphi, d_hat, p_hat, tv_state, w)
+                    done[wkey] = _Pair(fam.key, fam.num_slots, fam.num_observations, fam.pushed,
+                                       d_hat, p_hat, tv_state, w)
                     if law_consumer is not None:
-                        law_consumer(i, j, key, laws, self.obs_y[i], tv_state)
+                        law_consumer(i, j, (fam.key, rows.tobytes()), laws, self.obs_y[i], tv_state, rows)
                         del laws
                 elif law_consumer is not None:
-                    law_consumer(i, j, key, None, self.obs_y[i], done[wkey].tv_state)
+                    law_consumer(i, j, (fam.key, rows.tobytes()), None, self.obs_y[i],
+                                 done[wkey].tv_state, rows)
                 self.pairs[(i, j)] = done[wkey]
-
-    def _pair_weight(self, i: int, j: int) -> np.ndarray:
-        """Reference weights over ``(y, l_j)`` (``(y, 1)`` for ``j == i``), normalized per cell."""
-        if j == i:
-            return self.w_y[i][:, None]
-        w = self.w_full[i]
-        rest = self.rest_shape[i]
-        pos = j if j < i else j - 1
-        w = w.reshape((w.shape[0],) + rest)
-        axes = tuple(1 + k for k in range(len(rest)) if k != pos)
-        return w.sum(axis=axes) if axes else w
 
     # -- the AIS model
     def ais_model(self) -> AISModel:
@@ -350,12 +357,13 @@ class AISCore:
         duration = []
         for i in range(N):
             per = []
+            cadm = self.cell_admissible[self.offsets[i]:self.offsets[i + 1]]
             for j in range(S):
                 pair = self.pairs.get((i, j))
                 if pair is None:
                     per.append(None)
                     continue
-                d_hat = nonnegative_roundoff(pair.d_hat)
+                d_hat = nonnegative_roundoff(pair.d_hat) * cadm[:, j][:, None]
                 o, o2 = np.nonzero(d_hat)
                 rows.append((self.offsets[i] + o) * S + j)
                 cols.append(self.offsets[j] + o2)
@@ -408,76 +416,51 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _label_matrix(model: ICSMDP, i: int, j: int) -> np.ndarray:
-    """0/1 matrix ``H[(m', l'_i), (l_j, o')]``: the successor ``j``'s observation of an end state.
-
-    For ``j != i`` the successor's private state ``l_j`` is frozen (it is part of
-    the rest of the full state), so there is one column block per ``l_j``:
-    ``H[(m', l'_i), (l_j, o')] = 1[phi_j(m', l_j) = o']``. For ``j == i`` the
-    successor is the agent itself and observes its new private state:
-    ``H[(m', l'_i), (0, o')] = 1[phi_i(m', l'_i) = o']``.
-    """
-    nM = model.num_interface
-    nL_i = model.agents[i].num_private
-    phi_j = model.agents[j].observation
-    nO = model.agents[j].num_observations
-    if j == i:
-        H = np.zeros((nM, nL_i, 1, nO))
-        mm, ll = np.meshgrid(np.arange(nM), np.arange(nL_i), indexing="ij")
-        H[mm, ll, 0, phi_j[mm, ll]] = 1.0
-    else:
-        nL_j = model.agents[j].num_private
-        H = np.zeros((nM, nL_i, nL_j, nO))
-        mm, lj = np.meshgrid(np.arange(nM), np.arange(nL_j), indexing="ij")
-        H[mm, :, lj, phi_j[mm, lj]] = 1.0
-    return H.reshape(nM * nL_i, -1)
-
-
-def _duration_pass(red, Hy: np.ndarray, num_l: int, obs_y: np.ndarray, cmat, w: np.ndarray, *,
-                   keep_laws: bool, tail_tol: float = DURATION_TAIL_TOL,
+def _duration_pass(laws, num_l: int, num_o: int, obs_y: np.ndarray, cmat, w: np.ndarray,
+                   rows: np.ndarray, *, keep_laws: bool, tail_tol: float = DURATION_TAIL_TOL,
                    max_duration: int = _MAX_DURATION):
     """Undiscounted law of ``(o', tau)`` per state, reduced over the cell one ``tau`` at a time.
 
-    ``P(o', tau | y, l_j) = [(Kbar diag(1-beta))^(tau-1) Kbar diag(beta) Hy](y, (l_j, o'))``.
+    ``laws`` yields ``P(o', tau | y, l_j)`` for ``tau = 1, 2, ...`` (:meth:`EpochLevel.duration_laws`);
+    only the states in ``rows`` (their cell admits the successor) count.
 
     Returns
     -------
     p_hat : ndarray (nO_i, nO_j, T)
         Cell averages under ``w``.
     tv_state : ndarray (nY, num_l)
-        ``0.5 * sum_{o', tau <= T} |P(o', tau | y, l_j) - P_hat(o', tau | phi(y))|``.
+        ``0.5 * sum_{o', tau <= T} |P(o', tau | y, l_j) - P_hat(o', tau | phi(y))|`` (0 off ``rows``).
     tail : float
-        ``max_y P(tau > T | y)``.
+        ``max_y P(tau > T | y)`` over ``rows``.
     laws : ndarray (nY, num_l, nO_j, T) or None
     """
-    nY = Hy.shape[0]
-    num_o = Hy.shape[1] // num_l
-    cont = red.continue_matrix_undiscounted
-    term = red.end_matrix_undiscounted @ Hy
-    remaining = np.ones(nY)
+    nY = obs_y.shape[0]
+    remaining = np.where(rows, 1.0, 0.0)
     acc = np.zeros((nY, num_l))
-    hats, laws = [], []
+    hats, kept = [], []
     tail = 1.0
-    for _ in range(max_duration):
-        P = term.reshape(nY, num_l, num_o)
+    mask = rows[:, None, None]
+    for _, P in zip(range(max_duration), laws):
+        P = np.where(mask, P, 0.0)
         hat = cmat @ np.einsum("yl,ylo->yo", w, P)
         acc += np.abs(P - hat[obs_y][:, None, :]).sum(axis=2)
         hats.append(hat)
         if keep_laws:
-            laws.append(P)
+            kept.append(P)
         remaining -= P[:, 0, :].sum(axis=1)
         tail = float(max(remaining.max(initial=0.0), 0.0))
         if tail <= tail_tol:
             break
-        term = cont @ term
+    acc[~rows] = 0.0
     p_hat = np.stack(hats, axis=2)
-    return p_hat, 0.5 * acc, tail, (np.stack(laws, axis=3) if keep_laws else None)
+    return p_hat, 0.5 * acc, tail, (np.stack(kept, axis=3) if keep_laws else None)
 
 
 # ------------------------------------------------------------------ public API
 def _ais_smdp_iv(model, reference, stationary_law):
-    if not isinstance(model, ICSMDP):
-        raise InvalidArgumentError(f"`model` must be an ICSMDP, got {type(model).__name__}.")
+    if not isinstance(model, EPOCH_MODELS):
+        raise InvalidArgumentError(
+            f"`model` must be an ICSMDP or an EpochModel, got {type(model).__name__}.")
     return reference_law(model, reference, stationary_law)
 
 

@@ -35,12 +35,13 @@ from typing import Sequence
 import numpy as np
 
 from icsmdp_theory.cells import epoch_observations
+from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP, ROW_SUM_TOL
 from solvers.common import greedy
 
 __all__ = ["uniform_behavior", "epsilon_greedy_behavior", "validate_behavior", "epoch_behavior",
-]
+           "state_behavior"]
 
 
 def _where(model: ICSMDP, i: int) -> str:
@@ -188,4 +189,51 @@ def epoch_behavior(model: ICSMDP, behavior: Sequence[np.ndarray] | None = None) 
     out = np.empty(obs.shape + (model.num_successors,))
     for i, b in enumerate(behavior):
         out[:, i, :] = b[obs[:, i]]
+    return out
+
+
+def state_behavior(model: ICSMDP | EpochModel, behavior=None) -> np.ndarray:
+    """``b(c' | s)`` on every epoch state: shape ``(num_epoch_states, N+1)``, rows summing to 1.
+
+    A primitive model: :func:`epoch_behavior` flattened (``s = f*N + i``). An explicit
+    epoch model (SPEC section 10): ``None`` is uniform over each state's *own*
+    admissible set; a list of per-agent arrays ``(nO_i, N+1)`` over the (compacted)
+    observations is read through ``state_observation``; an array ``(S, N+1)`` is
+    taken as given. Mass on a successor inadmissible at a state is an error naming
+    the state's label and agent.
+    """
+    if isinstance(model, ICSMDP):
+        return epoch_behavior(model, behavior).reshape(-1, model.num_successors)
+    S, N1 = model.num_epoch_states, model.num_successors
+    adm = np.asarray(model.admissible, dtype=bool)
+    if behavior is None:
+        return adm / adm.sum(axis=1, keepdims=True)
+    if isinstance(behavior, np.ndarray) and behavior.shape == (S, N1):
+        out = np.array(behavior, dtype=float)
+    else:
+        if len(behavior) != model.num_agents:
+            raise InvalidArgumentError(
+                f"`behavior` must hold one array per agent ({model.num_agents}), got {len(behavior)}.")
+        out = np.empty((S, N1))
+        for i, b in enumerate(behavior):
+            b = np.asarray(b, dtype=float)
+            if b.shape != (model.num_observations[i], N1):
+                raise InvalidArgumentError(
+                    f"`behavior[{i}]` must have shape ({model.num_observations[i]}, {N1}), got {b.shape}.")
+            st = np.flatnonzero(model.state_agent == i)
+            out[st] = b[model.state_observation[st]]
+    if not np.all(np.isfinite(out)) or np.any(out < 0):
+        raise InvalidArgumentError("`behavior` must be finite and non-negative.")
+    bad = (out > 0) & ~adm
+    if bad.any():
+        s, c = np.argwhere(bad)[0]
+        d = model.describe_state(int(s))
+        raise InvalidArgumentError(
+            f"`behavior` puts mass {float(out[s, c])!r} on successor c'={c}, inadmissible at "
+            f"state {s} (label {d['label']!r}, agent {d['agent']} `{d['agent_name']}`).")
+    sums = out.sum(axis=1)
+    off = np.abs(sums - 1.0) > ROW_SUM_TOL
+    if off.any():
+        s = int(np.flatnonzero(off)[0])
+        raise InvalidArgumentError(f"rows of `behavior` must sum to 1: state {s} sums to {sums[s]!r}.")
     return out

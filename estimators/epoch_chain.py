@@ -53,9 +53,11 @@ from icsmdp_theory.errors import InvalidArgumentError, StateSpaceTooLargeError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.options import option_reduction
 from icsmdp_theory.validation import positive_int
-from estimators.behavior import epoch_behavior, validate_behavior
+from estimators.behavior import epoch_behavior, state_behavior, validate_behavior
+from icsmdp_theory.epoch_model import EpochModel
 
 __all__ = ["SplitChain", "EpochStepper", "end_law", "epoch_chain", "epoch_chain_split",
+           "explicit_epoch_chain",
            "epoch_chain_operator", "stop_and_restart", "DENSE_CHAIN_LIMIT", "MAX_CHAIN_NONZEROS"]
 
 #: Largest epoch-state count for a dense ``n x n`` epoch chain (200 MB at the limit) and for
@@ -469,3 +471,28 @@ def epoch_chain_operator(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None
     return spl.LinearOperator((n, n), matvec=matvec, rmatvec=rmatvec, dtype=float)
 
 
+
+
+def explicit_epoch_chain(model: EpochModel, *, behavior=None) -> np.ndarray:
+    """Dense epoch chain ``T[s, s']`` of an explicit epoch model (SPEC sections 6 and 10).
+
+    ``T[s, s'] = sum_{c' != STOP} b(c'|s) sum_tau P(k', tau | s, c') + b(STOP|s) rho0(s')``
+    with ``s' = (k', c')`` and ``b`` from :func:`estimators.behavior.state_behavior`
+    (default: uniform over each state's own admissible set).
+
+    Raises
+    ------
+    StateSpaceTooLargeError
+        More than :data:`DENSE_CHAIN_LIMIT` epoch states.
+    """
+    S, N1 = model.num_epoch_states, model.num_successors
+    if S > DENSE_CHAIN_LIMIT:
+        raise StateSpaceTooLargeError(
+            f"the dense epoch chain needs at most {DENSE_CHAIN_LIMIT:,} epoch states; this model "
+            f"has {S:,}.")
+    b = state_behavior(model, behavior)
+    P = model.transition_law()                                  # (S*(N+1), S)
+    B = sp.csr_array((b.reshape(-1), (np.repeat(np.arange(S), N1), np.arange(S * N1))),
+                     shape=(S, S * N1))
+    T = (B @ P).toarray() + np.outer(b[:, N1 - 1], np.asarray(model.rho0, dtype=float))
+    return T

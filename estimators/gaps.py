@@ -61,14 +61,15 @@ import numpy as np
 
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
-from icsmdp_theory.options import gamma_bar
 from icsmdp_theory.results import Result, SolveResult
 from solvers.common import greedy
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, solve
 from solvers.committed_chain import committed_chain
+from solvers.epoch_smdp import evaluate_epoch_policy
 from solvers.iteration import evaluate_policy
 from estimators.ais import AISCore, reference_law
-from icsmdp_theory.cells import cell_of_epoch_states
+from icsmdp_theory.epoch_level import EPOCH_MODELS
+from icsmdp_theory.epoch_model import EpochModel
 from estimators.chebyshev import MINIMAX_TOL
 from estimators.minimax import MinimaxCollector, finish_minimax_gaps, resolve_workers
 
@@ -189,34 +190,30 @@ def _cell_argmax(values: np.ndarray, cell: np.ndarray, num_cells: int):
     return best, where
 
 
-def _state(model: ICSMDP, i: int, y: int, successor: int, l_succ: int | None = None) -> dict:
-    """A full epoch state ``{x, m, l, agent, successor}`` (other private states 0)."""
-    x, m, l_i = (int(v) for v in model.local_decode(i, int(y)))
-    l = [0] * model.num_agents
-    l[i] = l_i
-    if l_succ is not None and successor != i:
-        l[successor] = int(l_succ)
-    return {"x": x, "m": m, "l": l, "agent": int(i), "successor": int(successor)}
+def _evaluate_policy(model, oracle: SolveResult, policy: np.ndarray, tol: float):
+    """``V^sigma[s]`` of the epoch policy ``sigma[s]`` (flat over epoch states), certified to ``tol``.
 
-
-def _evaluate_policy(model: ICSMDP, oracle: SolveResult, policy: np.ndarray, tol: float):
-    """``V^sigma[f, j]`` of the epoch policy ``sigma[f, j]`` with a certified error bound.
-
-    :func:`solvers.iteration.evaluate_policy` on the committed chain, warm-started at
-    ``Q*`` and certified (polished by sweeps if needed) to ``tol``.
+    A primitive model: :func:`solvers.iteration.evaluate_policy` on the committed chain,
+    warm-started at ``Q*``; an explicit epoch model: the same on its finite SMDP
+    (:func:`solvers.epoch_smdp.evaluate_epoch_policy`), warm-started at ``V*``.
     """
+    if isinstance(model, EpochModel):
+        ev = evaluate_epoch_policy(model, policy, np.asarray(oracle.v, dtype=float), tol=tol)
+        return np.asarray(ev.x), ev.error_bound, ev.how
     chain = committed_chain(model)
     F, N, S = model.num_full_states, model.num_agents, model.num_successors
     q3 = np.nan_to_num(np.asarray(oracle.q, dtype=float).reshape(F, N, S))
     W0 = [chain.space.to_agent_view(i, q3[:, i, :]) for i in range(N)]
-    ev = evaluate_policy(chain, policy, W0, tol=tol,
+    pol = policy.reshape(F, N)
+    ev = evaluate_policy(chain, pol, W0, tol=tol,
                          exact_limit=PolicyIteration().exact_limit, rtol=1e-12)
-    return chain.policy_values(ev.x, policy), ev.error_bound, ev.how
+    return chain.policy_values(ev.x, pol).reshape(-1), ev.error_bound, ev.how
 
 
 def _gap_report_iv(model, tol, minimax, oracle, minimax_tol, workers):
-    if not isinstance(model, ICSMDP):
-        raise InvalidArgumentError(f"`model` must be an ICSMDP, got {type(model).__name__}.")
+    if not isinstance(model, EPOCH_MODELS):
+        raise InvalidArgumentError(
+            f"`model` must be an ICSMDP or an EpochModel, got {type(model).__name__}.")
     if not (isinstance(tol, (float, int)) and tol > 0):
         raise InvalidArgumentError(f"`tol` must be > 0, got {tol!r}.")
     if not isinstance(minimax, (bool, np.bool_)):
@@ -233,7 +230,7 @@ def _gap_report_iv(model, tol, minimax, oracle, minimax_tol, workers):
 
 
 # ------------------------------------------------------------------ the report
-def gap_report(model: ICSMDP, *, reference: str | np.ndarray = "uniform", stationary_law: Any = None,
+def gap_report(model: ICSMDP | EpochModel, *, reference: str | np.ndarray = "uniform", stationary_law: Any = None,
                tol: float = 1e-10, minimax: bool = True, oracle: SolveResult | None = None,
                minimax_tol: float = MINIMAX_TOL, workers: int | None = None) -> GapReport:
     """Gap report of ``model``'s observation maps (SPEC section 5).
@@ -279,16 +276,18 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
     N = model.num_agents
     minimax = collector is not None
     core = AISCore(model, d, ref_name, law_consumer=collector)
+    lev = core.level
     ais = core.ais_model()
     nC = ais.num_cells
     sol = solve(PolicyIteration(tol=tol), ais.smdp)
     q_hat, v_hat = np.asarray(sol.q), np.asarray(sol.v)
     if oracle is None:
         oracle = solve(ModifiedPolicyIteration(k=10, tol=tol), model)
-    gb = gamma_bar(model)
+    gb = lev.gamma_bar()
     off = core.offsets
+    cadm = core.cell_admissible
 
-    # per-cell accumulators: value and realizing state
+    # per-cell accumulators: value and realizing state; sups over c' admissible for the cell
     eps_cell = np.zeros(nC)
     eps_state: list = [None] * nC
     delta_cell = np.zeros(nC)
@@ -298,58 +297,60 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
     for i in range(N):
         obs, nO = core.obs_y[i], core.num_obs[i]
         cells_i = np.arange(off[i], off[i + 1])
-        adm = np.flatnonzero(core.admissible_agent[i])
-        diff = np.abs(core.R[i][:, adm] - core.R_hat[off[i]:off[i + 1]][obs][:, adm])
+        adm_y = cadm[off[i] + obs]                                  # (nY, N+1)
+        diff = np.where(adm_y, np.abs(core.R[i] - core.R_hat[off[i] + obs]), -np.inf)
         best, where = _cell_argmax(diff.max(axis=1), obs, nO)
         kbest = diff.argmax(axis=1)
         for o in range(nO):
             eps_cell[cells_i[o]] = best[o]
             y = where[o]
-            eps_state[cells_i[o]] = _state(model, i, y, int(adm[kbest[y]]))
+            eps_state[cells_i[o]] = lev.describe(i, y, int(kbest[y]))
         for j in range(N):
             pair = core.pairs.get((i, j))
             if pair is None:
                 continue
-            tv = pair.tv_state
+            rows = adm_y[:, j]
+            tv = np.where(rows[:, None], pair.tv_state, -np.inf)
             best, where = _cell_argmax(tv.max(axis=1), obs, nO)
             lbest = tv.argmax(axis=1)
             for o in range(nO):
                 c = cells_i[o]
+                if not cadm[c, j]:
+                    continue
                 if best[o] > delta_cell[c] or delta_state[c] is None:
                     delta_cell[c] = max(best[o], 0.0)
                     y = where[o]
-                    delta_state[c] = _state(model, i, y, j, int(lbest[y]) if j != i else None)
+                    delta_state[c] = lev.describe(i, y, j, int(lbest[y]) if j != i else None)
             l1 = np.abs(pair.d_phi - pair.d_hat[obs][:, None, :]).sum(axis=2)
-            np.maximum.at(dgam_cell, off[i] + obs, l1.max(axis=1))
+            np.maximum.at(dgam_cell, off[i] + obs[rows], l1[rows].max(axis=1))
             vj = v_hat[off[j]:off[j + 1]]
             e = np.abs(pair.d_phi @ vj - (pair.d_hat @ vj)[obs][:, None])
-            np.maximum.at(eta_cell, off[i] + obs, e.max(axis=1))
+            np.maximum.at(eta_cell, off[i] + obs[rows], e[rows].max(axis=1))
 
     epsilon_phi = float(eps_cell.max(initial=0.0))
     delta_phi = float(delta_cell.max(initial=0.0))
     delta_phi_gamma = float(dgam_cell.max(initial=0.0))
     eta = float(eta_cell.max(initial=0.0))
     L_Q = float(v_hat.max() - v_hat.min())
-    span_f = float(model.gamma * (max(0.0, v_hat.max()) - min(0.0, v_hat.min())))
+    span_f = float(lev.gamma * (max(0.0, v_hat.max()) - min(0.0, v_hat.min())))
     alpha_paper = (epsilon_phi + gb * L_Q * delta_phi) / (1.0 - gb)
     alpha_tv = (epsilon_phi + span_f * delta_phi) / (1.0 - gb)
     alpha_tight = (epsilon_phi + eta) / (1.0 - gb)
 
-    # realized gaps against Q*_lat
-    cells_of = cell_of_epoch_states(model)                 # [f, i]
-    flat_cells = cells_of.reshape(-1)
+    # realized gaps against Q*_lat (arrays over epoch states s)
+    flat_cells = lev.epoch_cells(off)
     q_star = np.asarray(oracle.q)
     qdiff = np.abs(q_star - q_hat[flat_cells])
     max_q_gap = float(np.nanmax(qdiff)) if np.isfinite(qdiff).any() else 0.0
     max_value_gap = float(np.max(np.abs(np.asarray(oracle.v) - v_hat[flat_cells])))
     sigma_cells = greedy(q_hat, ais.admissible)
-    policy = sigma_cells[cells_of]                          # epoch policy [f, j]
+    policy = sigma_cells[flat_cells]                        # epoch policy [s]
     v_sigma, eval_bound, how = _evaluate_policy(model, oracle, policy, tol)
-    policy_loss = float(np.max(np.asarray(oracle.v).reshape(-1, N) - v_sigma))
+    policy_loss = float(np.max(np.asarray(oracle.v).reshape(-1) - v_sigma))
 
     mm = finish_minimax_gaps(model, core, collector, tol=minimax_tol, workers=workers, t0=t0) if minimax else None
 
-    names = model.agent_names()
+    names = lev.agent_names()
     fb = set(core.fallback_cells)
     cells = []
     for c in range(nC):

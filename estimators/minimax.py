@@ -34,9 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from estimators.ais import AISCore
+from estimators.ais import AISCore, reference_law
 from estimators.chebyshev import EXACT_SUPPORT, MINIMAX_TOL, tv_chebyshev_radius
 from icsmdp_theory.cells import cell_offsets
+from icsmdp_theory.epoch_level import EPOCH_MODELS
+from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result
@@ -112,7 +114,7 @@ class MinimaxCollector:
     depend on ``workers``.
     """
 
-    def __init__(self, model: ICSMDP, *, tol: float, workers: int):
+    def __init__(self, model: ICSMDP | EpochModel, *, tol: float, workers: int):
         self.model = model
         self.tol = tol
         self.workers = workers
@@ -122,14 +124,22 @@ class MinimaxCollector:
         self.best_lower = np.zeros(int(self.offsets[-1]))   # for pruning (serial mode)
         self.pool = ThreadPoolExecutor(workers) if workers > 1 else None
 
-    def __call__(self, i, j, key, laws, obs_y, tv_state):
-        """``laws[y, l_j, o', tau-1]`` (``None`` when equal to an earlier call's)."""
+    def __call__(self, i, j, key, laws, obs_y, tv_state, rows=None):
+        """``laws[y, l_j, o', tau-1]`` (``None`` when equal to an earlier call's).
+
+        ``rows`` (bool per local state, default all): the states whose cell admits ``j``;
+        the other cells have no law for ``j`` and are skipped.
+        """
         nO_i = self.model.num_observations[i]
         off = self.offsets[i]
+        if rows is None:
+            rows = np.ones(obs_y.shape[0], dtype=bool)
         # The reference average is a centre: an upper bound on each cell's radius
         # (normalizing it to a probability law costs at most the tail mass).
         upper = np.zeros(nO_i)
-        np.maximum.at(upper, obs_y, tv_state.max(axis=1) + 1e-12)
+        np.maximum.at(upper, obs_y[rows], tv_state[rows].max(axis=1) + 1e-12)
+        admitted = np.zeros(nO_i, dtype=bool)
+        admitted[obs_y[rows]] = True
         self.pairs.append((i, j, key, upper))
         if (i, key) in self.jobs:
             return
@@ -139,17 +149,17 @@ class MinimaxCollector:
         blocks = _support_blocks(nO, T) if nO * T > EXACT_SUPPORT else None
         jobs = []
         for o in range(nO_i):
-            if self.pool is None and upper[o] <= self.best_lower[off + o]:
-                jobs.append(None)        # cannot exceed a radius already found for this cell
+            if not admitted[o] or (self.pool is None and upper[o] <= self.best_lower[off + o]):
+                jobs.append(None)        # no law here, or cannot exceed a radius already found
                 continue
-            rows = laws[obs_y == o].reshape(-1, nO * T)
+            sel = laws[obs_y == o].reshape(-1, nO * T)
             if self.pool is None:
-                res = tv_chebyshev_radius(rows, tol=self.tol, blocks=blocks)
+                res = tv_chebyshev_radius(sel, tol=self.tol, blocks=blocks)
                 self.best_lower[off + o] = max(self.best_lower[off + o], res.lower_bound)
                 jobs.append(res)
             else:
                 self._throttle(jobs)
-                jobs.append(self.pool.submit(tv_chebyshev_radius, rows, tol=self.tol, blocks=blocks))
+                jobs.append(self.pool.submit(tv_chebyshev_radius, sel, tol=self.tol, blocks=blocks))
         self.jobs[(i, key)] = jobs
 
     def _throttle(self, current):
@@ -189,23 +199,24 @@ class MinimaxCollector:
         return delta, lower, succ, lp, not bad, bad
 
 
-def _minimax_epsilon(model: ICSMDP, R: list, obs_y: list, offsets: np.ndarray):
-    """Per cell: ``max_{c'} (max R - min R)/2`` and the successor realizing it."""
+def _minimax_epsilon(core) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell: ``max_{c' admissible for the cell} (max R - min R)/2`` and the successor realizing it."""
+    offsets = core.offsets
     nC = int(offsets[-1])
+    S = core.N + 1
     eps = np.zeros(nC)
     succ = np.full(nC, -1, dtype=np.int64)
-    for i, agent in enumerate(model.agents):
-        nO = model.num_observations[i]
-        adm = np.flatnonzero(agent.successors)
-        Ri = R[i][:, adm]
-        hi = np.full((nO, adm.size), -np.inf)
-        lo = np.full((nO, adm.size), np.inf)
-        np.maximum.at(hi, obs_y[i], Ri)
-        np.minimum.at(lo, obs_y[i], Ri)
-        half = 0.5 * (hi - lo)
+    for i in range(core.N):
+        nO = core.num_obs[i]
+        obs = core.obs_y[i]
+        hi = np.full((nO, S), -np.inf)
+        lo = np.full((nO, S), np.inf)
+        np.maximum.at(hi, obs, core.R[i])
+        np.minimum.at(lo, obs, core.R[i])
+        half = np.where(core.cell_admissible[offsets[i]:offsets[i + 1]], 0.5 * (hi - lo), -np.inf)
         k = np.argmax(half, axis=1)
         eps[offsets[i]:offsets[i + 1]] = half[np.arange(nO), k]
-        succ[offsets[i]:offsets[i + 1]] = adm[k]
+        succ[offsets[i]:offsets[i + 1]] = k
     return eps, succ
 
 
@@ -219,14 +230,15 @@ def resolve_workers(workers) -> int:
 
 
 def _minimax_gaps_iv(model, tol, workers):
-    if not isinstance(model, ICSMDP):
-        raise InvalidArgumentError(f"`model` must be an ICSMDP, got {type(model).__name__}.")
+    if not isinstance(model, EPOCH_MODELS):
+        raise InvalidArgumentError(
+            f"`model` must be an ICSMDP or an EpochModel, got {type(model).__name__}.")
     if not (tol > 0):
         raise InvalidArgumentError(f"`tol` must be > 0, got {tol!r}.")
     return resolve_workers(workers)
 
 
-def minimax_gaps(model: ICSMDP, *, tol: float = MINIMAX_TOL, workers: int | None = None) -> MinimaxGaps:
+def minimax_gaps(model: ICSMDP | EpochModel, *, tol: float = MINIMAX_TOL, workers: int | None = None) -> MinimaxGaps:
     """Minimax ``epsilon`` and ``delta`` of ``model``'s observation maps (SPEC section 5).
 
     ``epsilon = max_{cell, c'} (max_{s in cell} R - min_{s in cell} R)/2`` and
@@ -236,7 +248,7 @@ def minimax_gaps(model: ICSMDP, *, tol: float = MINIMAX_TOL, workers: int | None
 
     Parameters
     ----------
-    model : ICSMDP
+    model : ICSMDP or EpochModel
     tol : float
         Width of the certified bracket on each radius.
     workers : int or None
@@ -258,15 +270,15 @@ def minimax_gaps(model: ICSMDP, *, tol: float = MINIMAX_TOL, workers: int | None
     t0 = time.perf_counter()
     collector = MinimaxCollector(model, tol=tol, workers=workers)
     try:
-        core = AISCore(model, np.ones((model.num_full_states, model.num_agents)), "uniform",
-                     law_consumer=collector)
+        core = AISCore(model, reference_law(model, "uniform", None)[0], "uniform",
+                       law_consumer=collector)
         return finish_minimax_gaps(model, core, collector, tol=tol, workers=workers, t0=t0)
     finally:
         collector.close()
 
 
 def finish_minimax_gaps(model, core, collector, *, tol, workers, t0) -> MinimaxGaps:
-    eps, eps_succ = _minimax_epsilon(model, core.R, core.obs_y, core.offsets)
+    eps, eps_succ = _minimax_epsilon(core)
     cell_delta, cell_lower, cell_succ, lp, ok, bad = collector.results()
     delta = float(cell_delta.max(initial=0.0))
     delta_lower = float(cell_lower.max(initial=0.0))

@@ -37,12 +37,15 @@ import scipy.sparse as sp
 
 from icsmdp_theory.cells import cell_offsets, epoch_observations
 from icsmdp_theory.epoch import initial_epoch_law
+from icsmdp_theory.epoch_level import epoch_level
+from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError, StateSpaceTooLargeError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result
 from icsmdp_theory.validation import positive_int
-from estimators.behavior import validate_behavior
+from estimators.behavior import state_behavior, validate_behavior
 from estimators.epoch_chain import (DENSE_CHAIN_LIMIT, EpochStepper, epoch_chain_operator,
+                                    explicit_epoch_chain,
                                     epoch_chain_split)
 from estimators.markov_chain import chain_classes, long_run_occupancy
 from estimators.mixing_time import (DEFAULT_EPS, DEFAULT_MAX_DOUBLINGS, DEFAULT_MEMORY_LIMIT,
@@ -133,10 +136,25 @@ def decision_projection(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None 
 
 
 
+def _cell_projection(cells: np.ndarray, b: np.ndarray | None) -> sp.csr_array:
+    """``Pi[s, cell]`` (``b`` None) or ``Pi[s, cell*(N+1) + c'] = b(c'|s)`` from flat cells."""
+    n = cells.size
+    nC = int(cells.max(initial=-1)) + 1
+    if b is None:
+        return sp.csr_array((np.ones(n), (np.arange(n), cells)), shape=(n, nC))
+    N1 = b.shape[1]
+    rows = np.repeat(np.arange(n), N1)
+    cols = (cells[:, None] * N1 + np.arange(N1)[None, :]).reshape(-1)
+    out = sp.csr_array((b.reshape(-1), (rows, cols)), shape=(n, nC * N1))
+    out.eliminate_zeros()
+    return out
+
+
 # ====================================================================== the report
 def _mixing_report_iv(model, eps, exact_limit):
-    if not isinstance(model, ICSMDP):
-        raise InvalidArgumentError(f"`model` must be an ICSMDP, got {type(model).__name__}.")
+    if not isinstance(model, (ICSMDP, EpochModel)):
+        raise InvalidArgumentError(
+            f"`model` must be an ICSMDP or an EpochModel, got {type(model).__name__}.")
     return validate_eps(eps), positive_int("exact_limit", exact_limit)
 
 
@@ -184,20 +202,33 @@ def mixing_report(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None = None
     t0 = time.perf_counter()
     eps, exact_limit = _mixing_report_iv(model, eps, exact_limit)
     max_doublings, memory_limit = validate_search(max_doublings, memory_limit)
-    behavior = validate_behavior(model, behavior)
     n = model.num_epoch_states
     settings = {"eps": eps, "exact_limit": exact_limit, "max_doublings": max_doublings,
                 "memory_limit": memory_limit}
-    if n > exact_limit:
-        return _report_bounds(model, behavior, eps, settings, t0)
-    split = epoch_chain_split(model, behavior=behavior)
-    T = split.toarray()
+    if isinstance(model, EpochModel):
+        if n > exact_limit:
+            raise StateSpaceTooLargeError(
+                f"the mixing of an explicit epoch model needs at most {exact_limit:,} epoch "
+                f"states (`exact_limit`); this model has {n:,}.")
+        b = state_behavior(model, behavior)
+        T = explicit_epoch_chain(model, behavior=b)
+        rho0 = np.asarray(model.rho0, dtype=float)
+        stepper = None
+        lev = epoch_level(model)
+        cells = lev.epoch_cells(cell_offsets(lev.num_observations))
+        projections = [("observation", _cell_projection(cells, None)),
+                       ("decision", _cell_projection(cells, b))]
+    else:
+        behavior = validate_behavior(model, behavior)
+        if n > exact_limit:
+            return _report_bounds(model, behavior, eps, settings, t0)
+        T = epoch_chain_split(model, behavior=behavior).toarray()
+        rho0 = initial_epoch_law(model).reshape(-1)
+        stepper = EpochStepper(model, behavior=behavior)
+        projections = [("observation", observation_projection(model)),
+                       ("decision", decision_projection(model, behavior=behavior))]
     classes = chain_classes(T)
-    rho0 = initial_epoch_law(model).reshape(-1)
     pi = np.asarray(long_run_occupancy(T, rho0, classes=classes).law)
-    stepper = EpochStepper(model, behavior=behavior)
-    projections = [("observation", observation_projection(model)),
-                   ("decision", decision_projection(model, behavior=behavior))]
     (full, proj, proj_dec), count = search_mixing_times(
         T, pi, projections, eps=eps, classes=classes, include_full=True, stepper=stepper,
         max_doublings=max_doublings, memory_limit=memory_limit, settings=settings)

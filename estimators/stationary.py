@@ -45,9 +45,10 @@ from icsmdp_theory.epoch import initial_epoch_law
 from icsmdp_theory.errors import InvalidArgumentError, StateSpaceTooLargeError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.validation import positive_int
-from estimators.behavior import epoch_behavior, validate_behavior
+from estimators.behavior import epoch_behavior, state_behavior, validate_behavior
 from estimators.epoch_chain import (DENSE_CHAIN_LIMIT, epoch_chain, epoch_chain_operator,
-                                    stop_and_restart)
+                                    explicit_epoch_chain, stop_and_restart)
+from icsmdp_theory.epoch_model import EpochModel
 from estimators.markov_chain import StationaryResult, long_run_occupancy
 
 __all__ = ["stationary_law", "renewal_occupancy", "mu", "RENEWAL_METHODS"]
@@ -61,8 +62,9 @@ def _behavior_key(behavior: list[np.ndarray]) -> tuple:
 
 
 def _stationary_law_iv(model, exact_limit):
-    if not isinstance(model, ICSMDP):
-        raise InvalidArgumentError(f"`model` must be an ICSMDP, got {type(model).__name__}.")
+    if not isinstance(model, (ICSMDP, EpochModel)):
+        raise InvalidArgumentError(
+            f"`model` must be an ICSMDP or an EpochModel, got {type(model).__name__}.")
     return positive_int("exact_limit", exact_limit)
 
 
@@ -95,10 +97,29 @@ def stationary_law(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None = Non
         Above ``exact_limit`` when some state reachable from ``rho0`` never reaches STOP.
     """
     exact_limit = _stationary_law_iv(model, exact_limit)
+    if isinstance(model, EpochModel):
+        b = state_behavior(model, behavior)
+        key = ("stationary", b.shape, b.tobytes(), exact_limit)
+        return model.derived.get(key, lambda: _explicit_stationary_law(model, b, exact_limit),
+                                 observation=True)
     behavior = validate_behavior(model, behavior)
     key = ("stationary", _behavior_key(behavior), exact_limit)
     return model.derived.get(key, lambda: _stationary_law(model, behavior, exact_limit),
                              observation=True)
+
+
+def _explicit_stationary_law(model: EpochModel, b: np.ndarray, exact_limit: int) -> StationaryResult:
+    """The exact route on the dense chain of an explicit epoch model (law over ``s``)."""
+    t0 = time.perf_counter()
+    if model.num_epoch_states > exact_limit:
+        raise StateSpaceTooLargeError(
+            f"the stationary law of an explicit epoch model needs at most {exact_limit:,} epoch "
+            f"states (`exact_limit`); this model has {model.num_epoch_states:,}.")
+    T = explicit_epoch_chain(model, behavior=b)
+    res = long_run_occupancy(T, np.asarray(model.rho0, dtype=float))
+    settings = {"behavior": "given", "exact_limit": exact_limit}
+    return StationaryResult(**{**res.__dict__, "settings": settings,
+                               "elapsed": time.perf_counter() - t0})
 
 
 def _stationary_law(model: ICSMDP, behavior: list, exact_limit: int) -> StationaryResult:
@@ -255,8 +276,13 @@ def mu(model: ICSMDP, law: np.ndarray, *, behavior: Sequence[np.ndarray] | None 
     -------
     ndarray, shape (num_full_states, N, N+1)
     """
-    beh = epoch_behavior(model, behavior)
     law = np.asarray(law, dtype=float)
+    if isinstance(model, EpochModel):
+        if law.size != model.num_epoch_states:
+            raise InvalidArgumentError(
+                f"`law` must hold {model.num_epoch_states} values (one per epoch state), got {law.size}.")
+        return law.reshape(-1)[:, None] * state_behavior(model, behavior)
+    beh = epoch_behavior(model, behavior)
     if law.size != model.num_epoch_states:
         raise InvalidArgumentError(
             f"`law` must hold {model.num_epoch_states} values (one per epoch state), got {law.size}.")
