@@ -7,7 +7,8 @@ with ``success=False``, see :mod:`icsmdp_theory.results`).
 from __future__ import annotations
 
 __all__ = ["ICSMDPError", "InvalidInstanceError", "InvalidObservationMapError",
-           "StateSpaceTooLargeError", "InvalidArgumentError"]
+           "StateSpaceTooLargeError", "InvalidArgumentError",
+           "InvalidTraceError", "InvalidEpochModelError"]
 
 
 class ICSMDPError(Exception):
@@ -20,6 +21,14 @@ class InvalidInstanceError(ICSMDPError, ValueError):
 
 class InvalidObservationMapError(InvalidInstanceError):
     """A proposed observation map violates SPEC section 9."""
+
+
+class InvalidTraceError(InvalidInstanceError):
+    """A trace file (``icsmdp-trace/1``) violates SPEC section 10 "Traces"."""
+
+
+class InvalidEpochModelError(InvalidInstanceError):
+    """An explicit epoch model (arrays or an ``icsmdp-epoch/1`` file) violates SPEC section 10."""
 
 
 class InvalidArgumentError(ICSMDPError, ValueError):

@@ -33,7 +33,7 @@ def command_module(name: str):
     dependencies (``icsmdp solve`` does not import matplotlib); every module
     is in this layer, so the layers contract is unaffected.
     """
-    return importlib.import_module(f"reports.commands.{name}")
+    return importlib.import_module(f"reports.commands.{name.replace('-', '_')}")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -11,6 +11,8 @@ MINIMAL = {"solve": ["solve"], "report": ["report"], "gaps": ["gaps"], "verify":
            "run": ["run"], "check": ["check", "tiny-handoff", "rec.npz"],
            "reproduce": ["reproduce", "synthetic"], "export": ["export", "tiny-handoff",
                                                              "--out", "x.json"]}
+MINIMAL["simulate-trace"] = ["simulate-trace", "tiny-handoff", "--episodes", "2", "--out", "x.jsonl"]
+MINIMAL["export-epoch"] = ["export-epoch", "tiny-handoff", "--out", "x.json"]
 
 
 def test_every_command_is_listed():

@@ -18,4 +18,6 @@ COMMAND_HELP = {
     "check": "hold an IC-Q run record against each term of Theorem 1",
     "reproduce": "reproduce the paper's experiments as a report",
     "export": "write a bundled example as an instance file to edit",
+    "export-epoch": "write an instance as an explicit epoch model (icsmdp-epoch/1)",
+    "simulate-trace": "simulate episodes of an instance and write their handoff trace",
 }
