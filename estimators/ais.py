@@ -282,10 +282,10 @@ class AISCore:
             np.logical_and.at(cadm, obs, blk.admissible)
             anyadm = np.zeros((nO, S), dtype=bool)
             np.logical_or.at(anyadm, obs, blk.admissible)
-            self.cell_admissible[sl] = cadm
+            self.cell_admissible[sl] = anyadm if lev.cell_rule == "union" else cadm
             differ[sl] = (cadm != anyadm).any(axis=1)
             empty = np.flatnonzero(~cadm.any(axis=1) & (np.bincount(obs, minlength=nO) > 0))
-            if empty.size:
+            if empty.size and lev.cell_rule == "intersection":
                 o = int(empty[0])
                 raise InvalidInstanceError(
                     f"cell (agent {i} `{lev.agent_names()[i]}`, observation {o}): the states of "
@@ -310,17 +310,27 @@ class AISCore:
             self.blocks.append(blk)
         self.fallback_cells = tuple(fallback)
         self.cells_differing = tuple(int(c) for c in np.flatnonzero(differ))
-        # R_hat [cell, c'] (meaningful where the cell admits c')
-        self.R_hat = np.vstack([self.cmat[i] @ (self.w_y[i][:, None] * self.R[i]) for i in range(N)])
+        # R_hat [cell, c']: the reference average over the cell's states that admit c'
+        # (every state of the cell under the intersection rule)
+        hats = []
+        for i in range(N):
+            W = self.w_y[i][:, None] * self.state_admits(i)
+            num, den = self.cmat[i] @ (W * self.R[i]), self.cmat[i] @ W
+            hats.append(np.divide(num, den, out=np.zeros_like(num), where=den > 0))
+        self.R_hat = np.vstack(hats)
         # successor statistics
         self.pairs: dict[tuple[int, int], _Pair] = {}
         self.tail = np.zeros(N)
         for i in range(N):
             self._agent_pairs(i, law_consumer)
 
+    def state_admits(self, i: int) -> np.ndarray:
+        """``(nY, N+1)`` bool: ``c'`` admissible at local state ``y`` and for its cell."""
+        return self.blocks[i].admissible & self.cell_admissible[self.offsets[i] + self.obs_y[i]]
+
     def admits(self, i: int, j: int) -> np.ndarray:
-        """``(nY,)`` bool: the cell of local state ``y`` admits successor ``j``."""
-        return self.cell_admissible[self.offsets[i] + self.obs_y[i], j]
+        """``(nY,)`` bool: local state ``y`` and its cell both admit successor ``j``."""
+        return self.state_admits(i)[:, j]
 
     # -- per agent: the families' pushed kernels, and the duration pass
     def _agent_pairs(self, i: int, law_consumer):
@@ -332,6 +342,12 @@ class AISCore:
                 if not rows.any():
                     continue
                 w = lev.slot_weights(i, j, self.w_full[i])
+                if not rows.all():       # renormalize over the states of the cell that admit j
+                    w = w * rows[:, None]
+                    den = np.bincount(self.obs_y[i], weights=w.sum(axis=1),
+                                      minlength=self.num_obs[i])
+                    w = np.divide(w, den[self.obs_y[i]][:, None], out=np.zeros_like(w),
+                                  where=den[self.obs_y[i]][:, None] > 0)
                 wkey = (fam.key, w.tobytes(), rows.tobytes())
                 if wkey not in done:
                     d_hat = self.cmat[i] @ np.einsum("yl,ylo->yo", w, fam.pushed)

@@ -28,6 +28,13 @@ behind them (:mod:`estimators.theorem` holds the bound and the rules).
 (a seed's checkpoints are reached in order, so they are the first ones); the
 result says so (``checkpoints_used``, ``checkpoints_dropped`` and the message).
 
+**Explicit epoch models** (SPEC section 10). ``check_run(epoch_model, record)``
+reads the same quantities through the epoch-level interface: ``Q*(s, c')`` by
+modified policy iteration on the epoch SMDP, ``mu`` on the model's epoch states,
+the cell of each state from :meth:`~icsmdp_theory.epoch_level.EpochLevel.epoch_cells`.
+The sums over ``(s, c')`` run over the pairs admissible for the state's *cell*
+(where ``Q(phi(s), c')`` exists; for a primitive model, every admissible pair).
+
 **Assumptions.** Theorem 1 assumes the paper's step size
 ``eta_k = 1/(2 nu lambda_0 (k+1))`` (``StepSize(rule="paper")``) and the fixed
 behavior that defines ``mu`` (``FixedBehavior`` with the law the checker uses,
@@ -48,13 +55,15 @@ from estimators.gaps import gap_report
 from estimators.mixing import mixing_report
 from estimators.stationary import mu as mu_of, stationary_law
 from estimators.tangent import mu_on_cells, run_tangent_report
-from icsmdp_theory.cells import cell_of_epoch_states
+from icsmdp_theory.cells import cell_admissible, cell_offsets
+from icsmdp_theory.epoch_level import epoch_level
+from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result
 from solvers.api import ModifiedPolicyIteration, solve
 
-__all__ = ["CheckResult", "check_run", "lhs_per_seed", "learning_floor", "ALPHA_FORMS",
+__all__ = ["CheckResult", "check_run", "lhs_per_seed", "learning_floor", "epoch_pairs", "ALPHA_FORMS",
            "run_assumptions", "common_checkpoints"]
 
 #: The three interface-gap forms reported (SPEC section 5).
@@ -111,28 +120,47 @@ class CheckResult(Result):
     checkpoints_dropped: int = 0
 
 
-def lhs_per_seed(model: ICSMDP, record, q_star: np.ndarray, mu_epoch: np.ndarray) -> np.ndarray:
+def epoch_pairs(model: ICSMDP | EpochModel) -> tuple[np.ndarray, np.ndarray]:
+    """The cell of every epoch state and the pairs the sums of SPEC section 8 run over.
+
+    Returns
+    -------
+    cells : ndarray (num_epoch_states,)
+        Flat cell index of ``s`` (``s = f*N + i`` for a primitive model).
+    pairs : bool ndarray (num_epoch_states, N+1)
+        ``c'`` admissible at ``s`` and for its cell (the same for a primitive model).
+    """
+    offsets = cell_offsets(model.num_observations)
+    cells = epoch_level(model).epoch_cells(offsets)
+    cadm = cell_admissible(model)[cells]
+    if isinstance(model, EpochModel):
+        return cells, np.asarray(model.admissible, bool) & cadm
+    return cells, cadm
+
+
+def lhs_per_seed(model: ICSMDP | EpochModel, record, q_star: np.ndarray,
+                 mu_epoch: np.ndarray) -> np.ndarray:
     """``sum_{s,c'} mu (Q(phi(s), c') - Q*(s, c'))^2`` per seed and checkpoint: ``(S, K)``.
 
-    ``nan`` for a seed that did not reach a checkpoint.
+    The sum runs over the pairs of :func:`epoch_pairs`; ``nan`` for a seed that
+    did not reach a checkpoint.
     """
-    cells = cell_of_epoch_states(model)                       # [f, i]
-    N, C = model.num_agents, model.num_successors
-    qs = np.asarray(q_star).reshape(cells.shape[0], N, C)     # [f, i, c']
-    adm = model.admissible      # [i, c']
-    w = np.where(adm[None], np.asarray(mu_epoch).reshape(cells.shape[0], N, C), 0.0)
+    cells, pairs = epoch_pairs(model)                         # [s], [s, c']
+    C = model.num_successors
+    qs = np.asarray(q_star).reshape(cells.size, C)            # [s, c']
+    w = np.where(pairs, np.asarray(mu_epoch).reshape(cells.size, C), 0.0)
     K, S = record.q.shape[:2]
     out = np.empty((S, K))
     for k in range(K):
-        q = record.q[k][:, cells, :]                          # [S, f, i, c']
-        d = np.where(adm[None, None], q - qs[None], 0.0)
-        out[:, k] = np.einsum("sfic,fic->s", d * d, w)
+        q = record.q[k][:, cells, :]                          # [S, s, c']
+        d = np.where(pairs[None], q - qs[None], 0.0)
+        out[:, k] = np.einsum("sjc,jc->s", d * d, w)
     if record.reached is not None:
         out[~np.asarray(record.reached, bool).T] = np.nan
     return out
 
 
-def learning_floor(model: ICSMDP, q_hat: np.ndarray, q_star: np.ndarray,
+def learning_floor(model: ICSMDP | EpochModel, q_hat: np.ndarray, q_star: np.ndarray,
                    mu_epoch: np.ndarray) -> float:
     """The exact learning floor ``sum_{s,c'} mu(s, c') (Q_hat*(phi(s), c') - Q*(s, c'))^2`` (SPEC 8).
 
@@ -143,17 +171,24 @@ def learning_floor(model: ICSMDP, q_hat: np.ndarray, q_star: np.ndarray,
     q_hat : ndarray, shape (num_cells, N+1)
         ``Q_hat*[cell, c']`` (``nan`` where inadmissible).
     q_star : ndarray, shape (num_epoch_states, N+1)
-        ``Q*[s, c']``, ``s = f*N + i``.
-    mu_epoch : ndarray, shape (num_full_states, N, N+1)
+        ``Q*[s, c']``, ``s = f*N + i`` for a primitive model.
+    mu_epoch : ndarray, ``num_epoch_states * (N+1)`` values
         ``mu(s, c')``, zero at inadmissible pairs.
     """
-    cells = cell_of_epoch_states(model)                         # [f, i]
-    N, C = model.num_agents, model.num_successors
-    d = np.nan_to_num(np.asarray(q_hat)[cells] - np.asarray(q_star).reshape(-1, N, C))
-    return float(np.sum(np.asarray(mu_epoch).reshape(-1, N, C) * d * d))
+    cells, pairs = epoch_pairs(model)                           # [s], [s, c']
+    C = model.num_successors
+    d = np.where(pairs, np.asarray(q_hat)[cells] - np.asarray(q_star).reshape(-1, C), 0.0)
+    return float(np.sum(np.where(pairs, np.asarray(mu_epoch).reshape(-1, C), 0.0) * d * d))
 
 
-def _check_record_matches(model: ICSMDP, record) -> None:
+def _check_record_matches(model: ICSMDP | EpochModel, record) -> None:
+    kind = "epoch" if isinstance(model, EpochModel) else "icsmdp"
+    rkind = getattr(record, "model_kind", "icsmdp")
+    if rkind != kind:
+        raise InvalidArgumentError(
+            f"`record`: the run learned on {'an explicit epoch model' if rkind == 'epoch' else 'a primitive instance'} "
+            f"(`model_kind` {rkind!r}); the model given is "
+            f"{'an explicit epoch model' if kind == 'epoch' else 'a primitive instance'}.")
     if tuple(record.num_observations) != tuple(model.num_observations):
         raise InvalidArgumentError(
             f"`record`: observation counts {list(record.num_observations)} do not match the "
@@ -161,8 +196,8 @@ def _check_record_matches(model: ICSMDP, record) -> None:
     if record.num_agents != model.num_agents:
         raise InvalidArgumentError(f"`record`: {record.num_agents} agents, the instance has "
                                    f"{model.num_agents}.")
-    adm = model.admissible
-    if not np.array_equal(np.asarray(record.admissible, bool), adm):
+    adm = cell_admissible(model)
+    if not np.array_equal(np.asarray(record.cell_admissible, bool), adm):
         raise InvalidArgumentError("`record`: admissible successors differ from the instance's.")
 
 
@@ -214,12 +249,13 @@ def common_checkpoints(reached) -> np.ndarray:
     return np.flatnonzero(np.asarray(reached, bool).all(axis=1))
 
 
-def check_run(model: ICSMDP, record, *, behavior=None, tol: float = 1e-10, rng=0) -> CheckResult:
+def check_run(model: ICSMDP | EpochModel, record, *, behavior=None, tol: float = 1e-10,
+              rng=0) -> CheckResult:
     """Hold a run record against each term of Theorem 1 (see the module docstring).
 
     Parameters
     ----------
-    model : ICSMDP
+    model : ICSMDP or EpochModel
         With the observation maps the run used.
     record : RunRecord
         From ``solve(ICQ(...), model)`` or :func:`solvers.records.load_run`.

@@ -104,6 +104,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import chi2
 
+from icsmdp_theory.epoch_level import FITTED_COUNTS
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError, InvalidTraceError
 from icsmdp_theory.results import Result, to_jsonable
@@ -114,7 +115,7 @@ __all__ = ["FitResult", "fit_epoch_model", "grouped_g_test", "COUNTS_FORMAT", "A
            "MIN_COUNT", "MIN_EXPECTED", "TEST_LEVEL"]
 
 #: The ``format`` word of the ``counts`` mapping a fitted model carries.
-COUNTS_FORMAT = "icsmdp-fit-counts/1"
+COUNTS_FORMAT = FITTED_COUNTS
 #: The choices of ``admissible``.
 ADMISSIBLE_CHOICES = ("observed", "declared")
 #: Rows/columns seen fewer times than this in a G-test table are pooled (then dropped if still rare).

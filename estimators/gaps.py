@@ -53,6 +53,7 @@ True
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -119,6 +120,13 @@ class GapReport(Result):
     cell_offsets : ndarray of int, shape (N+1,)
     oracle_error_bound, ais_error_bound, policy_evaluation_error_bound : float
         Certified sup-norm errors of ``Q*``, ``Q_hat*`` and ``V^sigma``.
+    cell_rule : str
+        How a cell's admissible successors follow from its states' own sets:
+        ``"intersection"`` (SPEC section 10) or ``"union"`` (a fitted model,
+        :class:`icsmdp_theory.epoch_level.EpochLevel`).
+    cells_differing : list of [agent, observation]
+        Cells whose states do not all admit the same successors (SPEC section 10 asks
+        the report to list them; always empty for a primitive model).
 
     Notes
     -----
@@ -155,6 +163,8 @@ class GapReport(Result):
     oracle_error_bound: float
     ais_error_bound: float
     policy_evaluation_error_bound: float
+    cell_rule: str = "intersection"
+    cells_differing: list = dataclasses.field(default_factory=list)
 
     def scalars(self) -> dict:
         """The scalar fields (:data:`SCALAR_FIELDS`) as a dict."""
@@ -297,7 +307,7 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
     for i in range(N):
         obs, nO = core.obs_y[i], core.num_obs[i]
         cells_i = np.arange(off[i], off[i + 1])
-        adm_y = cadm[off[i] + obs]                                  # (nY, N+1)
+        adm_y = core.state_admits(i)                                # (nY, N+1)
         diff = np.where(adm_y, np.abs(core.R[i] - core.R_hat[off[i] + obs]), -np.inf)
         best, where = _cell_argmax(diff.max(axis=1), obs, nO)
         kbest = diff.argmax(axis=1)
@@ -343,8 +353,12 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
     qdiff = np.abs(q_star - q_hat[flat_cells])
     max_q_gap = float(np.nanmax(qdiff)) if np.isfinite(qdiff).any() else 0.0
     max_value_gap = float(np.max(np.abs(np.asarray(oracle.v) - v_hat[flat_cells])))
-    sigma_cells = greedy(q_hat, ais.admissible)
-    policy = sigma_cells[flat_cells]                        # epoch policy [s]
+    # the greedy AIS policy at each epoch state: among the successors its cell admits (and,
+    # under a fitted model's union rule, the state itself admits)
+    own = np.empty((flat_cells.size, N + 1), dtype=bool)
+    for i in range(N):
+        own[lev.block(i).epoch_state] = lev.block(i).admissible[:, None, :]
+    policy = greedy(q_hat[flat_cells], own & ais.admissible[flat_cells])   # epoch policy [s]
     v_sigma, eval_bound, how = _evaluate_policy(model, oracle, policy, tol)
     policy_loss = float(np.max(np.asarray(oracle.v).reshape(-1) - v_sigma))
 
@@ -378,6 +392,9 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
              f"max_q_gap {max_q_gap:.3g}, policy_loss {policy_loss:.3g}"]
     if core.fallback_cells:
         parts.append(f"{len(core.fallback_cells)} cell(s) with zero reference mass use uniform")
+    if core.cells_differing:
+        parts.append(f"{len(core.cells_differing)} cell(s) whose states admit different successors "
+                     f"({lev.cell_rule} rule)")
     if not oracle.success:
         parts.append(f"oracle: {oracle.message}")
     if not sol.success:
@@ -401,7 +418,8 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
         fallback_cells=[list(c) for c in core.fallback_cells], cells=cells,
         q_hat=q_hat, v_hat=v_hat, q_star=q_star, cell_offsets=core.offsets.copy(),
         oracle_error_bound=float(oracle.error_bound), ais_error_bound=float(sol.error_bound),
-        policy_evaluation_error_bound=eval_bound)
+        policy_evaluation_error_bound=eval_bound, cell_rule=lev.cell_rule,
+        cells_differing=[list(ais.cell_label(c)) for c in core.cells_differing])
 
 
 def compare_maps(model: ICSMDP, maps_a: Sequence[Any], maps_b: Sequence[Any], **kw) -> MapComparison:

@@ -211,8 +211,9 @@ def _minimax_epsilon(core) -> tuple[np.ndarray, np.ndarray]:
         obs = core.obs_y[i]
         hi = np.full((nO, S), -np.inf)
         lo = np.full((nO, S), np.inf)
-        np.maximum.at(hi, obs, core.R[i])
-        np.minimum.at(lo, obs, core.R[i])
+        adm = core.state_admits(i)
+        np.maximum.at(hi, obs, np.where(adm, core.R[i], -np.inf))
+        np.minimum.at(lo, obs, np.where(adm, core.R[i], np.inf))
         half = np.where(core.cell_admissible[offsets[i]:offsets[i + 1]], 0.5 * (hi - lo), -np.inf)
         k = np.argmax(half, axis=1)
         eps[offsets[i]:offsets[i + 1]] = half[np.arange(nO), k]

@@ -235,36 +235,44 @@ class PosteriorSampler:
         self._start_conc = sc + alpha0
         self.notes = tuple(notes)
 
-    def _dirichlet(self, conc: np.ndarray, start: np.ndarray) -> np.ndarray:
+    def _dirichlet(self, conc: np.ndarray, start: np.ndarray, rng=None) -> np.ndarray:
         """Independent Dirichlet vectors on consecutive segments starting at ``start``."""
-        g = self.rng.standard_gamma(conc)
+        rng = self.rng if rng is None else rng
+        g = rng.standard_gamma(conc)
         sums = np.add.reduceat(g, start)
         if not (sums > 0).all():                 # all gammas underflowed (tiny alpha0): redo in logs
-            lg = np.log(self.rng.standard_gamma(conc + 1.0)) + np.log(self.rng.random(len(conc))) / conc
+            lg = np.log(rng.standard_gamma(conc + 1.0)) + np.log(rng.random(len(conc))) / conc
             seg = np.repeat(np.arange(len(start)), np.diff(np.append(start, len(conc))))
             g = np.exp(lg - np.maximum.reduceat(lg, start)[seg])
             sums = np.add.reduceat(g, start)
         return g / np.repeat(sums, np.diff(np.append(start, len(conc))))
 
-    def draw(self) -> EpochModel:
-        """One posterior epoch model (no counts; ``validate=False``)."""
+    def draw(self, rng: Any = None) -> EpochModel:
+        """One posterior epoch model (``validate=False``; its counts only mark it as fitted,
+        so its cells follow the fitted models' union rule, :class:`~icsmdp_theory.epoch_level.EpochLevel`).
+
+        ``rng`` (optional): a seed or Generator for this draw alone (so a draw can be
+        reproduced from its own seed whatever ran before); default the sampler's stream.
+        """
+        rng = self.rng if rng is None else np.random.default_rng(rng)
         m = self.model
         N, S = m.num_agents, m.num_epoch_states
-        prob = self._dirichlet(self._conc, self._seg_start)
+        prob = self._dirichlet(self._conc, self._seg_start, rng)
         reward = np.array(m.reward, dtype=float)
         if self.reward_bootstrap:
-            w = self._dirichlet(self._r_mult, self._r_start)
+            w = self._dirichlet(self._r_mult, self._r_start, rng)
             mean = np.add.reduceat(w * self._r_values, self._r_start)
             reward.ravel()[self._r_pairs] = mean
         rho0 = np.zeros(S)
-        rho0[self._start_states] = self._dirichlet(self._start_conc, np.zeros(1, dtype=np.int64))
+        rho0[self._start_states] = self._dirichlet(self._start_conc, np.zeros(1, dtype=np.int64), rng)
         transitions = dict(self._transitions, prob=prob)
         return EpochModel(name=f"posterior draw of {m.name}", gamma=m.gamma, agents=m.agent_names,
                           labels=m.labels, states=np.stack([m.state_label, m.state_agent], axis=1),
                           admissible=m.admissible, rho0=rho0, transitions=transitions,
                           reward=reward, observation=m.observation,
                           component_names=m.component_names, components=m.components,
-                          counts=None, validate=False)
+                          counts={"format": COUNTS_FORMAT, "posterior_draw": True},
+                          validate=False)
 
     def draws(self, n: int) -> list[EpochModel]:
         """``n`` independent posterior epoch models."""

@@ -53,7 +53,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize as so
 
-from icsmdp_theory.cells import cell_of_epoch_states
+from icsmdp_theory.cells import cell_offsets
+from icsmdp_theory.epoch_level import epoch_level
+from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result
@@ -75,12 +77,17 @@ def tangent_features(estimator, theta0: np.ndarray) -> np.ndarray:
     return estimator.jacobian(np.asarray(theta0, dtype=float))
 
 
+def _mask(g, adm) -> np.ndarray:
+    """Agent mask ``adm`` (``(N+1,)``, or ``(nO_i, N+1)`` per cell) broadcast to ``(nO_i, N+1)``."""
+    return np.broadcast_to(np.asarray(adm, bool), np.shape(g)[:2])
+
+
 def _pairs(blocks, admissible):
-    """Admissible rows of each agent's ``[nO_i, N+1, P_i]`` block as ``[n_i, P_i]``."""
+    """Admissible rows of each agent's ``[nO_i, N+1, P_i]`` block as ``[n_i, P_i]`` (order ``(o, c')``)."""
     out = []
     for g, adm in zip(blocks, admissible):
         g = np.asarray(g, dtype=float)
-        out.append(g[:, np.asarray(adm, bool), :].reshape(-1, g.shape[2]))
+        out.append(g[_mask(g, adm)].reshape(-1, g.shape[2]))
     return out
 
 
@@ -96,7 +103,7 @@ def _weights_iv(mu, blocks, admissible):
     out, k = [], 0
     for g, adm in zip(blocks, admissible):
         nO = np.shape(g)[0]
-        out.append(mu[k:k + nO][:, np.asarray(adm, bool)].reshape(-1))
+        out.append(mu[k:k + nO][_mask(g, adm)])
         k += nO
     return out
 
@@ -110,7 +117,8 @@ def gram_matrix(blocks, mu, admissible) -> np.ndarray:
         Tangent features per agent.
     mu : ndarray ``(n_cells, N+1)``
         Sampling weights over ``(cell, c')`` (cells agent-major).
-    admissible : bool ``(N, N+1)``
+    admissible : bool ``(N, N+1)``, or per agent ``(nO_i, N+1)`` (an explicit epoch
+        model's cells, whose sets may differ within an agent)
 
     Returns
     -------
@@ -175,9 +183,14 @@ def feature_spectrum(blocks, mu, admissible, *, tolerance: float | None = None) 
                            tolerance=tol)
 
 
-def mu_on_cells(model: ICSMDP, mu_epoch: np.ndarray) -> np.ndarray:
-    """Push ``mu[f, i, c']`` (e.g. :func:`estimators.stationary.mu`) to cells: ``(n_cells, N+1)``."""
-    cells = cell_of_epoch_states(model)
+def mu_on_cells(model: ICSMDP | EpochModel, mu_epoch: np.ndarray) -> np.ndarray:
+    """Push ``mu[s, c']`` (e.g. :func:`estimators.stationary.mu`) to cells: ``(n_cells, N+1)``.
+
+    Epoch states ``s`` are flat (``s = f*N + i`` for a primitive model; ``mu`` may
+    also be shaped ``[f, i, c']``); cells are those of
+    :meth:`icsmdp_theory.epoch_level.EpochLevel.epoch_cells`.
+    """
+    cells = epoch_level(model).epoch_cells(cell_offsets(model.num_observations))
     mu_epoch = np.asarray(mu_epoch, dtype=float)
     C = model.num_successors
     if mu_epoch.size != cells.size * C:
@@ -217,7 +230,7 @@ def _target_iv(q_target, blocks, admissible):
     out, k = [], 0
     for g, adm in zip(blocks, admissible):
         nO = np.shape(g)[0]
-        qi = q[k:k + nO][:, np.asarray(adm, bool)].reshape(-1)
+        qi = q[k:k + nO][_mask(g, adm)]
         if not np.all(np.isfinite(qi)):
             raise InvalidArgumentError("`q_target` must be finite at every admissible pair.")
         out.append(qi)
@@ -410,7 +423,7 @@ class TangentReport(Result):
     eps0_grad: float
 
 
-def run_tangent_report(model: ICSMDP, record, *, q_target: np.ndarray, mu: np.ndarray,
+def run_tangent_report(model: ICSMDP | EpochModel, record, *, q_target: np.ndarray, mu: np.ndarray,
                        seed_index: int = 0) -> TangentReport:
     """Tangent quantities of a :class:`~solvers.records.RunRecord` of a linear or MLP learner.
 
@@ -419,8 +432,11 @@ def run_tangent_report(model: ICSMDP, record, *, q_target: np.ndarray, mu: np.nd
 
     Parameters
     ----------
-    model : ICSMDP
+    model : ICSMDP or EpochModel
     record : RunRecord
+        Each agent's estimator covers the successors admissible in some of its
+        cells (``record.agent_admissible``); the pairs held are each cell's own
+        (``record.cell_admissible``).
     q_target : ndarray ``(n_cells, N+1)``
         ``Q_hat*`` on cells.
     mu : ndarray ``(n_cells, N+1)``
@@ -430,7 +446,10 @@ def run_tangent_report(model: ICSMDP, record, *, q_target: np.ndarray, mu: np.nd
     if record.learner not in ("linear", "mlp") or not record.theta0:
         raise InvalidArgumentError(f"`record` must be a linear or MLP run with `theta0`, got "
                                    f"learner {record.learner!r}.")
-    adm = np.asarray(record.admissible, bool)
+    adm = np.asarray(record.agent_admissible, bool)
+    offs = cell_offsets(record.num_observations)
+    cell_adm = np.asarray(record.cell_admissible, bool)
+    masks = [cell_adm[offs[i]:offs[i + 1]] for i in range(record.num_agents)]
     blocks, q0 = [], []
     omega = record.settings.get("omega")
     hidden = tuple(record.settings.get("hidden", (64, 64)))
@@ -447,11 +466,11 @@ def run_tangent_report(model: ICSMDP, record, *, q_target: np.ndarray, mu: np.nd
         blocks.append(tangent_features(est, th0))
         q0.append(est.values_at(th0))
     q0 = np.concatenate(q0)
-    spec = feature_spectrum(blocks, mu, adm)
+    spec = feature_spectrum(blocks, mu, masks)
     if record.learner == "linear" and omega is None:
-        approx = linear_approximation_error(blocks, q_target, adm)
+        approx = linear_approximation_error(blocks, q_target, masks)
     else:
-        approx = tangent_approximation_error(blocks, q0, q_target, adm, omega=omega)
+        approx = tangent_approximation_error(blocks, q0, q_target, masks, omega=omega)
     ev = record.eps0_value
     eg = record.eps0_grad
     e_v = float(np.nanmax(ev)) if ev is not None and np.isfinite(ev).any() else float("nan")

@@ -23,6 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
+from icsmdp_theory.epoch_model import EpochModel
+from icsmdp_theory.errors import InvalidInstanceError
 from icsmdp_theory.model import ICSMDP
 
 __all__ = ["cell_offsets", "epoch_observations", "cell_of_epoch_states", "cell_admissible"]
@@ -50,6 +52,31 @@ def cell_of_epoch_states(model: ICSMDP) -> np.ndarray:
     return epoch_observations(model) + cell_offsets(model.num_observations)[:-1][None, :]
 
 
-def cell_admissible(model: ICSMDP) -> np.ndarray:
-    """``adm[cell, c']``: successor ``c'`` admissible for the cell's agent; ``(num_cells, N+1)``."""
-    return np.repeat(model.admissible, model.num_observations, axis=0)
+def cell_admissible(model: ICSMDP | EpochModel) -> np.ndarray:
+    """``adm[cell, c']``: successor ``c'`` admissible for the cell; ``(num_cells, N+1)``.
+
+    A primitive model: the cell's agent's admissible set. An explicit epoch model
+    (SPEC section 10): the intersection of the admissible sets of the cell's epoch
+    states (an agent that sees only ``o`` may pick only what is admissible
+    everywhere in the cell); a cell without states admits every successor.
+
+    Raises
+    ------
+    InvalidInstanceError
+        An epoch-model cell whose states have no admissible successor in common.
+    """
+    if not isinstance(model, EpochModel):
+        return np.repeat(model.admissible, model.num_observations, axis=0)
+    offsets = cell_offsets(model.num_observations)
+    cells = offsets[np.asarray(model.state_agent)] + np.asarray(model.state_observation)
+    out = np.ones((int(offsets[-1]), model.num_successors), dtype=bool)
+    np.logical_and.at(out, cells, np.asarray(model.admissible, dtype=bool))
+    empty = np.flatnonzero(~out.any(axis=1))
+    if empty.size:
+        cell = int(empty[0])
+        i = int(np.searchsorted(offsets, cell, side="right") - 1)
+        raise InvalidInstanceError(
+            f"cell (agent {i} `{model.agent_names[i]}`, observation {cell - int(offsets[i])}): the "
+            f"states of the cell have no admissible successor in common (SPEC section 10); "
+            f"refine the observation map.")
+    return out

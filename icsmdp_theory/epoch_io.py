@@ -516,19 +516,17 @@ def _by_label(model: EpochModel, value: Any) -> list[np.ndarray]:
         where = f"`by_label` of agent {i} (`{model.agent_names[i]}`)"
         if not isinstance(obj, dict):
             _obs_fail(f"{where} must be an object {{label: observation}}, got {describe(obj)}.")
-        unknown = [lab for lab in obj if lab not in index]
-        if unknown:
-            _obs_fail(f"{where}: unknown label {unknown[0]!r} (not a label of the model).")
-        if len(obj) != len(labels):
-            lab = next(lab for lab in labels if lab not in obj)
-            _obs_fail(f"{where}: label {lab!r} is missing; every label of the model needs an "
+        missing = next((lab for lab in labels if lab not in obj), None)
+        if missing is not None:
+            _obs_fail(f"{where}: label {missing!r} is missing; every label of the model needs an "
                       f"observation.")
         bad = next((lab for lab, o in obj.items() if type(o) is not int or o < 0), None)
         if bad is not None:
             _obs_fail(f"{where}: label {bad!r} maps to {describe(obj[bad])}; observations are "
                       f"integers >= 0.")
-        out = np.empty(len(labels), np.int64)
-        out[np.fromiter((index[lab] for lab in obj), np.int64, len(obj))] = list(obj.values())
+        # labels the model does not have are allowed (a map written for a larger trace, or a
+        # subsample of it): they are simply not used
+        out = np.fromiter((obj[lab] for lab in labels), np.int64, len(labels))
         maps.append(out)
     return maps
 

@@ -43,10 +43,16 @@ from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.options import gamma_bar, option_reduction
 
 __all__ = ["EpochLevel", "AgentBlock", "SuccessorFamily", "PrimitiveEpochs", "ExplicitEpochs",
-           "epoch_level", "EPOCH_MODELS"]
+           "epoch_level", "EPOCH_MODELS", "FITTED_COUNTS", "CELL_RULES"]
+
+#: The rules for a cell's admissible successors (:class:`EpochLevel`).
+CELL_RULES = ("intersection", "union")
 
 #: The model types the exact estimators accept.
 EPOCH_MODELS = (ICSMDP, EpochModel)
+#: ``counts["format"]`` of a model fitted to a trace (:func:`estimators.fit.fit_epoch_model`):
+#: such a model's cells follow the ``"union"`` rule (:class:`EpochLevel`).
+FITTED_COUNTS = "icsmdp-fit-counts/1"
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,7 +112,17 @@ class SuccessorFamily:
 
 
 class EpochLevel:
-    """Common surface of :class:`PrimitiveEpochs` and :class:`ExplicitEpochs`."""
+    """Common surface of :class:`PrimitiveEpochs` and :class:`ExplicitEpochs`.
+
+    ``cell_rule`` says which successors a cell admits when its states' own sets
+    differ: ``"intersection"`` (SPEC section 10: only what every state of the cell
+    admits) or ``"union"`` (a fitted model: its states' sets are the successors the
+    trace happened to show, so a cell admits what any of its states was seen to
+    use, and each state counts for the successors it has; see :data:`FITTED_COUNTS`).
+    With equal sets within every cell (every primitive model) both rules agree.
+    """
+
+    cell_rule: str = "intersection"
 
     model: object
     num_agents: int
@@ -278,6 +294,8 @@ class ExplicitEpochs(EpochLevel):
         self.num_epoch_states = model.num_epoch_states
         self.gamma = model.gamma
         self.num_observations = tuple(model.num_observations)
+        counts = model.counts or {}
+        self.cell_rule = "union" if counts.get("format") == FITTED_COUNTS else "intersection"
         self._states = [np.flatnonzero(model.state_agent == i) for i in range(model.num_agents)]
         self._local = np.empty(model.num_epoch_states, dtype=np.int64)
         for st in self._states:

@@ -61,6 +61,24 @@ TRANSITION_KEYS = ("state", "successor", "next_label", "tau", "prob")
 STOP_NAME = "STOP"
 
 
+def _rebuild(args: dict) -> "EpochModel":
+    """Unpickle an :class:`EpochModel` (see :meth:`EpochModel.__reduce__`)."""
+    return EpochModel(**args)
+
+
+def _is_sorted(*cols: np.ndarray) -> bool:
+    """Whether the rows ``(cols[0][t], cols[1][t], ...)`` are in lexicographic order (one pass)."""
+    if cols[0].size < 2:
+        return True
+    ok = np.ones(cols[0].size - 1, dtype=bool)     # rows t, t+1 are in order so far
+    tie = np.ones(cols[0].size - 1, dtype=bool)    # rows t, t+1 are equal so far
+    for c in cols:
+        d = np.diff(c)
+        ok &= ~(tie & (d < 0))
+        tie &= d == 0
+    return bool(ok.all())
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.array(a, copy=True)
     a.setflags(write=False)
@@ -293,8 +311,12 @@ class EpochModel:
         nxt = np.where(found, pos, -1)
         if check is not None:
             check.next_states(found, stop)
-        order = np.lexsort((tau, nxt, succ, state))
-        state, succ, nxt_label, nxt, tau, prob = (a[order] for a in (state, succ, nxt_label, nxt, tau, prob))
+        if _is_sorted(state, succ, nxt, tau):        # e.g. posterior draws: skip the O(n log n) sort
+            order = np.arange(state.size)
+        else:
+            order = np.lexsort((tau, nxt, succ, state))
+            state, succ, nxt_label, nxt, tau, prob = (a[order] for a in
+                                                      (state, succ, nxt_label, nxt, tau, prob))
         if check is not None:
             check.transition_rows(order, state, succ, nxt, tau, prob)
         self.trans_state = _readonly(state)
@@ -445,6 +467,19 @@ class EpochModel:
         object.__setattr__(new, "_derived", self._derived.for_other_observation())
         object.__setattr__(new, "_frozen", True)
         return new
+
+    def __reduce__(self):
+        """Pickle as the constructor's arguments (the cache holds a lock and is not sent)."""
+        args = dict(name=self.name, gamma=self.gamma, agents=self.agent_names, labels=self.labels,
+                    states=np.stack([self.state_label, self.state_agent], axis=1),
+                    admissible=self.admissible, rho0=self.rho0,
+                    transitions={"state": self.trans_state, "successor": self.trans_successor,
+                                 "next_label": self.trans_next_label, "tau": self.trans_tau,
+                                 "prob": self.trans_prob},
+                    reward=self.reward, observation=self.observation,
+                    component_names=self.component_names, components=self.components,
+                    counts=self.counts, validate=False)
+        return (_rebuild, (args,))
 
     # ------------------------------------------------------------- derived
     def _pair_rows(self) -> np.ndarray:

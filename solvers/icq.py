@@ -61,6 +61,17 @@ Choices fixed here (the paper leaves them open):
   chain of SPEC section 6 with restarts after STOP (and, additionally, at the
   horizon ``H``; with a horizon never reached the long-run law of the sampled
   pairs is exactly ``mu``).
+- **Explicit epoch models** (SPEC section 10). ``solve(ICQ(...), epoch_model)``
+  runs the same loop on an :class:`~icsmdp_theory.epoch_simulate.EpochBatchSimulator`
+  (:func:`make_simulator`): an invocation is drawn whole at its start,
+  ``(k', tau) ~ P(. | s, c')`` from column :data:`BEGIN_COLUMN` of the step's
+  uniforms, it ends ``tau`` batch steps later and its message carries
+  ``R = R(s, c')``, the model's option reward. Agent ``i`` learns over its
+  cells ``(i, o)`` with the compacted observations (``state_observation``,
+  ``num_observations``), and its greedy pick, bootstrap and exploration run
+  over the *cell's* admissible set, the intersection of its states' sets
+  (:func:`icsmdp_theory.cells.cell_admissible`). An explicit model has no
+  horizon: ``ICQ(horizon=...)`` sets it (default 10,000 primitive steps).
 - **Seeds.** Seed ``k`` uses ``SeedSequence(seed).spawn(n)[k]``; its children
   1 and 2 feed the simulation (:class:`icsmdp_theory.simulate.SeedStreams`)
   and ``spawn_key (k, 0, i)`` the random initial parameters of agent ``i``;
@@ -87,6 +98,8 @@ import numpy as np
 from tqdm import tqdm
 
 from icsmdp_theory.cells import cell_admissible, cell_offsets
+from icsmdp_theory.epoch_model import EpochModel
+from icsmdp_theory.epoch_simulate import DEFAULT_HORIZON, EpochBatchSimulator
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.simulate import (CHOICE_COLUMNS, PRIMITIVE_COLUMNS, STEP_COLUMNS, BatchSimulator,
@@ -98,7 +111,8 @@ from solvers.approximators import LinearQ, MLPQ, TabularQ, mlp_init
 from solvers.records import MESSAGE_FIELDS, RunRecord
 
 __all__ = ["ICQ", "StepSize", "EpsilonGreedy", "FixedBehavior", "ICQAgent", "BatchRun", "run_icq",
-           "build_agents", "replay_agent", "LEARNERS", "SHARED_INIT_KEY"]
+           "build_agents", "replay_agent", "make_simulator", "agent_sizes", "LEARNERS",
+           "SHARED_INIT_KEY", "BEGIN_COLUMN"]
 
 #: Learner kinds.
 LEARNERS = ("tabular", "linear", "mlp")
@@ -106,6 +120,9 @@ _STEP_RULES = ("constant", "harmonic", "paper")
 _STEP_INDEX = ("auto", "pair", "agent")
 #: ``spawn_key`` head of the shared initial parameters.
 SHARED_INIT_KEY = 2 ** 31
+#: Column of a step's uniforms that draws an explicit epoch model's invocation ``(k', tau)``
+#: at the epoch start (the primitive simulator reads it as the first internal action instead).
+BEGIN_COLUMN = PRIMITIVE_COLUMNS[0]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,6 +258,9 @@ class ICQ:
     track_linearization : bool
         Record ``eps_0`` (``max |Q - Qbar|``, ``max ||grad Q - g0||``) at
         checkpoints (MLP; exactly 0 for tabular and linear).
+    horizon : int or None
+        Primitive-step cap ``H`` of an episode; ``None``: the instance's own ``H``
+        (a primitive model) or 10,000 (an explicit epoch model, which has none).
     stall_steps : int
         A seed that makes no update for ``20 H + stall_steps`` primitive steps
         (e.g. invocations that outlast the horizon) stops the run with status
@@ -263,6 +283,7 @@ class ICQ:
     shared_init: bool = True
     log_messages: bool = False
     track_linearization: bool = True
+    horizon: int | None = None
     stall_steps: int = 100_000
     progress: bool | None = None
 
@@ -311,6 +332,8 @@ class ICQ:
         object.__setattr__(self, "hidden", hidden)
         if self.omega is not None:
             positive_real("omega", self.omega)
+        if self.horizon is not None:
+            positive_int("horizon", self.horizon)
         positive_int("stall_steps", self.stall_steps)
 
     # ------------------------------------------------------------ derived
@@ -379,8 +402,10 @@ class ICQAgent:
     ----------
     index : int
         The agent's own id ``i``.
-    admissible : bool array (N+1,)
-        Its admissible successors (copied).
+    admissible : bool array (N+1,) or (nO_i, N+1)
+        Its admissible successors (copied), or one set per observation (the
+        cells of an explicit epoch model); the estimator then covers their
+        union and the greedy pick, ``b`` and exploration run over the cell's set.
     gamma : float
         Primitive discount (for ``y = R + gamma^tau b``).
     estimator : TabularQ, LinearQ or MLPQ
@@ -395,6 +420,12 @@ class ICQAgent:
                  behavior, probabilities=None):
         self.index = int(index)
         adm = np.array(admissible, dtype=bool)
+        self._cells = None  # per-observation admissible sets, when they differ
+        if adm.ndim == 2:
+            union = adm.any(axis=0)
+            if not np.array_equal(adm, np.broadcast_to(union, adm.shape)):
+                self._cells = _CellSets(adm)
+            adm = union
         adm.setflags(write=False)
         self._adm = adm
         self._adm_idx = np.flatnonzero(adm)
@@ -419,10 +450,14 @@ class ICQAgent:
     # ------------------------------------------------------------ protocol
     def bootstrap(self, seeds: np.ndarray, o: np.ndarray) -> np.ndarray:
         """``b = max_{c'' admissible} Q_i(o', c'')`` for each seed (as the successor)."""
+        if self._cells is not None:
+            return self._cells.values(self._est, seeds, o).max(axis=1)
         return self._est.best(seeds, o)
 
-    def _uniform(self, u: np.ndarray) -> np.ndarray:
-        """A uniform pick among the admissible successors from one uniform per seed."""
+    def _uniform(self, u: np.ndarray, o: np.ndarray) -> np.ndarray:
+        """A uniform pick among the admissible successors (of the cell ``o``) from one uniform per seed."""
+        if self._cells is not None:
+            return self._cells.uniform(u, o)
         # floor(u n) <= n - 1 for every u <= 1 - 2**-53 (Generator.random's largest value)
         return self._adm_idx[(u * self._adm_idx.size).astype(np.int64)]
 
@@ -432,15 +467,19 @@ class ICQAgent:
         if self._adm_idx.size == 1:  # nothing to choose
             return self._adm_idx.repeat(seeds.size)
         if isinstance(self._behavior, FixedBehavior):
-            return self._uniform(u_coin) if self._law is None else self._law.sample(o, u_coin)
-        pick = self._est.greedy(seeds, o, TIE_TOL)
+            return self._uniform(u_coin, o) if self._law is None else self._law.sample(o, u_coin)
+        if self._cells is not None:
+            v = self._cells.values(self._est, seeds, o)
+            pick = (v >= v.max(axis=1, keepdims=True) - TIE_TOL).argmax(axis=1)
+        else:
+            pick = self._est.greedy(seeds, o, TIE_TOL)
         if self._decaying:
             k = self._decisions[seeds]
             self._decisions[seeds] = k + 1
             eps = self._behavior.at(k)
         else:
             eps = self._behavior.epsilon
-        return np.where(u_coin < eps, self._uniform(u_pick), pick)
+        return np.where(u_coin < eps, self._uniform(u_pick, o), pick)
 
     def update(self, seeds: np.ndarray, o: np.ndarray, successor: np.ndarray, b: np.ndarray,
                tau: np.ndarray, R: np.ndarray) -> None:
@@ -473,7 +512,9 @@ class ICQAgent:
 
     # ------------------------------------------------------------ inspection
     def table(self, seeds: np.ndarray | None = None) -> np.ndarray:
-        """``Q_i[seed, o, c']``, ``nan`` where inadmissible."""
+        """``Q_i[seed, o, c']``, ``nan`` where inadmissible (for the cell ``o``)."""
+        if self._cells is not None:
+            return np.where(self._cells.mask, self._est.table(seeds), np.nan)
         return self._est.table(seeds)
 
     def parameters(self, seeds=None) -> np.ndarray:
@@ -503,14 +544,54 @@ class ICQAgent:
             q0, J0 = cache[key]
             q, J = self._est.values_at(th[r]), self._est.jacobian(th[r])
             qbar = q0 + J0 @ (th[r] - th0[r])
-            ev[r] = np.nanmax(np.abs(q - qbar)[:, self._adm_idx])
-            eg[r] = np.sqrt(((J - J0) ** 2).sum(axis=2))[:, self._adm_idx].max()
+            if self._cells is None:
+                ev[r] = np.nanmax(np.abs(q - qbar)[:, self._adm_idx])
+                eg[r] = np.sqrt(((J - J0) ** 2).sum(axis=2))[:, self._adm_idx].max()
+            else:
+                ev[r] = np.nanmax(np.abs(q - qbar)[self._cells.mask])
+                eg[r] = np.sqrt(((J - J0) ** 2).sum(axis=2))[self._cells.mask].max()
         return ev, eg, dist
+
+
+class _CellSets:
+    """Per-observation admissible sets of one agent (the cells of an explicit epoch model)."""
+
+    def __init__(self, mask: np.ndarray):
+        self.mask = np.array(mask, dtype=bool)
+        self.mask.setflags(write=False)
+        self.count = self.mask.sum(axis=1)
+        # admissible successors of each cell in increasing order, left-aligned
+        order = np.argsort(~self.mask, axis=1, kind="stable")
+        self.listed = order[:, :max(1, int(self.count.max()))]
+
+    def values(self, est, seeds: np.ndarray, o: np.ndarray) -> np.ndarray:
+        """``Q(o, c')`` per seed with ``-inf`` outside the cell's set: ``(n, N+1)``."""
+        return np.where(self.mask[o], est.values(seeds, o), -np.inf)
+
+    def uniform(self, u: np.ndarray, o: np.ndarray) -> np.ndarray:
+        """A uniform pick among the cell's admissible successors, one uniform per seed."""
+        return self.listed[o, (u * self.count[o]).astype(np.int64)]
+
+
+def agent_sizes(model: ICSMDP | EpochModel) -> list[tuple[str, int, np.ndarray]]:
+    """``(name, nO_i, admissible)`` per agent: what an agent is built from.
+
+    ``admissible`` is ``(N+1,)`` for a primitive model (the agent's own set) and
+    ``(nO_i, N+1)`` for an explicit epoch model (each cell's set, the
+    intersection of its states' sets, :func:`icsmdp_theory.cells.cell_admissible`).
+    """
+    if isinstance(model, EpochModel):
+        cadm = cell_admissible(model)
+        offs = cell_offsets(model.num_observations)
+        return [(name, int(model.num_observations[i]), cadm[offs[i]:offs[i + 1]])
+                for i, name in enumerate(model.agent_names)]
+    return [(a.name, a.num_observations, np.array(a.successors, dtype=bool)) for a in model.agents]
 
 
 def _resolve_per_agent(model: ICSMDP, settings: ICQ):
     """Validate features / fixed behavior against the model: per-agent lists."""
     N, C = model.num_agents, model.num_successors
+    sizes = agent_sizes(model)
     feats = [None] * N
     if settings.features is not None:
         if len(settings.features) != N:
@@ -518,13 +599,13 @@ def _resolve_per_agent(model: ICSMDP, settings: ICQ):
                                        f"got {len(settings.features)}.")
         for i, f in enumerate(settings.features):
             f = np.array(f, dtype=float)
-            nO = model.agents[i].num_observations
+            name, nO, _ = sizes[i]
             want = "(nO_i, N+1, d)" if settings.learner == "linear" else "(nO_i, d_in)"
             ok = (f.ndim == 3 and f.shape[:2] == (nO, C)) if settings.learner == "linear" \
                 else (f.ndim == 2 and f.shape[0] == nO)
             if settings.learner == "tabular" or not ok or not np.all(np.isfinite(f)):
                 raise InvalidArgumentError(
-                    f"`features[{i}]` (agent `{model.agents[i].name}`) must be a finite array "
+                    f"`features[{i}]` (agent `{name}`) must be a finite array "
                     f"{want} with nO_i = {nO}, N+1 = {C} for learner {settings.learner!r}; "
                     f"got shape {f.shape}.")
             feats[i] = f
@@ -536,12 +617,12 @@ def _resolve_per_agent(model: ICSMDP, settings: ICQ):
                                        f"({N}), got {len(beh.probabilities)}.")
         for i, p in enumerate(beh.probabilities):
             p = np.array(p, dtype=float)
-            a = model.agents[i]
-            shape = (a.num_observations, C)
+            _, nO, adm = sizes[i]
+            shape = (nO, C)
             if p.shape != shape:
                 raise InvalidArgumentError(f"`behavior.probabilities[{i}]` must have shape "
                                            f"{list(shape)}, got {list(p.shape)}.")
-            bad = ~np.isfinite(p) | (p < 0) | (~a.successors[None, :] & (p > 0))
+            bad = ~np.isfinite(p) | (p < 0) | (~np.broadcast_to(adm, shape) & (p > 0))
             if bad.any():
                 o, c = np.argwhere(bad)[0]
                 raise InvalidArgumentError(
@@ -574,9 +655,8 @@ def _agents_from(settings: ICQ, model: ICSMDP, features: list, probabilities: li
     S, C = len(seed_ids), model.num_successors
     step = settings.step_size
     agents = []
-    for i, a in enumerate(model.agents):
-        nO = a.num_observations
-        adm = np.array(a.successors, dtype=bool)
+    for i, (_, nO, cell_adm) in enumerate(agent_sizes(model)):
+        adm = cell_adm if cell_adm.ndim == 1 else cell_adm.any(axis=0)  # the estimator's pairs
         if settings.learner == "tabular":
             est = TabularQ(S, nO, adm, init=settings.init)
         elif settings.learner == "linear":
@@ -594,7 +674,7 @@ def _agents_from(settings: ICQ, model: ICSMDP, features: list, probabilities: li
                                    for k in seed_ids])
             est = MLPQ(S, nO, adm, theta0=theta0, hidden=settings.hidden, inputs=inputs,
                        omega=settings.omega)
-        agents.append(ICQAgent(index=i, admissible=adm, gamma=model.gamma, estimator=est,
+        agents.append(ICQAgent(index=i, admissible=cell_adm, gamma=model.gamma, estimator=est,
                                step=step, behavior=settings.behavior, probabilities=probabilities[i]))
     return agents
 
@@ -611,6 +691,24 @@ def _runs(keys: np.ndarray, n: int):
     bounds = np.searchsorted(keys, np.arange(first, last + 2)).tolist()
     return [(first + j, bounds[j], bounds[j + 1]) for j in range(last - first + 1)
             if bounds[j] < bounds[j + 1]]
+
+
+def make_simulator(model: ICSMDP | EpochModel, num_seeds: int, *, horizon: int | None = None):
+    """The environment of an IC-Q run: ``(simulator, H)``.
+
+    A primitive model: :class:`~icsmdp_theory.simulate.BatchSimulator` (primitive
+    steps), ``H = horizon`` or the instance's own. An explicit epoch model:
+    :class:`~icsmdp_theory.epoch_simulate.EpochBatchSimulator` (invocations drawn
+    whole, on the same primitive-step clock), ``H = horizon`` or
+    :data:`~icsmdp_theory.epoch_simulate.DEFAULT_HORIZON`.
+    """
+    if isinstance(model, EpochModel):
+        H = DEFAULT_HORIZON if horizon is None else int(horizon)
+        return EpochBatchSimulator(model, num_seeds, horizon=H), H
+    if isinstance(model, ICSMDP):
+        return BatchSimulator(model, num_seeds), int(model.horizon if horizon is None else horizon)
+    raise InvalidArgumentError(f"`model` must be an ICSMDP or an EpochModel, got "
+                               f"{type(model).__name__}.")
 
 
 class _Progress:
@@ -671,8 +769,9 @@ class BatchRun:
     Parameters
     ----------
     settings : ICQ
-    model : ICSMDP
-        The simulator is built from it; the agents get only their own sizes.
+    model : ICSMDP or EpochModel
+        The simulator is built from it (:func:`make_simulator`); the agents get
+        only their own sizes.
 
     Examples
     --------
@@ -683,11 +782,14 @@ class BatchRun:
     ('completed', [50, 50], True)
     """
 
-    def __init__(self, settings: ICQ, model: ICSMDP):
+    def __init__(self, settings: ICQ, model: ICSMDP | EpochModel):
         """Set up the run: agents, checkpoint book, simulator and seed streams, counters, log."""
         self.t_start = time.perf_counter()
         self.settings, self.model = settings, model
-        self.num_agents, self.horizon = model.num_agents, model.horizon
+        if not isinstance(model, (ICSMDP, EpochModel)):
+            raise InvalidArgumentError(f"`model` must be an ICSMDP or an EpochModel, got "
+                                       f"{type(model).__name__}.")
+        self.num_agents = model.num_agents
         self.seed_ids = np.array(settings.seed_ids, dtype=np.int64)
         S, T = self.seed_ids.size, settings.updates
         self.num_seeds, self.num_updates = S, T
@@ -695,7 +797,9 @@ class BatchRun:
         self.agents = _agents_from(settings, model, self.features, probabilities)
         self._init_checkpoints()
         N = self.num_agents
-        self.sim = BatchSimulator(model, S)
+        self.sim, self.horizon = make_simulator(model, S, horizon=settings.horizon)
+        # an explicit model's invocation is drawn at its start, from BEGIN_COLUMN
+        self._begin_uniform = isinstance(self.sim, EpochBatchSimulator)
         self.streams = SeedStreams(seed_sequences(settings.seed, self.seed_ids),
                                    step_width=STEP_COLUMNS, event_width=N + 2)
         self.obs_of = self.sim.tables.obs_of
@@ -719,6 +823,8 @@ class BatchRun:
         """The checkpoint book: ``Q`` snapshots ``(K, S, cells, N+1)`` and per-checkpoint data."""
         S, N = self.num_seeds, self.num_agents
         self.offsets = cell_offsets(self.model.num_observations)
+        self.explicit = isinstance(self.model, EpochModel)
+        self.cell_admissible = cell_admissible(self.model)
         self.checkpoints = self.settings.checkpoint_counts
         K = self.checkpoints.size
         self.checkpoint_of = np.full(self.num_updates + 1, -1, dtype=np.int64)  # count -> index
@@ -802,7 +908,10 @@ class BatchRun:
         for i, lo, hi in _runs(ag, N):
             c[lo:hi] = self.agents[i].choose(idx[lo:hi], o[lo:hi], uc[lo:hi], up[lo:hi])
         self.obs[idx] = o
-        sim.begin(idx, c)
+        if self._begin_uniform:
+            sim.begin(idx, c, u[BEGIN_COLUMN][idx])
+        else:
+            sim.begin(idx, c)
 
     def _end_epochs(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Close the epochs of seeds ``h`` (their invocation ended at this step).
@@ -951,7 +1060,7 @@ class BatchRun:
         total_updates = int(self.updates.sum())
         status, message = self.status, self.message
         if status == "completed":
-            if not np.all(np.isfinite(self.q[-1][:, cell_admissible(model)])):
+            if not np.all(np.isfinite(self.q[-1][:, self.cell_admissible])):
                 status = "diverged"
                 message = "some estimates are not finite at the last checkpoint."
             else:
@@ -968,7 +1077,9 @@ class BatchRun:
             settings=settings.to_dict(), elapsed=time.perf_counter() - self.t_start,
             instance=model.name, learner=settings.learner, gamma=model.gamma,
             num_agents=self.num_agents, num_observations=tuple(model.num_observations),
-            admissible=np.array(model.admissible), checkpoints=self.checkpoints, q=self.q,
+            admissible=self.cell_admissible if self.explicit else np.array(model.admissible),
+            model_kind="epoch" if self.explicit else "icsmdp",
+            num_epoch_states=int(model.num_epoch_states), checkpoints=self.checkpoints, q=self.q,
             seeds=self.seed_ids, base_seed=settings.seed, reached=self.reached,
             updates=self.updates, primitive_steps=self.finish_clock, episodes=sim.episodes.copy(),
             truncations=self.truncations, checkpoint_seconds=self.checkpoint_seconds,
@@ -980,7 +1091,7 @@ class BatchRun:
             messages=self._message_arrays(), timings=timings)
 
 
-def run_icq(settings: ICQ, model: ICSMDP) -> RunRecord:
+def run_icq(settings: ICQ, model: ICSMDP | EpochModel) -> RunRecord:
     """Run IC-Q (see the module docstring); same as ``solve(settings, model)`` and ``BatchRun(settings, model).run()``."""
     return BatchRun(settings, model).run()
 
@@ -991,14 +1102,20 @@ def _solve_icq(settings: ICQ, model: ICSMDP) -> RunRecord:
     return run_icq(settings, model)
 
 
-def replay_agent(settings: ICQ, model: ICSMDP, messages: dict, agent: int) -> np.ndarray:
+@register(ICQ, EpochModel)
+def _solve_icq_epoch(settings: ICQ, model: EpochModel) -> RunRecord:
+    """``solve(ICQ(...), epoch_model)``: :func:`run_icq` on an explicit epoch model."""
+    return run_icq(settings, model)
+
+
+def replay_agent(settings: ICQ, model: ICSMDP | EpochModel, messages: dict, agent: int) -> np.ndarray:
     """Rebuild agent ``agent`` alone from its messages and own journal; return its final table.
 
     Parameters
     ----------
     settings : ICQ
         The run's settings (for the agent's own estimator, step and init).
-    model : ICSMDP
+    model : ICSMDP or EpochModel
         Used only for the agent's own sizes (observation count, admissible set).
     messages : dict of arrays
         A run's message log (:data:`solvers.records.MESSAGE_FIELDS`).

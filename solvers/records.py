@@ -25,6 +25,9 @@ key                         meaning                                             
 ``gamma``                   primitive discount                                        yes
 ``num_agents``              ``N``                                                     yes
 ``num_observations``        ``[nO_0, ..., nO_{N-1}]``                                 yes
+``model_kind``              ``"icsmdp"`` (a primitive instance, the default) or       no
+                            ``"epoch"`` (an explicit epoch model, SPEC section 10)
+``num_epoch_states``        epoch states of the model the run learned on              no
 ``base_seed``               the run's base seed (int or null)                         no
 ``success``, ``status``,    as in every result (``"completed"``, ``"interrupted"``,   no
 ``message``                 ``"stalled"``, ``"diverged"``)
@@ -42,7 +45,9 @@ key                         shape, dtype    meaning                             
 ``checkpoints``             (K,) int        update counts ``T`` (per seed) of the snapshots          yes
 ``q``                       (K, S, n, C)    ``Q_i(o, c')`` at cell ``(i, o)``; ``nan`` where          yes
                             float64         ``c'`` is inadmissible for ``i`` or not reached
-``admissible``              (N, C) bool     ``succ[i][c']``                                          yes
+``admissible``              (N, C) bool     ``succ[i][c']`` (``model_kind`` ``"icsmdp"``); for an    yes
+                            or (n, C)       ``"epoch"`` run the cell's set ``adm(i, o)``, the
+                                            intersection of its states' sets (SPEC section 10)
 ``seeds``                   (S,) int        seed ids (child index of ``SeedSequence(base_seed)``)     no
 ``reached``                 (K, S) bool     checkpoint reached (default: ``q`` finite somewhere)      no
 ``updates``                 (S,) int        updates performed per seed                               no
@@ -83,9 +88,10 @@ from pathlib import Path
 
 import numpy as np
 
-from icsmdp_theory.cells import cell_offsets
+from icsmdp_theory.cells import cell_admissible, cell_offsets
 from icsmdp_theory.documents import describe, read_json, read_npz
 from icsmdp_theory.epoch import initial_epoch_law
+from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.io import atomic_write
 from icsmdp_theory.model import ICSMDP
@@ -94,6 +100,7 @@ from icsmdp_theory.validation import is_int, is_real
 from solvers.api import PolicyIteration, solve
 from solvers.committed_chain import committed_chain
 from solvers.common import greedy
+from solvers.epoch_smdp import evaluate_epoch_policy
 from solvers.iteration import evaluate_policy
 
 __all__ = ["RunRecord", "PolicyEvaluation", "RUN_FORMAT", "save_run", "load_run",
@@ -115,7 +122,10 @@ class RunRecord(Result):
     gamma : float
     num_agents : int
     num_observations : tuple of int
-    admissible : ndarray (N, N+1) bool
+    admissible : ndarray (N, N+1) bool, or (n_cells, N+1) for ``model_kind == "epoch"``
+    model_kind : {"icsmdp", "epoch"}
+        A primitive instance or an explicit epoch model (SPEC section 10).
+    num_epoch_states : int or None
     checkpoints : ndarray (K,) int
     q : ndarray (K, S, n_cells, N+1)
         ``nan`` where inadmissible or not reached.
@@ -155,6 +165,8 @@ class RunRecord(Result):
     features: tuple = ()
     messages: dict | None = None
     timings: dict = field(default_factory=dict)
+    model_kind: str = "icsmdp"
+    num_epoch_states: int | None = None
 
     @property
     def num_seeds(self) -> int:
@@ -176,8 +188,19 @@ class RunRecord(Result):
 
     @property
     def cell_admissible(self) -> np.ndarray:
-        """``admissible[i(cell), c']``: ``(n_cells, N+1)``."""
+        """The cell's admissible successors: ``admissible[i(cell), c']`` (``admissible`` itself for
+        an explicit epoch model's run): ``(n_cells, N+1)``."""
+        if self.model_kind == "epoch":
+            return np.asarray(self.admissible, bool)
         return self.admissible[self.cell_agent]
+
+    @property
+    def agent_admissible(self) -> np.ndarray:
+        """Successors admissible in some cell of each agent (the estimators' pairs): ``(N, N+1)``."""
+        if self.model_kind == "epoch":
+            adm = np.asarray(self.admissible, bool)
+            return np.logical_or.reduceat(adm, self.cell_offsets[:-1], axis=0)
+        return np.asarray(self.admissible, bool)
 
     def checkpoint_index(self, checkpoint: int) -> int:
         """Index ``k`` of a checkpoint given as an index (negative allowed) into :attr:`checkpoints`."""
@@ -195,7 +218,10 @@ class RunRecord(Result):
 
 # ---------------------------------------------------------------- files
 _JSON_FIELDS = ("instance", "learner", "gamma", "num_agents", "num_observations", "base_seed",
-                "success", "status", "message", "iterations", "elapsed", "settings", "timings")
+                "success", "status", "message", "iterations", "elapsed", "settings", "timings",
+                "model_kind", "num_epoch_states")
+#: Values of the sidecar's ``model_kind``.
+MODEL_KINDS = ("icsmdp", "epoch")
 _ARRAY_FIELDS = ("checkpoints", "q", "admissible", "seeds", "reached", "updates", "primitive_steps",
                  "episodes", "truncations", "checkpoint_seconds", "eps0_value", "eps0_grad",
                  "theta_distance")
@@ -312,6 +338,11 @@ def _sidecar_iv(js: Path, meta) -> dict:
                            "null or a JSON object") or {}
     out["timings"] = want("timings", lambda v: v is None or isinstance(v, dict),
                           "null or a JSON object") or {}
+    out["model_kind"] = want("model_kind", lambda v: isinstance(v, str) and v in MODEL_KINDS,
+                             f"one of {', '.join(repr(k) for k in MODEL_KINDS)}", "icsmdp")
+    nes = want("num_epoch_states", lambda v: v is None or (is_int(v) and v >= 1),
+               "null or an integer >= 1")
+    out["num_epoch_states"] = None if nes is None else int(nes)
     return out
 
 
@@ -393,8 +424,16 @@ def _arrays_iv(npz: Path, arrays: dict, meta: dict) -> dict:
     S = q.shape[1]
     if S == 0:
         _fail(npz, "array `q` holds no seed (shape (K, 0, ...)); a run has at least one seed.")
-    out = {"checkpoints": ck, "q": q,
-           "admissible": _array_iv(npz, arrays, "admissible", (N, C), "bool")}
+    epoch = meta["model_kind"] == "epoch"
+    adm = _array_iv(npz, arrays, "admissible", (n if epoch else N, C), "bool",
+                    shape_text=f"({n}, {C}) (cells x successors, `model_kind` 'epoch')" if epoch
+                    else None)
+    empty = ~adm.any(axis=1)
+    if empty.any():
+        r = int(np.flatnonzero(empty)[0])
+        _fail(npz, f"array `admissible` row [{r}] has no admissible successor "
+                   f"({'cell' if epoch else 'agent'} {r}).")
+    out = {"checkpoints": ck, "q": q, "admissible": adm}
     if "reached" in arrays:
         reached = _array_iv(npz, arrays, "reached", (K, S), "bool")
     else:
@@ -502,16 +541,24 @@ def load_run(path) -> RunRecord:
         instance=meta["instance"], learner=meta["learner"], gamma=meta["gamma"],
         num_agents=meta["num_agents"], num_observations=meta["num_observations"],
         base_seed=meta["base_seed"], theta0=kw.pop("theta0_"), theta=kw.pop("theta_"),
-        features=kw.pop("features_"), messages=kw.pop("messages"), timings=meta["timings"], **kw)
+        features=kw.pop("features_"), messages=kw.pop("messages"), timings=meta["timings"],
+        model_kind=meta["model_kind"], num_epoch_states=meta["num_epoch_states"], **kw)
 
 
 # ---------------------------------------------------------------- policies
-def _check_matches(model: ICSMDP, num_observations, admissible) -> None:
+def _check_matches(model: ICSMDP | EpochModel, num_observations, admissible,
+                   model_kind: str = "icsmdp") -> None:
     if tuple(num_observations) != tuple(model.num_observations):
         raise InvalidArgumentError(
             f"the run's observation counts {list(num_observations)} do not match the instance's "
             f"{list(model.num_observations)} (`{model.name}`).")
-    adm = model.admissible
+    kind = "epoch" if isinstance(model, EpochModel) else "icsmdp"
+    if model_kind != kind:
+        raise InvalidArgumentError(
+            f"the run learned on {'an explicit epoch model' if model_kind == 'epoch' else 'a primitive instance'}"
+            f" (`model_kind` {model_kind!r}); `{model.name}` is "
+            f"{'an explicit epoch model' if kind == 'epoch' else 'a primitive instance'}.")
+    adm = cell_admissible(model) if kind == "epoch" else model.admissible
     if np.shape(admissible) != adm.shape or not np.array_equal(admissible, adm):
         raise InvalidArgumentError(
             f"the run's admissible successors do not match the instance's (`{model.name}`).")
@@ -641,9 +688,9 @@ def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, c
         Distinct policies are evaluated once.
     """
     t0 = time.perf_counter()
-    adm = model.admissible
+    explicit = isinstance(model, EpochModel)
     if isinstance(record, RunRecord):
-        _check_matches(model, record.num_observations, record.admissible)
+        _check_matches(model, record.num_observations, record.admissible, record.model_kind)
         k = record.checkpoint_index(checkpoint)
         q_cells, T = record.q[k], int(record.checkpoints[k])
         reached = np.asarray(record.reached[k], bool) if record.reached is not None else \
@@ -655,23 +702,33 @@ def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, c
         if q_cells.ndim != 3 or q_cells.shape[1:] != (n, model.num_successors):
             raise InvalidArgumentError(f"`record` must be a RunRecord or an array (S, {n}, "
                                        f"{model.num_successors}), got shape {q_cells.shape}.")
-    cell_adm = adm[np.repeat(np.arange(model.num_agents), model.num_observations)]
-    policies = greedy_cell_policies(q_cells, cell_adm)
-    chain = committed_chain(model)
+    policies = greedy_cell_policies(q_cells, cell_admissible(model))
     if optimum is None:
         optimum = solve(PolicyIteration(), model)
-    rho0 = initial_epoch_law(model).reshape(-1)
     uniq, inverse = np.unique(policies[reached], axis=0, return_inverse=True)
     vals = np.empty((uniq.shape[0], model.num_epoch_states))
     how = set()
-    W = chain.zeros()
-    for u, pol in enumerate(uniq):
-        sigma = epoch_policy(model, pol)
-        # warm start from the previous policy's values (seeds' greedy policies are close)
-        ev = evaluate_policy(chain, sigma, W, exact_limit=exact_limit, rtol=rtol)
-        W = ev.x
-        how.add(ev.how)
-        vals[u] = chain.policy_values(W, sigma).reshape(-1)
+    if explicit:  # sigma[s] = pi_i(o(s)) on the explicit model's epoch states
+        rho0 = np.asarray(model.rho0, dtype=float)
+        cells = cell_offsets(model.num_observations)[np.asarray(model.state_agent)] + \
+            np.asarray(model.state_observation)
+        W = None
+        for u, pol in enumerate(uniq):
+            ev = evaluate_epoch_policy(model, pol[cells], W, exact_limit=exact_limit)
+            W = ev.x
+            how.add(ev.how)
+            vals[u] = np.asarray(ev.x).reshape(-1)
+    else:
+        chain = committed_chain(model)
+        rho0 = initial_epoch_law(model).reshape(-1)
+        W = chain.zeros()
+        for u, pol in enumerate(uniq):
+            sigma = epoch_policy(model, pol)
+            # warm start from the previous policy's values (seeds' greedy policies are close)
+            ev = evaluate_policy(chain, sigma, W, exact_limit=exact_limit, rtol=rtol)
+            W = ev.x
+            how.add(ev.how)
+            vals[u] = chain.policy_values(W, sigma).reshape(-1)
     values = np.full((policies.shape[0], model.num_epoch_states), np.nan)
     values[reached] = vals[np.asarray(inverse).reshape(-1)]
     v0 = values @ rho0
