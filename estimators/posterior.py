@@ -10,6 +10,11 @@ labels, observation maps, ``gamma`` and components, and:
   support ``O_{c'}`` = every outcome ``(k', tau)`` seen for successor ``c'``
   anywhere in the trace (``support="successor"``, SPEC 10; outcomes of
   ``O_{c'}`` not seen at ``s`` get the prior ``alpha0`` alone). With
+  ``support="pooled"`` the support is the same but the prior's *total* mass per
+  ``(s, c')`` is ``alpha0``, spread over ``O_{c'}`` in proportion to how often each
+  outcome follows ``c'`` in the whole trace (an empirical-Bayes prior: with hundreds
+  of outcomes the SPEC prior's ``0.5`` per outcome outweighs the data of a state seen a
+  few times; see the README for the coverage measured with each). With
   ``support="observed"`` the support is the outcomes seen at ``(s, c')``
   itself (not the SPEC prior: much smaller on large models; offered for speed);
 - **rewards**: ``R(s, c')`` by Bayesian bootstrap, the Dirichlet(1, ..., 1)-weighted
@@ -57,7 +62,7 @@ __all__ = ["PosteriorSampler", "equal_tailed_interval", "subsample_trace", "SUPP
            "DEFAULT_ALPHA0"]
 
 #: The choices of ``support`` of :class:`PosteriorSampler`.
-SUPPORT_CHOICES = ("successor", "observed")
+SUPPORT_CHOICES = ("successor", "pooled", "observed")
 #: The prior concentration per outcome when neither the caller nor the counts give one (SPEC 10).
 DEFAULT_ALPHA0 = 0.5
 
@@ -169,7 +174,7 @@ class PosteriorSampler:
         s = _state_of(model, lab, ag, "outcome")
         pair = s * (N + 1) + c
         adm_pairs = np.flatnonzero(model.admissible.ravel())          # sorted (s, c')
-        if support == "successor":
+        if support in ("successor", "pooled"):
             # O_{c'}: distinct (c', k', tau) seen anywhere, sorted
             okey = np.unique(np.stack([c, nl, tau], axis=1), axis=0)
             o_c, o_nl, o_tau = okey[:, 0], okey[:, 1], okey[:, 2]
@@ -206,7 +211,16 @@ class PosteriorSampler:
                 raise InvalidArgumentError(f"`counts` of {where}: the outcome rows do not cover "
                                            f"exactly the admissible pairs of the model.")
             seg_start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        self._conc = e_count + alpha0
+        if support == "pooled":
+            # empirical-Bayes prior: total mass alpha0 per (s, c'), spread over O_{c'} in
+            # proportion to how often each outcome follows c' anywhere in the trace
+            uniq, inv = np.unique(np.stack([c, nl, tau], axis=1), axis=0, return_inverse=True)
+            tot = np.bincount(inv.ravel(), weights=cnt, minlength=len(uniq))   # rows of O (okey)
+            per_c_tot = np.bincount(uniq[:, 0], weights=tot, minlength=N + 1)
+            pooled = (tot / per_c_tot[uniq[:, 0]])[entry]
+            self._conc = e_count + alpha0 * pooled
+        else:
+            self._conc = e_count + alpha0
         self._seg_start = seg_start
         self._seg_len = sizes
         self._transitions = {"state": e_pair // (N + 1), "successor": e_pair % (N + 1),

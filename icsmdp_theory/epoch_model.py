@@ -481,6 +481,64 @@ class EpochModel:
                     counts=self.counts, validate=False)
         return (_rebuild, (args,))
 
+    def reachable_states(self) -> np.ndarray:
+        """Bool ``(S,)``: the epoch states reachable from ``rho0`` through admissible transitions.
+
+        A trace of the workflow under a behavior that tries every admissible
+        successor visits exactly these states in the long run, so a fitted model
+        estimates the restriction of the truth to them (:meth:`restricted`).
+        """
+        S = self.num_epoch_states
+        go = self.trans_next >= 0
+        graph = sp.csr_array((np.ones(int(go.sum())), (self.trans_state[go], self.trans_next[go])),
+                             shape=(S, S))
+        seen = np.asarray(self.rho0) > 0
+        frontier = seen.copy()
+        while frontier.any():
+            nxt = (graph.T @ frontier.astype(float)) > 0
+            frontier = nxt & ~seen
+            seen |= nxt
+        return seen
+
+    def restricted(self, keep: Any) -> "EpochModel":
+        """The model on the epoch states ``keep`` (bool ``(S,)``), which must be closed.
+
+        Closed: no admissible transition leaves ``keep`` (e.g. :meth:`reachable_states`).
+        Labels, agents, maps and counts-free dynamics are kept; ``rho0`` is renormalized
+        over ``keep`` (it already sums to 1 there for the reachable states).
+
+        Raises
+        ------
+        InvalidArgumentError
+            ``keep`` has the wrong shape, is empty, or is not closed.
+        """
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (self.num_epoch_states,) or not keep.any():
+            raise InvalidArgumentError(f"`keep` must be a non-empty bool array of shape "
+                                       f"({self.num_epoch_states},).")
+        rows = keep[self.trans_state]
+        leave = rows & (self.trans_next >= 0) & ~keep[np.maximum(self.trans_next, 0)]
+        if leave.any():
+            t = int(np.flatnonzero(leave)[0])
+            raise InvalidArgumentError(
+                f"`keep` is not closed: state {int(self.trans_state[t])} moves to state "
+                f"{int(self.trans_next[t])}, which is not kept.")
+        new_index = np.cumsum(keep) - 1
+        rho0 = np.asarray(self.rho0)[keep]
+        if rho0.sum() <= 0:
+            raise InvalidArgumentError("`keep` holds no state of positive initial probability.")
+        return EpochModel(
+            name=self.name, gamma=self.gamma, agents=self.agent_names, labels=self.labels,
+            states=np.stack([self.state_label[keep], self.state_agent[keep]], axis=1),
+            admissible=self.admissible[keep], rho0=rho0 / rho0.sum(),
+            transitions={"state": new_index[self.trans_state[rows]],
+                         "successor": self.trans_successor[rows],
+                         "next_label": self.trans_next_label[rows], "tau": self.trans_tau[rows],
+                         "prob": self.trans_prob[rows]},
+            reward=self.reward[keep], observation=self.observation,
+            component_names=self.component_names,
+            components=None if self.components is None else self.components[keep])
+
     # ------------------------------------------------------------- derived
     def _pair_rows(self) -> np.ndarray:
         return self.trans_state * self.num_successors + self.trans_successor

@@ -162,7 +162,7 @@ def test_observed_support_and_arguments(fitted):
     assert sampler.num_entries == len(m.trans_prob)
     d = sampler.draw()
     assert np.array_equal(d.trans_next_label, m.trans_next_label) and np.array_equal(d.trans_tau, m.trans_tau)
-    with pytest.raises(InvalidArgumentError, match="successor, observed"):
+    with pytest.raises(InvalidArgumentError, match="successor, pooled, observed"):
         PosteriorSampler(m, support="all")
     with pytest.raises(InvalidArgumentError, match="alpha0"):
         PosteriorSampler(m, alpha0=-1.0)
@@ -236,3 +236,40 @@ def test_a_saved_fitted_model_rebuilds_the_same_posterior(fitted, tmp_path, suff
                 "rho0"):
         np.testing.assert_array_equal(getattr(da, key), getattr(db, key))
     np.testing.assert_array_equal(da.reward, db.reward)
+
+
+def test_pooled_support_moments_match_the_empirical_bayes_dirichlet(fitted):
+    """support="pooled": Dirichlet(n + alpha0 * share) with ``share`` the trace-wide frequency of
+    each outcome after the successor (computed here from the trace itself)."""
+    trace, fit = fitted
+    m = fit.model
+    N = m.num_agents
+    has = trace.next_label >= 0
+    label_of = {lab: j for j, lab in enumerate(m.labels)}
+    # outcome frequencies per successor, straight from the trace lines with a next state
+    freq: dict = {}
+    for j in np.flatnonzero(has | (trace.successor == N)):
+        c = int(trace.successor[j])
+        nl = -1 if c == N else label_of[trace.labels[trace.next_label[j]]]
+        freq.setdefault(c, {}).setdefault((nl, int(trace.tau[j])), 0)
+        freq[c][(nl, int(trace.tau[j]))] += 1
+    sampler = PosteriorSampler(fit, rng=7, support="pooled")
+    models = sampler.draws(2000)
+    c_ = m.counts
+    counts = {}
+    for k, i, cc, kn, tau, n in zip(c_["outcome_label"], c_["outcome_agent"], c_["outcome_successor"],
+                                    c_["outcome_next_label"], c_["outcome_tau"], c_["outcome_count"]):
+        counts[(m.state_index(k, i), cc, kn, tau)] = n
+    checked = 0
+    for s, cc in list(zip(*np.nonzero(m.admissible)))[:6]:
+        support = sorted(_law(models[0], s, cc))
+        tot = sum(freq[int(cc)].values())
+        a = np.array([counts.get((s, cc, kn, tau), 0) + 0.7 * freq[int(cc)].get((kn, tau), 0) / tot
+                      for kn, tau in support])
+        assert abs(a.sum() - 0.7 - sum(counts.get((s, cc, kn, tau), 0) for kn, tau in support)) < 1e-9
+        A = a.sum()
+        mean, var = a / A, a * (A - a) / (A ** 2 * (A + 1))
+        x = np.array([[_law(d, s, cc)[o] for o in support] for d in models])
+        assert np.all(np.abs(x.mean(axis=0) - mean) <= 5 * np.sqrt(var / len(models)) + 1e-12)
+        checked += 1
+    assert checked >= 4
