@@ -13,6 +13,7 @@ MINIMAL = {"solve": ["solve"], "report": ["report"], "gaps": ["gaps"], "verify":
                                                              "--out", "x.json"]}
 MINIMAL["simulate-trace"] = ["simulate-trace", "tiny-handoff", "--episodes", "2", "--out", "x.jsonl"]
 MINIMAL["export-epoch"] = ["export-epoch", "tiny-handoff", "--out", "x.json"]
+MINIMAL["fit"] = ["fit", "workflow-trace", "--out", "x.json"]
 
 
 def test_every_command_is_listed():

@@ -20,4 +20,5 @@ COMMAND_HELP = {
     "export": "write a bundled example as an instance file to edit",
     "export-epoch": "write an instance as an explicit epoch model (icsmdp-epoch/1)",
     "simulate-trace": "simulate episodes of an instance and write their handoff trace",
+    "fit": "fit the maximum-likelihood epoch model of a handoff trace",
 }
