@@ -56,7 +56,7 @@ from estimators.mixing import mixing_report
 from estimators.stationary import mu as mu_of, stationary_law
 from estimators.tangent import mu_on_cells, run_tangent_report
 from icsmdp_theory.cells import cell_admissible, cell_offsets
-from icsmdp_theory.epoch_level import epoch_level
+from icsmdp_theory.epoch_level import cell_rule, epoch_level
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
@@ -132,7 +132,7 @@ def epoch_pairs(model: ICSMDP | EpochModel) -> tuple[np.ndarray, np.ndarray]:
     """
     offsets = cell_offsets(model.num_observations)
     cells = epoch_level(model).epoch_cells(offsets)
-    cadm = cell_admissible(model)[cells]
+    cadm = cell_admissible(model, rule=cell_rule(model))[cells]
     if isinstance(model, EpochModel):
         return cells, np.asarray(model.admissible, bool) & cadm
     return cells, cadm
@@ -182,13 +182,13 @@ def learning_floor(model: ICSMDP | EpochModel, q_hat: np.ndarray, q_star: np.nda
 
 
 def _check_record_matches(model: ICSMDP | EpochModel, record) -> None:
+    text = {"icsmdp": "a primitive instance", "epoch": "an explicit epoch model"}
     kind = "epoch" if isinstance(model, EpochModel) else "icsmdp"
     rkind = getattr(record, "model_kind", "icsmdp")
     if rkind != kind:
         raise InvalidArgumentError(
-            f"`record`: the run learned on {'an explicit epoch model' if rkind == 'epoch' else 'a primitive instance'} "
-            f"(`model_kind` {rkind!r}); the model given is "
-            f"{'an explicit epoch model' if kind == 'epoch' else 'a primitive instance'}.")
+            f"`record`: the run learned on {text.get(rkind, rkind)} (`model_kind` {rkind!r}); "
+            f"the model given is {text[kind]}.")
     if tuple(record.num_observations) != tuple(model.num_observations):
         raise InvalidArgumentError(
             f"`record`: observation counts {list(record.num_observations)} do not match the "
@@ -196,7 +196,7 @@ def _check_record_matches(model: ICSMDP | EpochModel, record) -> None:
     if record.num_agents != model.num_agents:
         raise InvalidArgumentError(f"`record`: {record.num_agents} agents, the instance has "
                                    f"{model.num_agents}.")
-    adm = cell_admissible(model)
+    adm = cell_admissible(model, rule=cell_rule(model))
     if not np.array_equal(np.asarray(record.cell_admissible, bool), adm):
         raise InvalidArgumentError("`record`: admissible successors differ from the instance's.")
 

@@ -52,13 +52,14 @@ def cell_of_epoch_states(model: ICSMDP) -> np.ndarray:
     return epoch_observations(model) + cell_offsets(model.num_observations)[:-1][None, :]
 
 
-def cell_admissible(model: ICSMDP | EpochModel) -> np.ndarray:
+def cell_admissible(model: ICSMDP | EpochModel, *, rule: str = "intersection") -> np.ndarray:
     """``adm[cell, c']``: successor ``c'`` admissible for the cell; ``(num_cells, N+1)``.
 
     A primitive model: the cell's agent's admissible set. An explicit epoch model
-    (SPEC section 10): the intersection of the admissible sets of the cell's epoch
-    states (an agent that sees only ``o`` may pick only what is admissible
-    everywhere in the cell); a cell without states admits every successor.
+    (SPEC section 10): with ``rule="intersection"`` the intersection of the
+    admissible sets of the cell's epoch states (an agent that sees only ``o`` may
+    pick only what is admissible everywhere in the cell); with ``rule="union"``
+    (a fitted model's cells, :func:`icsmdp_theory.epoch_level.cell_rule`) their union.
 
     Raises
     ------
@@ -69,6 +70,10 @@ def cell_admissible(model: ICSMDP | EpochModel) -> np.ndarray:
         return np.repeat(model.admissible, model.num_observations, axis=0)
     offsets = cell_offsets(model.num_observations)
     cells = offsets[np.asarray(model.state_agent)] + np.asarray(model.state_observation)
+    if rule == "union":
+        out = np.zeros((int(offsets[-1]), model.num_successors), dtype=bool)
+        np.logical_or.at(out, cells, np.asarray(model.admissible, dtype=bool))
+        return out
     out = np.ones((int(offsets[-1]), model.num_successors), dtype=bool)
     np.logical_and.at(out, cells, np.asarray(model.admissible, dtype=bool))
     empty = np.flatnonzero(~out.any(axis=1))

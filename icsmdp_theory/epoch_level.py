@@ -43,7 +43,7 @@ from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.options import gamma_bar, option_reduction
 
 __all__ = ["EpochLevel", "AgentBlock", "SuccessorFamily", "PrimitiveEpochs", "ExplicitEpochs",
-           "epoch_level", "EPOCH_MODELS", "FITTED_COUNTS", "CELL_RULES"]
+           "epoch_level", "EPOCH_MODELS", "FITTED_COUNTS", "CELL_RULES", "cell_rule"]
 
 #: The rules for a cell's admissible successors (:class:`EpochLevel`).
 CELL_RULES = ("intersection", "union")
@@ -372,6 +372,18 @@ class ExplicitEpochs(EpochLevel):
 
     def initial_law(self) -> np.ndarray:
         return np.asarray(self.model.rho0, dtype=float)
+
+
+def cell_rule(model: ICSMDP | EpochModel) -> str:
+    """The model's rule for a cell's admissible successors (see :class:`EpochLevel`).
+
+    ``"union"`` for an explicit model fitted from a trace (its ``counts`` carry
+    :data:`FITTED_COUNTS`), ``"intersection"`` otherwise (SPEC section 10). Read
+    with :func:`icsmdp_theory.cells.cell_admissible` ``(model, rule=cell_rule(model))``.
+    """
+    if isinstance(model, EpochModel) and (model.counts or {}).get("format") == FITTED_COUNTS:
+        return "union"
+    return "intersection"
 
 
 def epoch_level(model: ICSMDP | EpochModel, *, max_epoch_states: int = MAX_EPOCH_STATES

@@ -98,6 +98,7 @@ import numpy as np
 from tqdm import tqdm
 
 from icsmdp_theory.cells import cell_admissible, cell_offsets
+from icsmdp_theory.epoch_level import cell_rule
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.epoch_simulate import DEFAULT_HORIZON, EpochBatchSimulator
 from icsmdp_theory.errors import InvalidArgumentError
@@ -362,7 +363,7 @@ class ICQ:
         return np.unique(np.concatenate([cks, [T]]))
 
     def to_dict(self) -> dict:
-        """JSON-ready settings; arrays are summarized by shape and SHA-256."""
+        """JSON-ready settings; arrays are summarized by shape and SHA-256 (``horizon`` only when set)."""
         out = {}
         for f in fields(self):
             v = getattr(self, f.name)
@@ -378,6 +379,8 @@ class ICQ:
             out[f.name] = v
         out["seeds"] = list(self.seed_ids)
         out["checkpoints"] = self.checkpoint_counts.tolist()
+        if self.horizon is None:  # the model's own H: settings as before the option existed
+            del out["horizon"]
         return out
 
 
@@ -579,9 +582,26 @@ def agent_sizes(model: ICSMDP | EpochModel) -> list[tuple[str, int, np.ndarray]]
     ``admissible`` is ``(N+1,)`` for a primitive model (the agent's own set) and
     ``(nO_i, N+1)`` for an explicit epoch model (each cell's set, the
     intersection of its states' sets, :func:`icsmdp_theory.cells.cell_admissible`).
+
+    Raises
+    ------
+    InvalidArgumentError
+        A fitted model (union rule, :func:`icsmdp_theory.epoch_level.cell_rule`)
+        with a cell whose states' sets differ: some choice would have no law.
     """
     if isinstance(model, EpochModel):
         cadm = cell_admissible(model)
+        if cell_rule(model) == "union":
+            differ = np.flatnonzero((cell_admissible(model, rule="union") != cadm).any(axis=1))
+            if differ.size:
+                offs = cell_offsets(model.num_observations)
+                i = int(np.searchsorted(offs, differ[0], side="right") - 1)
+                raise InvalidArgumentError(
+                    f"IC-Q cannot run on `{model.name}`: it is a fitted model whose cells follow the "
+                    f"union rule, and cell (agent {i} `{model.agent_names[i]}`, observation "
+                    f"{int(differ[0] - offs[i])}) holds states that do not admit every successor "
+                    f"of the cell (no law to simulate there); refine the observation map or fit "
+                    f"with declared admissible sets.")
         offs = cell_offsets(model.num_observations)
         return [(name, int(model.num_observations[i]), cadm[offs[i]:offs[i + 1]])
                 for i, name in enumerate(model.agent_names)]
@@ -1074,7 +1094,9 @@ class BatchRun:
                    "total_updates": total_updates, "batch_steps": sim.clock}
         return RunRecord(
             success=status == "completed", status=status, message=message, iterations=sim.clock,
-            settings=settings.to_dict(), elapsed=time.perf_counter() - self.t_start,
+            settings=({**settings.to_dict(), "horizon": self.horizon} if self.explicit
+                      else settings.to_dict()),
+            elapsed=time.perf_counter() - self.t_start,
             instance=model.name, learner=settings.learner, gamma=model.gamma,
             num_agents=self.num_agents, num_observations=tuple(model.num_observations),
             admissible=self.cell_admissible if self.explicit else np.array(model.admissible),

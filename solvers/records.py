@@ -91,6 +91,7 @@ import numpy as np
 from icsmdp_theory.cells import cell_admissible, cell_offsets
 from icsmdp_theory.documents import describe, read_json, read_npz
 from icsmdp_theory.epoch import initial_epoch_law
+from icsmdp_theory.epoch_level import cell_rule
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.io import atomic_write
@@ -222,6 +223,7 @@ _JSON_FIELDS = ("instance", "learner", "gamma", "num_agents", "num_observations"
                 "model_kind", "num_epoch_states")
 #: Values of the sidecar's ``model_kind``.
 MODEL_KINDS = ("icsmdp", "epoch")
+_KIND_TEXT = {"icsmdp": "a primitive instance", "epoch": "an explicit epoch model"}
 _ARRAY_FIELDS = ("checkpoints", "q", "admissible", "seeds", "reached", "updates", "primitive_steps",
                  "episodes", "truncations", "checkpoint_seconds", "eps0_value", "eps0_grad",
                  "theta_distance")
@@ -548,17 +550,16 @@ def load_run(path) -> RunRecord:
 # ---------------------------------------------------------------- policies
 def _check_matches(model: ICSMDP | EpochModel, num_observations, admissible,
                    model_kind: str = "icsmdp") -> None:
+    kind = "epoch" if isinstance(model, EpochModel) else "icsmdp"
+    if model_kind != kind:
+        raise InvalidArgumentError(
+            f"the run learned on {_KIND_TEXT[model_kind]} (`model_kind` {model_kind!r}); "
+            f"`{model.name}` is {_KIND_TEXT[kind]}.")
     if tuple(num_observations) != tuple(model.num_observations):
         raise InvalidArgumentError(
             f"the run's observation counts {list(num_observations)} do not match the instance's "
             f"{list(model.num_observations)} (`{model.name}`).")
-    kind = "epoch" if isinstance(model, EpochModel) else "icsmdp"
-    if model_kind != kind:
-        raise InvalidArgumentError(
-            f"the run learned on {'an explicit epoch model' if model_kind == 'epoch' else 'a primitive instance'}"
-            f" (`model_kind` {model_kind!r}); `{model.name}` is "
-            f"{'an explicit epoch model' if kind == 'epoch' else 'a primitive instance'}.")
-    adm = cell_admissible(model) if kind == "epoch" else model.admissible
+    adm = cell_admissible(model, rule=cell_rule(model)) if kind == "epoch" else model.admissible
     if np.shape(admissible) != adm.shape or not np.array_equal(admissible, adm):
         raise InvalidArgumentError(
             f"the run's admissible successors do not match the instance's (`{model.name}`).")
@@ -702,7 +703,7 @@ def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, c
         if q_cells.ndim != 3 or q_cells.shape[1:] != (n, model.num_successors):
             raise InvalidArgumentError(f"`record` must be a RunRecord or an array (S, {n}, "
                                        f"{model.num_successors}), got shape {q_cells.shape}.")
-    policies = greedy_cell_policies(q_cells, cell_admissible(model))
+    policies = greedy_cell_policies(q_cells, cell_admissible(model, rule=cell_rule(model)))
     if optimum is None:
         optimum = solve(PolicyIteration(), model)
     uniq, inverse = np.unique(policies[reached], axis=0, return_inverse=True)

@@ -20,6 +20,13 @@ For an epoch model or a trace ``--obs``/``--against`` take the ``by_label`` or
 ``fields`` forms over labels (SPEC 10; the bundled ``workflow-maps`` and
 ``workflow-bits`` by name).
 
+The reference law defaults to ``uniform`` (SPEC 4, design time) for an instance
+or an epoch model without counts and to ``stationary`` for a trace or a fitted
+model: uniform weights on a cell's states make ``R_hat`` depend on which rare
+states a trace happened to reach, and the uniform-reference gaps of the
+``workflow`` traces do not approach the truth (``reports.studies.trace_consistency``),
+while the stationary ones do.
+
 A model with fit counts (a trace, or a model written by ``icsmdp fit``) gets
 credible intervals (:func:`reports.documents.posterior_document`): every key
 holds its value on the maximum-likelihood model, with its equal-tailed
@@ -71,7 +78,10 @@ from reports.commands.fit import BUNDLED_TRACES, trace_path_arg
 from reports.documents import (DEFAULT_SUPPORT, GAP_KEYS, fit_document, gaps_document,
                                posterior_document)
 
-__all__ = ["add_parser", "POSTERIOR_OPTIONS", "resolve_subject"]
+#: The default reference law for a trace or a fitted model (see the module docstring).
+FITTED_REFERENCE = "stationary"
+
+__all__ = ["add_parser", "FITTED_REFERENCE", "POSTERIOR_OPTIONS", "resolve_subject"]
 
 #: Options that apply to a fitted model (a trace or a model written by ``icsmdp fit``) only.
 POSTERIOR_OPTIONS = ("posterior", "level", "seed", "jobs", "support", "alpha0", "evidence",
@@ -271,8 +281,8 @@ def _plain(args, model, load_maps) -> int:
     base = model
     model = load_maps(args.obs, base) if args.obs else base
     other = load_maps(args.against, base) if args.against else None  # validate first
-    kw = dict(reference=args.reference, minimax=not args.no_minimax, mixing=not args.no_mixing,
-              eps=args.eps)
+    kw = dict(reference=args.reference or "uniform", minimax=not args.no_minimax,
+              mixing=not args.no_mixing, eps=args.eps)
     doc = gaps_document(model, **kw)
     if other is None:
         if args.json:
@@ -356,7 +366,8 @@ def _run(args) -> int:
         stack.callback(ev_bar.close)
         stack.callback(bar.close)
         doc = posterior_document(
-            model, against=against, trace=trace, apply_maps=apply_maps, reference=args.reference,
+            model, against=against, trace=trace, apply_maps=apply_maps,
+            reference=args.reference or FITTED_REFERENCE,
             posterior=settings["posterior"], level=settings["level"], support=settings["support"],
             seed=settings["seed"], jobs=settings["jobs"], target_width=settings["target_width"],
             minimax=not args.no_minimax, mixing=not args.no_mixing, progress=bar.update,
@@ -386,8 +397,9 @@ def add_parser(sub) -> None:
                                  "`by_label`/`fields` for an epoch model or trace (bundled: "
                                  "workflow-maps, workflow-bits)")
     p.add_argument("--against", help="a second observation-map file to compare with")
-    p.add_argument("--reference", choices=("uniform", "stationary"), default="uniform",
-                   help="reference law d of SPEC section 4 (default uniform)")
+    p.add_argument("--reference", choices=("uniform", "stationary"), default=None,
+                   help="reference law d of SPEC section 4 (default: uniform for an instance or "
+                        "an export, stationary for a trace or a fitted model)")
     p.add_argument("--eps", type=mixing_eps_type, default=0.25, help="mixing-time threshold (default 1/4)")
     p.add_argument("--top", type=positive_int_type, default=8, help="offending cells shown (default 8)")
     p.add_argument("--no-minimax", action="store_true", help="skip the minimax gaps (LPs)")
