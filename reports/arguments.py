@@ -14,14 +14,20 @@ import signal
 import sys
 import tempfile
 import threading
+import zipfile
 from pathlib import Path
 
-from icsmdp_theory.errors import InvalidArgumentError
+import numpy as np
+
+from icsmdp_theory.documents import read_json
+from icsmdp_theory.epoch_io import EPOCH_FORMAT, load_epoch_model
+from icsmdp_theory.epoch_model import EpochModel
+from icsmdp_theory.errors import InvalidArgumentError, InvalidInstanceError
 from icsmdp_theory.examples import DEFAULT_EXAMPLE, EXAMPLES, load_example
 from icsmdp_theory.io import load_instance
 from icsmdp_theory.model import ICSMDP
 
-__all__ = ["load_instance_arg", "positive_float_type", "positive_int_type", "mixing_eps_type",
+__all__ = ["load_instance_arg", "load_model_arg", "file_format", "positive_float_type", "positive_int_type", "mixing_eps_type",
            "int_arg", "float_arg", "writable_destination", "run_record_paths",
            "TerminationSignals", "show_progress", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]
 
@@ -42,6 +48,28 @@ def load_instance_arg(arg: str | None) -> ICSMDP:
         return load_example(arg)
     raise InvalidArgumentError(
         f"`INSTANCE`: {arg!r} is neither a file nor a bundled example ({', '.join(EXAMPLES)}).")
+
+
+def file_format(path: Path) -> str | None:
+    """The ``format`` key of a ``.json``/``.npz`` file (``None`` if it has none or is unreadable)."""
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return str(z["format"]) if "format" in z.files else None
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            return None            # the instance loader reports what is wrong
+    doc = read_json(path, InvalidInstanceError)
+    return doc.get("format") if isinstance(doc, dict) else None
+
+
+def load_model_arg(arg: str | None) -> ICSMDP | EpochModel:
+    """A primitive instance (file or bundled example, :func:`load_instance_arg`) or an explicit
+    epoch model (an ``icsmdp-epoch/1`` file, recognized by its ``format`` key)."""
+    if arg is not None:
+        path = Path(arg)
+        if path.is_file() and path.suffix in (".json", ".npz") and file_format(path) == EPOCH_FORMAT:
+            return load_epoch_model(path)
+    return load_instance_arg(arg)
 
 
 def positive_float_type(text: str) -> float:

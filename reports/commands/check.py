@@ -20,7 +20,7 @@ import json
 from estimators.checker import check_run
 from icsmdp_theory.io import load_observation_maps
 from icsmdp_theory.results import to_jsonable
-from reports.arguments import load_instance_arg
+from reports.arguments import load_model_arg
 from solvers.records import load_run
 from reports.commands import COMMAND_HELP
 
@@ -28,7 +28,7 @@ __all__ = ["add_parser"]
 
 
 def _run(args) -> int:
-    model = load_instance_arg(args.instance)
+    model = load_model_arg(args.instance)
     if args.obs:
         model = load_observation_maps(args.obs, model)
     record = load_run(args.run)

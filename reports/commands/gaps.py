@@ -53,12 +53,10 @@ from __future__ import annotations
 
 import json
 import sys
-import zipfile
 from contextlib import ExitStack
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from estimators.fit import ADMISSIBLE_CHOICES, fit_epoch_model
@@ -66,12 +64,11 @@ from estimators.posterior import SUPPORT_CHOICES
 from icsmdp_theory.epoch_io import EPOCH_FORMAT, load_epoch_model, load_label_maps
 from icsmdp_theory.epoch_level import FITTED_COUNTS
 from icsmdp_theory.epoch_model import EpochModel
-from icsmdp_theory.errors import InvalidArgumentError, InvalidInstanceError, InvalidObservationMapError
-from icsmdp_theory.documents import read_json
+from icsmdp_theory.errors import InvalidArgumentError, InvalidObservationMapError
 from icsmdp_theory.examples import DATA_FILES, DEFAULT_EXAMPLE, EXAMPLES, data_path
 from icsmdp_theory.io import load_observation_maps
 from icsmdp_theory.traces import read_trace
-from reports.arguments import (float_arg, int_arg, load_instance_arg, mixing_eps_type,
+from reports.arguments import (file_format, float_arg, int_arg, load_instance_arg, mixing_eps_type,
                                positive_int_type, show_progress)
 from reports.commands import COMMAND_HELP
 from reports.commands.fit import BUNDLED_TRACES, trace_path_arg
@@ -112,18 +109,6 @@ def _fmt(v) -> str:
 
 
 # ----------------------------------------------------------------- the subject
-def _file_format(path: Path) -> str | None:
-    """The ``format`` key of a ``.json``/``.npz`` file (``None`` if it has none or is unreadable)."""
-    if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return str(z["format"]) if "format" in z.files else None
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            return None            # the instance loader reports what is wrong
-    doc = read_json(path, InvalidInstanceError)
-    return doc.get("format") if isinstance(doc, dict) else None
-
-
 def resolve_subject(arg: str | None, stack: ExitStack) -> tuple[str, object]:
     """``("instance", ICSMDP)``, ``("epoch", EpochModel)`` or ``("trace", path)`` named by ``arg``."""
     if arg is None:
@@ -132,7 +117,7 @@ def resolve_subject(arg: str | None, stack: ExitStack) -> tuple[str, object]:
     if path.exists():
         if path.suffix == ".jsonl":
             return "trace", str(path)
-        if path.is_file() and _file_format(path) == EPOCH_FORMAT:
+        if path.is_file() and file_format(path) == EPOCH_FORMAT:
             return "epoch", load_epoch_model(path)
         return "instance", load_instance_arg(arg)
     if arg in EXAMPLES:

@@ -26,7 +26,7 @@ import numpy as np
 
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.results import to_jsonable
-from reports.arguments import (EXIT_INTERRUPTED, float_arg, int_arg, load_instance_arg,
+from reports.arguments import (EXIT_INTERRUPTED, float_arg, int_arg, load_model_arg,
                                run_record_paths, show_progress)
 from solvers.api import solve
 from solvers.icq import ICQ, LEARNERS, EpsilonGreedy, FixedBehavior
@@ -69,7 +69,7 @@ def _settings_from_args(args, progress: bool = False):
 def _run(args) -> int:
     settings = _settings_from_args(args, progress=show_progress(args))
     out = run_record_paths("--out", args.out)  # before any work: a run is never lost
-    model = load_instance_arg(args.instance)
+    model = load_model_arg(args.instance)
     record = solve(settings, model)
     paths = save_run(record, out) if out is not None else None
     evaluation = None
@@ -123,7 +123,7 @@ def _run(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help=COMMAND_HELP["run"])
-    p.add_argument("instance", nargs="?", help="instance file or bundled example (default workflow)")
+    p.add_argument("instance", nargs="?", help="instance file, bundled example (default workflow) or explicit epoch model (icsmdp-epoch/1)")
     p.add_argument("--learner", default="tabular", help="tabular (default), linear or mlp")
     p.add_argument("--updates", default="10000", help="updates T per seed (default 10000)")
     p.add_argument("--seeds", default="1", help="number of seeds S (default 1)")
