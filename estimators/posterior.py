@@ -59,10 +59,17 @@ from icsmdp_theory.validation import is_real, positive_int, positive_real, unit_
 from estimators.fit import COUNTS_FORMAT, FitResult
 
 __all__ = ["PosteriorSampler", "equal_tailed_interval", "subsample_trace", "SUPPORT_CHOICES",
+           "DEFAULT_MAX_OUTCOMES", "DEFAULT_SUPPORT",
            "DEFAULT_ALPHA0"]
 
 #: The choices of ``support`` of :class:`PosteriorSampler`.
 SUPPORT_CHOICES = ("successor", "pooled", "observed")
+#: The default ``support``: ``"pooled"`` (see the module docstring and the README: with the
+#: SPEC's ``"successor"`` prior the 90 % intervals covered the truth in 0 of 50 workflow traces).
+DEFAULT_SUPPORT = "pooled"
+#: ``support="pooled"``: the prior of each ``(s, c')`` covers the outcomes seen at it and the
+#: ``DEFAULT_MAX_OUTCOMES`` most frequent outcomes of ``c'`` in the trace (bounded cost per draw).
+DEFAULT_MAX_OUTCOMES = 64
 #: The prior concentration per outcome when neither the caller nor the counts give one (SPEC 10).
 DEFAULT_ALPHA0 = 0.5
 
@@ -159,13 +166,16 @@ class PosteriorSampler:
     """
 
     def __init__(self, source: FitResult | EpochModel, *, alpha0: float | None = None,
-                 rng: Any = None, support: str = "successor"):
+                 rng: Any = None, support: str = DEFAULT_SUPPORT,
+                 max_outcomes: int | None = DEFAULT_MAX_OUTCOMES):
         model, alpha0 = _posterior_sampler_iv(source, alpha0, support)
+        if max_outcomes is not None:
+            max_outcomes = positive_int("max_outcomes", max_outcomes)
         self.model, self.alpha0, self.support = model, alpha0, support
         self.rng = np.random.default_rng(rng)
         counts = model.counts
         where = f"the model {model.name!r}"
-        N, S = model.num_agents, model.num_epoch_states
+        N = model.num_agents
         notes = []
 
         # ---- observed outcomes per (s, c')
@@ -174,10 +184,23 @@ class PosteriorSampler:
         s = _state_of(model, lab, ag, "outcome")
         pair = s * (N + 1) + c
         adm_pairs = np.flatnonzero(model.admissible.ravel())          # sorted (s, c')
+        span_nl = int(nl.max(initial=0)) + 2
+        span_tau = int(tau.max(initial=1)) + 1
+        wkey = (pair * span_nl + (nl + 1)) * span_tau + tau          # observed rows, encoded
         if support in ("successor", "pooled"):
-            # O_{c'}: distinct (c', k', tau) seen anywhere, sorted
-            okey = np.unique(np.stack([c, nl, tau], axis=1), axis=0)
-            o_c, o_nl, o_tau = okey[:, 0], okey[:, 1], okey[:, 2]
+            # O_{c'}: distinct (c', k', tau) seen anywhere, sorted; how often each was seen
+            okey, oinv = np.unique(np.stack([c, nl, tau], axis=1), axis=0, return_inverse=True)
+            o_tot = np.bincount(oinv.ravel(), weights=cnt, minlength=len(okey))
+            if support == "pooled" and max_outcomes is not None:
+                # keep the max_outcomes most frequent outcomes of each successor in the prior
+                rank = np.lexsort((-o_tot, okey[:, 0]))           # by successor, most frequent first
+                first = np.searchsorted(okey[rank, 0], okey[rank, 0], side="left")
+                keep = np.zeros(len(okey), dtype=bool)
+                keep[rank[np.arange(len(okey)) - first < max_outcomes]] = True
+                okey_p = okey[keep]
+            else:
+                okey_p = okey
+            o_c, o_nl, o_tau = okey_p[:, 0], okey_p[:, 1], okey_p[:, 2]
             per_c = np.bincount(o_c, minlength=N + 1)
             c_start = np.concatenate([[0], np.cumsum(per_c)[:-1]])
             pc = adm_pairs % (N + 1)
@@ -187,40 +210,45 @@ class PosteriorSampler:
                 raise InvalidArgumentError(f"`counts` of {where}: the admissible pair (state "
                                            f"{j // (N + 1)}, successor {j % (N + 1)}) has no outcome "
                                            f"seen for its successor anywhere.")
-            seg_start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-            within = np.arange(sizes.sum()) - np.repeat(seg_start, sizes)
-            entry = np.repeat(c_start[pc], sizes) + within
-            e_pair = np.repeat(adm_pairs, sizes)
-            e_nl, e_tau = o_nl[entry], o_tau[entry]
-            # observed counts: look each (pair, k', tau) up among the entries
-            span_nl = int(max(nl.max(initial=0), o_nl.max(initial=0))) + 2
-            span_tau = int(max(tau.max(initial=1), o_tau.max(initial=1))) + 1
-            ekey = (e_pair * span_nl + (e_nl + 1)) * span_tau + e_tau
-            wkey = (pair * span_nl + (nl + 1)) * span_tau + tau
-            pos = np.searchsorted(ekey, wkey)
-            if (pos >= len(ekey)).any() or (ekey[np.minimum(pos, len(ekey) - 1)] != wkey).any():
+            start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            entry = np.repeat(c_start[pc], sizes) + np.arange(sizes.sum()) - np.repeat(start, sizes)
+            gen = (np.repeat(adm_pairs, sizes) * span_nl + (o_nl[entry] + 1)) * span_tau + o_tau[entry]
+            if not np.isin(pair, adm_pairs).all():
                 raise InvalidArgumentError(f"`counts` of {where}: an outcome row lies on a pair that "
                                            f"is not admissible in the model.")
-            e_count = np.zeros(len(ekey))
-            np.add.at(e_count, pos, cnt)
+            ekey = np.union1d(gen, wkey)                      # every observed row stays an entry
+            e_pair = ekey // (span_nl * span_tau)
+            e_nl = (ekey // span_tau) % span_nl - 1
+            e_tau = ekey % span_tau
+            if support == "pooled":
+                # empirical-Bayes prior: total mass alpha0 per (s, c') over its entries, in
+                # proportion to how often each outcome follows c' anywhere in the trace
+                ocode = (okey[:, 0] * span_nl + (okey[:, 1] + 1)) * span_tau + okey[:, 2]
+                e_code = ((e_pair % (N + 1)) * span_nl + (e_nl + 1)) * span_tau + e_tau
+                share = o_tot[np.searchsorted(ocode, e_code)]
+                seg = np.searchsorted(adm_pairs, e_pair)
+                share = share / np.bincount(seg, weights=share, minlength=len(adm_pairs))[seg]
+                prior = alpha0 * share
+            else:
+                prior = np.full(len(ekey), alpha0)
         else:
-            order = np.lexsort((tau, nl, pair))
-            e_pair, e_nl, e_tau, e_count = pair[order], nl[order], tau[order], cnt[order]
-            sizes = np.bincount(np.searchsorted(adm_pairs, e_pair), minlength=len(adm_pairs))
-            if (sizes == 0).any() or not np.isin(e_pair, adm_pairs).all():
+            ekey = np.unique(wkey)
+            e_pair = ekey // (span_nl * span_tau)
+            e_nl = (ekey // span_tau) % span_nl - 1
+            e_tau = ekey % span_tau
+            if not np.isin(e_pair, adm_pairs).all():
                 raise InvalidArgumentError(f"`counts` of {where}: the outcome rows do not cover "
                                            f"exactly the admissible pairs of the model.")
-            seg_start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        if support == "pooled":
-            # empirical-Bayes prior: total mass alpha0 per (s, c'), spread over O_{c'} in
-            # proportion to how often each outcome follows c' anywhere in the trace
-            uniq, inv = np.unique(np.stack([c, nl, tau], axis=1), axis=0, return_inverse=True)
-            tot = np.bincount(inv.ravel(), weights=cnt, minlength=len(uniq))   # rows of O (okey)
-            per_c_tot = np.bincount(uniq[:, 0], weights=tot, minlength=N + 1)
-            pooled = (tot / per_c_tot[uniq[:, 0]])[entry]
-            self._conc = e_count + alpha0 * pooled
-        else:
-            self._conc = e_count + alpha0
+            prior = np.full(len(ekey), alpha0)
+        sizes = np.bincount(np.searchsorted(adm_pairs, e_pair), minlength=len(adm_pairs))
+        if (sizes == 0).any():
+            j = adm_pairs[np.flatnonzero(sizes == 0)[0]]
+            raise InvalidArgumentError(f"`counts` of {where}: the admissible pair (state "
+                                       f"{j // (N + 1)}, successor {j % (N + 1)}) has no outcome.")
+        seg_start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        e_count = np.zeros(len(ekey))
+        np.add.at(e_count, np.searchsorted(ekey, wkey), cnt)
+        self._conc = e_count + prior
         self._seg_start = seg_start
         self._seg_len = sizes
         self._transitions = {"state": e_pair // (N + 1), "successor": e_pair % (N + 1),
@@ -270,7 +298,7 @@ class PosteriorSampler:
         """
         rng = self.rng if rng is None else np.random.default_rng(rng)
         m = self.model
-        N, S = m.num_agents, m.num_epoch_states
+        S = m.num_epoch_states
         prob = self._dirichlet(self._conc, self._seg_start, rng)
         reward = np.array(m.reward, dtype=float)
         if self.reward_bootstrap:

@@ -51,11 +51,13 @@ from icsmdp_theory.validation import positive_int, unit_interval
 from estimators.fit import fit_epoch_model
 from estimators.gaps import SCALAR_FIELDS, gap_report
 from estimators.mixing import mixing_report
-from estimators.posterior import PosteriorSampler, equal_tailed_interval, subsample_trace
+from estimators.posterior import (DEFAULT_SUPPORT, PosteriorSampler, equal_tailed_interval,
+                                  subsample_trace)
 from solvers.api import ModifiedPolicyIteration, solve
 from solvers.common import greedy
 
 __all__ = ["PosteriorGaps", "EvidenceNeeded", "posterior_gaps", "evidence_needed", "draw_values",
+           "projected_size",
            "GAP_VALUE_KEYS", "MIXING_VALUE_KEYS"]
 
 #: The gap-report quantities given an interval (``delta_phi_tail_bound`` is 0 on an epoch model).
@@ -187,7 +189,7 @@ def _posterior_gaps_iv(model, against, draws, level, jobs):
 
 def posterior_gaps(model: EpochModel, *, against: EpochModel | None = None,
                    reference: str = "uniform", draws: int = 200, level: float = 0.9,
-                   alpha0: float | None = None, support: str = "successor", seed: int = 0,
+                   alpha0: float | None = None, support: str = DEFAULT_SUPPORT, seed: int = 0,
                    minimax: bool = True, mixing: bool = True, tol: float = 1e-9, jobs: int = 1,
                    progress: Callable[[int], None] | None = None) -> PosteriorGaps:
     """Gaps of ``model``'s observation maps with credible intervals from posterior models.
@@ -289,6 +291,18 @@ def _run_draws(model, against_maps, seeds, settings, jobs, progress) -> list:
     return results
 
 
+def projected_size(width: float, scale: float, slope: float) -> float | None:
+    """``n`` with ``scale * n^slope = width`` (``None`` unless ``slope < 0`` and ``n`` is finite).
+
+    >>> round(projected_size(0.1, 1.0, -0.5))
+    100
+    """
+    if not (slope < 0 and scale > 0 and width > 0):
+        return None
+    log_n = (np.log(width) - np.log(scale)) / slope
+    return float(np.exp(log_n)) if log_n < 700 else None
+
+
 @dataclass(frozen=True, kw_only=True, repr=False)
 class EvidenceNeeded(Result):
     """Interval width against trace size (SPEC section 10, "Evidence needed").
@@ -332,7 +346,7 @@ def evidence_needed(trace: TraceData, apply_maps: Callable[[EpochModel], EpochMo
                     fractions: Sequence[float] = (0.125, 0.25, 0.5, 1.0), draws: int = 50,
                     level: float = 0.9, target_width: float | None = None,
                     admissible: str = "observed", alpha0: float = 0.5,
-                    support: str = "successor", reference: str = "uniform", seed: int = 0,
+                    support: str = DEFAULT_SUPPORT, reference: str = "uniform", seed: int = 0,
                     tol: float = 1e-9, jobs: int = 1, progress=None) -> EvidenceNeeded:
     """Interval widths on subsamples of ``trace`` and the projected size for ``target_width``.
 
@@ -382,8 +396,8 @@ def evidence_needed(trace: TraceData, apply_maps: Callable[[EpochModel], EpochMo
         if ok.sum() >= 2 and np.ptp(np.log(n[ok])) > 0:
             b, loga = np.polyfit(np.log(n[ok]), np.log(w[ok]), 1)
             slope[k], scale[k] = float(b), float(np.exp(loga))
-            proj[k] = (float((target_width / scale[k]) ** (1.0 / b))
-                       if target_width is not None and b < 0 else None)
+            proj[k] = (projected_size(target_width, scale[k], b)
+                       if target_width is not None else None)
         else:
             slope[k] = scale[k] = proj[k] = None
     msg = "; ".join(f"{k}: width ~ n^{slope[k]:.2f}" for k in keys if slope[k] is not None) + "."

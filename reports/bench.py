@@ -38,6 +38,26 @@ same way: a ``bench_*`` function, a ``_add_*`` parser hook in
     default evaluation (a deterministic BiCGSTAB trial, LU only if it fails);
     both times and ``max |v_lu - v_default|`` (issue 10, defect 4).
 
+``fit``
+    Logs to gaps (issue 12, "Speed and scale"). (a) A synthetic trace
+    (:func:`icsmdp_theory.traces.write_synthetic_trace`: 10^6 invocations, 10
+    agents, 1,000 state labels, episodes of 20) is read
+    (:func:`~icsmdp_theory.traces.read_trace`) and fitted
+    (:func:`estimators.fit.fit_epoch_model`) in a fresh child process: the
+    read, fit and read + fit wall times, and the child's peak resident set
+    size (``ru_maxrss`` from ``os.wait4``, so interpreter and imports
+    included). (b) A synthetic trace with 10 agents and 200 labels (about
+    2,000 epoch states ``(label, agent)``) is fitted, given the map "agent
+    sees ``label // 10``" (``fields`` rule ``[0, 1]`` of the
+    ``[k // 100, (k // 10) % 10, k % 10, k]`` states), and
+    :func:`estimators.uncertainty.posterior_gaps` runs with ``draws`` posterior
+    models on ``jobs`` workers, once per posterior support (``successor``,
+    the SPEC default, and ``observed``). The minimax LPs and the mixing times
+    are off unless ``--minimax`` / ``--mixing`` (on this dense trace they cost
+    far more per draw than the rest of the gap report; ``--probe`` times one
+    full ``draw_values`` with both on the ML model so the cost can be
+    projected).
+
 QuantEcon is an optional dependency (the ``bench`` extra), never a runtime one.
 """
 from __future__ import annotations
@@ -59,17 +79,21 @@ import scipy
 import scipy.sparse as sp
 
 from estimators.epoch_chain import epoch_chain
+from estimators.fit import fit_epoch_model
 from estimators.mixing_time import mixing_time
 from estimators.stationary import stationary_law
+from estimators.uncertainty import draw_values, posterior_gaps
+from icsmdp_theory.epoch_io import label_maps_from_dict
 from icsmdp_theory.generators import random_icsmdp
 from icsmdp_theory.io import save_instance
 from icsmdp_theory.options import OptionReduction
 from icsmdp_theory.results import to_jsonable
+from icsmdp_theory.traces import read_trace, write_synthetic_trace
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, solve
 from solvers.smdp import FiniteSMDP
 
 __all__ = ["random_sparse_mdp", "bench_core_mdp", "bench_core_smdp", "bench_options", "bench_gaps",
-           "bench_pi_eval", "main"]
+           "bench_pi_eval", "bench_fit", "main"]
 
 #: QuantEcon's default ``max_iter`` (250) stops its VI early on this problem.
 _QE_MAX_ITER = 100_000
@@ -529,8 +553,149 @@ def _add_pi_eval(sub) -> None:
                    show=_print_pi_eval)
 
 
+# --------------------------------------------------------------------------- fit
+_FIT_CHILD = r"""
+import json, sys, time
+from icsmdp_theory.traces import read_trace
+from estimators.fit import fit_epoch_model
+t0 = time.perf_counter()
+trace = read_trace(sys.argv[1])
+t1 = time.perf_counter()
+fit = fit_epoch_model(trace)
+t2 = time.perf_counter()
+print(json.dumps({"read_s": t1 - t0, "fit_s": t2 - t1, "read_fit_s": t2 - t0,
+                  "invocations": fit.invocations, "episodes": fit.episodes,
+                  "labels_seen": fit.labels_seen, "states_seen": fit.states_seen,
+                  "triples_seen": fit.triples_seen,
+                  "transitions": int(len(fit.model.trans_prob))}))
+"""
+
+
+def _fit_child(path: Path) -> dict:
+    """Read and fit ``path`` in a fresh process; its timings and peak RSS (``os.wait4``)."""
+    proc = subprocess.Popen([sys.executable, "-c", _FIT_CHILD, str(path)],
+                            stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"fit child on {path} failed with {proc.returncode}")
+    row = json.loads(out)
+    row["peak_rss_mb"] = usage.ru_maxrss / 1024.0
+    return row
+
+
+def bench_fit(*, invocations: int = 1_000_000, agents: int = 10, labels: int = 1000,
+              posterior_invocations: int = 200_000, posterior_labels: int = 200,
+              draws: int = 200, jobs: int = 2, supports: Sequence[str] = ("successor", "observed"),
+              minimax: bool = False, mixing: bool = False, probe: bool = False,
+              seed: int = 0) -> dict:
+    """Read + fit a large trace, then posterior gaps on a fitted model of about 2,000 states.
+
+    See the module docstring (``fit``). The traces are written to a temporary
+    directory (writing is timed and reported, not part of the targets).
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fit-bench.jsonl"
+        t = time.perf_counter()
+        info = write_synthetic_trace(path, invocations=invocations, agents=agents, labels=labels,
+                                     seed=seed)
+        write_s = time.perf_counter() - t
+        read_fit = _fit_child(path)
+        read_fit.update(write_s=write_s, bytes=info["bytes"], agents=agents, labels=labels)
+        path.unlink()
+        path = Path(tmp) / "posterior-bench.jsonl"
+        write_synthetic_trace(path, invocations=posterior_invocations, agents=agents,
+                              labels=posterior_labels, seed=seed + 1)
+        t = time.perf_counter()
+        fit = fit_epoch_model(read_trace(path))
+        fit_s = time.perf_counter() - t
+    model = label_maps_from_dict({"format": "icsmdp-obs/1", "fields": [[0, 1]] * agents},
+                                 fit.model)
+    post = {"invocations": posterior_invocations, "labels": posterior_labels,
+            "epoch_states": int(model.num_epoch_states),
+            "triples": int(np.count_nonzero(model.admissible)),
+            "ml_transitions": int(len(model.trans_prob)),
+            "observations_per_agent": int(model.num_observations[0]), "read_fit_s": fit_s,
+            "draws": draws, "jobs": jobs, "minimax": minimax, "mixing": mixing, "runs": {}}
+    for support in supports:
+        t = time.perf_counter()
+        res = posterior_gaps(model, draws=draws, jobs=jobs, support=support, minimax=minimax,
+                             mixing=mixing, seed=seed)
+        wall = time.perf_counter() - t
+        lo, hi = res.intervals["alpha_tight"]
+        post["runs"][support] = {"seconds": wall, "seconds_per_draw": wall / draws,
+                                 "alpha_tight": res.values["alpha_tight"],
+                                 "alpha_tight_interval": [lo, hi],
+                                 "greedy_agreement": res.greedy_agreement}
+    if probe:
+        t = time.perf_counter()
+        draw_values(model, minimax=True, mixing=True)
+        full = time.perf_counter() - t
+        t = time.perf_counter()
+        draw_values(model, minimax=False, mixing=False)
+        core = time.perf_counter() - t
+        post["probe"] = {"full_draw_values_s": full, "core_draw_values_s": core}
+    return {"benchmark": "fit", "environment": _environment(), "read_fit": read_fit,
+            "posterior": post,
+            "targets": {"read_fit_s": 20.0, "peak_rss_mb": 1024.0, "posterior_s": 60.0}}
+
+
+def _print_fit(report: dict) -> None:
+    a, b = report["read_fit"], report["posterior"]
+    _print_environment(report)
+    print(f"fit (a): synthetic trace, {a['invocations']:,} invocations, {a['agents']} agents, "
+          f"{a['labels']:,} labels, {a['bytes'] / 2 ** 20:.0f} MiB (written in "
+          f"{a['write_s']:.1f} s); fresh child process, peak RSS = ru_maxrss of the child")
+    print(f"{'read s':>9}{'fit s':>9}{'read+fit s':>12}{'peak MB':>9}{'states':>8}"
+          f"{'triples':>9}{'transitions':>13}   target: < 20 s, < 1024 MB")
+    print(f"{a['read_s']:>9.2f}{a['fit_s']:>9.2f}{a['read_fit_s']:>12.2f}{a['peak_rss_mb']:>9.0f}"
+          f"{a['states_seen']:>8,}{a['triples_seen']:>9,}{a['transitions']:>13,}")
+    what = "gap report" + (" + minimax" if b["minimax"] else "") + (" + mixing" if b["mixing"]
+                                                                   else "")
+    print(f"fit (b): posterior_gaps on a fitted model of {b['epoch_states']:,} epoch states "
+          f"({b['triples']:,} triples, {b['ml_transitions']:,} ML transitions, "
+          f"{b['observations_per_agent']} observations per agent; {b['invocations']:,} "
+          f"invocations fitted in {b['read_fit_s']:.1f} s), {b['draws']} draws, jobs "
+          f"{b['jobs']}, {what}")
+    print(f"{'support':>10}{'wall s':>9}{'s/draw':>8}{'alpha_tight':>13}  interval"
+          f"   target: < 60 s")
+    for sup, r in b["runs"].items():
+        lo, hi = r["alpha_tight_interval"]
+        print(f"{sup:>10}{r['seconds']:>9.1f}{r['seconds_per_draw']:>8.2f}"
+              f"{r['alpha_tight']:>13.4g}  [{lo:.4g}, {hi:.4g}]")
+    if "probe" in b:
+        p = b["probe"]
+        print(f"probe on the ML model: draw_values with minimax + mixing {p['full_draw_values_s']:.1f} s, "
+              f"without {p['core_draw_values_s']:.2f} s")
+
+
+def _add_fit(sub) -> None:
+    p = sub.add_parser("fit", help="read + fit a 10^6-invocation trace; posterior gaps on ~2,000 states")
+    p.add_argument("--invocations", type=_positive_int, default=1_000_000)
+    p.add_argument("--agents", type=_positive_int, default=10)
+    p.add_argument("--labels", type=_positive_int, default=1000)
+    p.add_argument("--posterior-invocations", type=_positive_int, default=200_000)
+    p.add_argument("--posterior-labels", type=_positive_int, default=200,
+                   help="labels of the posterior trace (x agents = epoch states)")
+    p.add_argument("--draws", type=_positive_int, default=200)
+    p.add_argument("--jobs", type=_positive_int, default=2)
+    p.add_argument("--support", choices=("successor", "observed"), nargs="+",
+                   default=["successor", "observed"])
+    p.add_argument("--minimax", action="store_true", help="include the minimax LPs per draw")
+    p.add_argument("--mixing", action="store_true", help="include the mixing times per draw")
+    p.add_argument("--probe", action="store_true",
+                   help="time one draw_values with minimax and mixing on the ML model")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=lambda a: bench_fit(
+        invocations=a.invocations, agents=a.agents, labels=a.labels,
+        posterior_invocations=a.posterior_invocations, posterior_labels=a.posterior_labels,
+        draws=a.draws, jobs=a.jobs, supports=a.support, minimax=a.minimax, mixing=a.mixing,
+        probe=a.probe), show=_print_fit)
+
+
 #: One parser hook per benchmark subcommand.
-_SUBCOMMANDS = [_add_core_mdp, _add_core_smdp, _add_options, _add_gaps, _add_pi_eval]
+_SUBCOMMANDS = [_add_core_mdp, _add_core_smdp, _add_options, _add_gaps, _add_pi_eval, _add_fit]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

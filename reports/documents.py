@@ -28,7 +28,7 @@ import numpy as np
 from estimators.fit import FitResult
 from estimators.gaps import gap_report
 from estimators.mixing import mixing_report
-from estimators.posterior import SUPPORT_CHOICES
+from estimators.posterior import DEFAULT_SUPPORT as POSTERIOR_DEFAULT_SUPPORT, SUPPORT_CHOICES
 from estimators.uncertainty import draw_values, evidence_needed, posterior_gaps
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
@@ -76,8 +76,8 @@ def gaps_document(model: ICSMDP | EpochModel, *, reference: str = "uniform", min
     return to_jsonable(doc)
 
 
-#: The Dirichlet support of the posterior draws (SPEC 10: outcomes seen for the successor).
-DEFAULT_SUPPORT = SUPPORT_CHOICES[0]
+#: The posterior prior of the draws (:data:`estimators.posterior.DEFAULT_SUPPORT`).
+DEFAULT_SUPPORT = POSTERIOR_DEFAULT_SUPPORT
 #: Posterior models per subsample of the evidence-needed study (at most this, at most ``posterior``).
 EVIDENCE_DRAWS = 50
 

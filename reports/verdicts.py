@@ -38,6 +38,10 @@ without a rule here contribute no row. Verdict rules per section key:
   ``T`` (inconclusive where it is still below it).
 - ``routing``: the exact ``Q*`` routes every pair; IC-Q does at its budget
   (inconclusive where it does not yet).
+- ``traces`` (:mod:`reports.trace_section`): on the model fitted from the
+  trace, ``max_q_gap <= alpha_tight`` and ``policy_loss <= 2 alpha_tight``
+  (maximum-likelihood values); the Markov and successor-dependence checks
+  (holds: no evidence against at 5 %, fails: rejected, inconclusive: not tested).
 """
 from __future__ import annotations
 
@@ -53,7 +57,7 @@ VERDICTS = ("holds", "fails", "inconclusive")
 #: Short names of the sections, for the summary's links.
 SECTION_LABELS = {"solve": "Optimum", "gaps": "AIS gaps", "verify": "Random instances",
                   "theorem": "Theorem 1", "synthetic_t1": "T1", "synthetic_t2": "T2",
-                  "routing": "Routing"}
+                  "routing": "Routing", "traces": "Your workflow"}
 
 
 def _num(v: Any) -> float:
@@ -282,9 +286,33 @@ def _routing(d: dict) -> list:
     return rows
 
 
+def _traces(d: dict) -> list:
+    post, fit = d.get("posterior") or {}, d.get("fit") or {}
+    ref = f"{post.get('reference', 'uniform')} reference"
+    where = f"the model fitted from {d.get('trace', 'the trace')}"
+    rows = [_bound("traces", f"On {where}: max_q_gap <= alpha_tight ({ref})", "max_q_gap",
+                   post.get("max_q_gap"), f"alpha_tight ({ref})", post.get("alpha_tight")),
+            _bound("traces", f"On {where}: policy_loss <= 2 alpha_tight ({ref})", "policy_loss",
+                   post.get("policy_loss"), f"2 alpha_tight ({ref})",
+                   2 * _num(post.get("alpha_tight")))]
+    for key, claim in (("markov_test", "The trace's labels are Markov (G-test, 5% level)"),
+                       ("successor_test", "The trace's outcome law does not depend on the "
+                                          "committed successor (G-test, 5% level)")):
+        t = fit.get(key) or {}
+        if not t.get("tested"):
+            rows.append(_row("traces", claim, "inconclusive", "not tested: no table has enough "
+                             "data"))
+            continue
+        p = _num(t.get("p_value"))
+        rows.append(_row("traces", claim, "fails" if p < 0.05 else "holds",
+                         f"G = {_g(t.get('statistic'))}, dof = {t.get('dof')}, p = {_g(p)}, "
+                         f"{t.get('tested')} tables"))
+    return rows
+
+
 _RULES: dict[str, Callable[[dict], list]] = {
     "solve": _solve, "gaps": _gaps, "verify": _verify, "theorem": _theorem,
-    "synthetic_t1": _t1, "synthetic_t2": _t2, "routing": _routing}
+    "synthetic_t1": _t1, "synthetic_t2": _t2, "routing": _routing, "traces": _traces}
 
 
 def verdict_rows(sections: dict) -> list[dict]:

@@ -40,7 +40,7 @@ def fitted():
 
 @pytest.fixture(scope="module")
 def draws(fitted):
-    sampler = PosteriorSampler(fitted[1], rng=123)
+    sampler = PosteriorSampler(fitted[1], rng=123, support="successor")
     return sampler, sampler.draws(DRAWS)
 
 

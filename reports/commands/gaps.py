@@ -3,7 +3,7 @@
 ``icsmdp gaps [SUBJECT] [--obs OBS.json] [--against B.json] [--reference uniform|stationary]
 [--eps E] [--top K] [--no-minimax] [--no-mixing] [--json]`` and, for a workflow
 known through its logs, ``[--posterior N] [--level L] [--seed S] [--jobs J]
-[--support successor|observed] [--alpha0 A] [--admissible observed|declared]
+[--support pooled|successor|observed] [--alpha0 A] [--admissible observed|declared]
 [--evidence] [--target-width W]``.
 
 ``SUBJECT`` (default: the bundled ``workflow`` instance) is
@@ -396,8 +396,9 @@ def add_parser(sub) -> None:
     g.add_argument("--seed", help="seed of the posterior draws (>= 0, default 0)")
     g.add_argument("--jobs", help="worker processes (default 1; the numbers do not depend on it)")
     g.add_argument("--support", choices=SUPPORT_CHOICES,
-                   help="Dirichlet support: outcomes seen for the successor anywhere (successor, "
-                        "SPEC default) or at the triple itself (observed, faster)")
+                   help="posterior prior: pooled (default: alpha0 in total per triple, spread like the "
+                        "trace-wide outcomes of the successor), successor (SPEC 10: alpha0 per "
+                        "outcome seen for the successor) or observed (outcomes of the triple only)")
     g.add_argument("--alpha0", help="prior concentration per outcome (> 0; default: the fit's, 0.5)")
     g.add_argument("--admissible", choices=ADMISSIBLE_CHOICES,
                    help="trace only: admissible sets observed (default) or declared in the header")
