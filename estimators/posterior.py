@@ -69,7 +69,7 @@ SUPPORT_CHOICES = ("successor", "pooled", "observed")
 DEFAULT_SUPPORT = "pooled"
 #: ``support="pooled"``: the prior of each ``(s, c')`` covers the outcomes seen at it and the
 #: ``DEFAULT_MAX_OUTCOMES`` most frequent outcomes of ``c'`` in the trace (bounded cost per draw).
-DEFAULT_MAX_OUTCOMES = 64
+DEFAULT_MAX_OUTCOMES = 16
 #: The prior concentration per outcome when neither the caller nor the counts give one (SPEC 10).
 DEFAULT_ALPHA0 = 0.5
 

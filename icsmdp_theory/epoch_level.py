@@ -318,7 +318,13 @@ class ExplicitEpochs(EpochLevel):
     def _entries(self, i: int, j: int):
         """Transition entries of agent ``i``'s states committed to ``j``: ``(y, o', tau, p)``."""
         m = self.model
-        sel = (m.state_agent[m.trans_state] == i) & (m.trans_successor == j)
+        if not hasattr(self, "_pair_order"):       # entries grouped by (agent, successor), once
+            group = m.state_agent[m.trans_state] * m.num_successors + m.trans_successor
+            self._pair_order = np.argsort(group, kind="stable")
+            self._pair_bounds = np.searchsorted(group[self._pair_order],
+                                                np.arange(m.num_agents * m.num_successors + 1))
+        g = i * m.num_successors + j
+        sel = self._pair_order[self._pair_bounds[g]:self._pair_bounds[g + 1]]
         y = self._local[m.trans_state[sel]]
         o2 = m.state_observation[m.trans_next[sel]]
         return y, o2, m.trans_tau[sel], m.trans_prob[sel]

@@ -51,8 +51,9 @@ same way: a ``bench_*`` function, a ``_add_*`` parser hook in
     sees ``label // 10``" (``fields`` rule ``[0, 1]`` of the
     ``[k // 100, (k // 10) % 10, k % 10, k]`` states), and
     :func:`estimators.uncertainty.posterior_gaps` runs with ``draws`` posterior
-    models on ``jobs`` workers, once per posterior support (``successor``,
-    the SPEC default, and ``observed``). The minimax LPs and the mixing times
+    models on ``jobs`` workers, once per posterior support (``pooled``,
+    the default, and ``observed``; ``--support successor`` times SPEC 10's prior,
+    whose draws have 20 million entries here). The minimax LPs and the mixing times
     are off unless ``--minimax`` / ``--mixing`` (on this dense trace they cost
     far more per draw than the rest of the gap report; ``--probe`` times one
     full ``draw_values`` with both on the ML model so the cost can be
@@ -82,6 +83,7 @@ from estimators.epoch_chain import epoch_chain
 from estimators.fit import fit_epoch_model
 from estimators.mixing_time import mixing_time
 from estimators.stationary import stationary_law
+from estimators.posterior import SUPPORT_CHOICES
 from estimators.uncertainty import draw_values, posterior_gaps
 from icsmdp_theory.epoch_io import label_maps_from_dict
 from icsmdp_theory.generators import random_icsmdp
@@ -587,7 +589,7 @@ def _fit_child(path: Path) -> dict:
 
 def bench_fit(*, invocations: int = 1_000_000, agents: int = 10, labels: int = 1000,
               posterior_invocations: int = 200_000, posterior_labels: int = 200,
-              draws: int = 200, jobs: int = 2, supports: Sequence[str] = ("successor", "observed"),
+              draws: int = 200, jobs: int = 2, supports: Sequence[str] = ("pooled", "observed"),
               minimax: bool = False, mixing: bool = False, probe: bool = False,
               seed: int = 0) -> dict:
     """Read + fit a large trace, then posterior gaps on a fitted model of about 2,000 states.
@@ -680,8 +682,9 @@ def _add_fit(sub) -> None:
                    help="labels of the posterior trace (x agents = epoch states)")
     p.add_argument("--draws", type=_positive_int, default=200)
     p.add_argument("--jobs", type=_positive_int, default=2)
-    p.add_argument("--support", choices=("successor", "observed"), nargs="+",
-                   default=["successor", "observed"])
+    p.add_argument("--support", choices=SUPPORT_CHOICES, nargs="+",
+                   default=["pooled", "observed"],
+                   help="posterior priors to time (default: pooled, the default prior, and observed)")
     p.add_argument("--minimax", action="store_true", help="include the minimax LPs per draw")
     p.add_argument("--mixing", action="store_true", help="include the mixing times per draw")
     p.add_argument("--probe", action="store_true",

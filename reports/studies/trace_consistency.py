@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--traces", type=int, default=50, help="traces for the coverage table (0: skip)")
     p.add_argument("--episodes", type=int, default=1650, help="episodes per coverage trace (~2e4 invocations)")
     p.add_argument("--draws", type=int, default=200)
-    p.add_argument("--supports", default="successor,pooled,observed")
+    p.add_argument("--supports", default="pooled", help="posterior priors, comma-separated (pooled, successor, observed)")
     p.add_argument("--reference", choices=("uniform", "stationary"), default="stationary")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--json", action="store_true")
