@@ -36,7 +36,7 @@ from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import to_jsonable
 from icsmdp_theory.traces import TraceData
 
-__all__ = ["GAP_KEYS", "MIXING_KEYS", "DEFAULT_SUPPORT", "EVIDENCE_DRAWS", "gaps_document",
+__all__ = ["GAP_KEYS", "MIXING_KEYS", "DEFAULT_SUPPORT", "FITTED_REFERENCE", "EVIDENCE_DRAWS", "gaps_document",
            "fit_document", "posterior_document"]
 
 #: Scalar keys of the gap report printed and exported (in this order).
@@ -76,6 +76,9 @@ def gaps_document(model: ICSMDP | EpochModel, *, reference: str = "uniform", min
     return to_jsonable(doc)
 
 
+#: The default reference law for a trace or a fitted model: ``stationary`` (uniform weights on a
+#: cell's states make ``R_hat`` depend on which rare states a trace reached; README, semantic choices).
+FITTED_REFERENCE = "stationary"
 #: The posterior prior of the draws (:data:`estimators.posterior.DEFAULT_SUPPORT`).
 DEFAULT_SUPPORT = POSTERIOR_DEFAULT_SUPPORT
 #: Posterior models per subsample of the evidence-needed study (at most this, at most ``posterior``).

@@ -354,7 +354,7 @@ def trace_workflow(ctx: ReportContext, inputs: TraceInputs) -> Section:
               f"({_fmt_int(fit_doc['invocations'])} invocations of {len(m['agents'])} agents, "
               f"gamma {m['gamma']:g}) with the map `{obs}`. The trace was fitted by maximum "
               f"likelihood (SPEC section 10; admissible sets {fit_doc['admissible']}, prior "
-              f"concentration {fit_doc['alpha0']:g} per outcome), and every gap below is its "
+              f"concentration alpha0 = {fit_doc['alpha0']:g}), and every gap below is its "
               f"value on the fitted model with its equal-tailed {level:.0%} credible interval "
               f"from {n_post} posterior models (support {doc['support']}, seed {seed}). "
               f"Alphas use the {ref}."),

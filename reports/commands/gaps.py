@@ -72,13 +72,10 @@ from reports.arguments import (file_format, float_arg, int_arg, load_instance_ar
                                positive_int_type, show_progress)
 from reports.commands import COMMAND_HELP
 from reports.commands.fit import BUNDLED_TRACES, trace_path_arg
-from reports.documents import (DEFAULT_SUPPORT, GAP_KEYS, fit_document, gaps_document,
-                               posterior_document)
+from reports.documents import (DEFAULT_SUPPORT, FITTED_REFERENCE, GAP_KEYS, fit_document,
+                               gaps_document, posterior_document)
 
-#: The default reference law for a trace or a fitted model (see the module docstring).
-FITTED_REFERENCE = "stationary"
-
-__all__ = ["add_parser", "FITTED_REFERENCE", "POSTERIOR_OPTIONS", "resolve_subject"]
+__all__ = ["add_parser", "POSTERIOR_OPTIONS", "resolve_subject"]
 
 #: Options that apply to a fitted model (a trace or a model written by ``icsmdp fit``) only.
 POSTERIOR_OPTIONS = ("posterior", "level", "seed", "jobs", "support", "alpha0", "evidence",

@@ -36,7 +36,7 @@ from icsmdp_theory.errors import InvalidArgumentError
 from reports.arguments import float_arg, int_arg, show_progress, writable_destination
 from reports.builder import build_report
 from reports.commands import COMMAND_HELP
-from reports.documents import DEFAULT_SUPPORT
+from reports.documents import DEFAULT_SUPPORT, FITTED_REFERENCE
 from reports.sections import DEFAULT_SECTIONS, FULL_SECTIONS
 from reports.trace_section import prepare_trace_inputs, trace_section
 
@@ -70,7 +70,7 @@ def _trace_inputs(args, stack: ExitStack):
         jobs=int_arg("jobs", "1" if args.jobs is None else args.jobs, low=1),
         target_width=(None if args.target_width is None else
                       float_arg("target-width", args.target_width, low=0.0, open_low=True)),
-        reference=args.reference or "uniform", minimax=not args.no_minimax,
+        reference=args.reference or FITTED_REFERENCE, minimax=not args.no_minimax,
         mixing=not args.no_mixing)
 
 
@@ -116,7 +116,7 @@ def add_parser(sub) -> None:
     g.add_argument("--admissible", choices=ADMISSIBLE_CHOICES,
                    help="admissible sets of the fit (default observed)")
     g.add_argument("--reference", choices=("uniform", "stationary"),
-                   help="reference law of the alphas (default uniform)")
+                   help=f"reference law of the alphas (default {FITTED_REFERENCE}, as for `icsmdp gaps` on a trace)")
     g.add_argument("--target-width", help="interval width to project the trace size for")
     g.add_argument("--jobs", help="worker processes for the posterior draws (default 1)")
     g.add_argument("--no-minimax", action="store_true", help="skip the minimax gaps (LPs)")
