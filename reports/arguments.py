@@ -27,7 +27,7 @@ from icsmdp_theory.examples import DEFAULT_EXAMPLE, EXAMPLES, load_example
 from icsmdp_theory.io import load_instance
 from icsmdp_theory.model import ICSMDP
 
-__all__ = ["load_instance_arg", "load_model_arg", "file_format", "positive_float_type", "positive_int_type", "mixing_eps_type",
+__all__ = ["load_instance_arg", "output_file", "load_model_arg", "file_format", "positive_float_type", "positive_int_type", "mixing_eps_type",
            "int_arg", "float_arg", "writable_destination", "run_record_paths",
            "TerminationSignals", "show_progress", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]
 
@@ -189,6 +189,18 @@ def writable_destination(option: str, path: str | os.PathLike, *, kind: str) -> 
         raise _destination_error(option, p, f"directory {str(anc)!r} is not writable "
                                             f"({exc.strerror or exc})") from None
     return p
+
+
+def output_file(option: str, text: str, *, suffixes: tuple, force: bool) -> Path:
+    """A new output file, checked before any work: writable (:func:`writable_destination`),
+    one of ``suffixes`` (the format follows the suffix), and not an existing file unless ``force``."""
+    path = writable_destination(option, text, kind="file")
+    if path.suffix not in suffixes:
+        raise InvalidArgumentError(f"`{option}` must end in {' or '.join(suffixes)} (the format "
+                                   f"follows the suffix), got {str(path)!r}.")
+    if path.exists() and not force:
+        raise InvalidArgumentError(f"`{option}`: {str(path)!r} exists; pass --force to replace it.")
+    return path
 
 
 def run_record_paths(option: str, text: str | None) -> Path | None:

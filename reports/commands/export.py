@@ -14,7 +14,7 @@ import json
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.examples import EXAMPLES, load_example
 from icsmdp_theory.io import save_instance
-from reports.arguments import writable_destination
+from reports.arguments import output_file
 from reports.commands import COMMAND_HELP
 
 __all__ = ["add_parser", "SUFFIXES"]
@@ -27,12 +27,7 @@ def _run(args) -> int:
     if args.example not in EXAMPLES:
         raise InvalidArgumentError(f"`EXAMPLE` must be one of {', '.join(EXAMPLES)}, "
                                    f"got {args.example!r}.")
-    path = writable_destination("--out", args.out, kind="file")
-    if path.suffix not in SUFFIXES:
-        raise InvalidArgumentError(f"`--out` must end in {' or '.join(SUFFIXES)} (the format "
-                                   f"follows the suffix), got {str(path)!r}.")
-    if path.exists() and not args.force:
-        raise InvalidArgumentError(f"`--out`: {str(path)!r} exists; pass --force to replace it.")
+    path = output_file("--out", args.out, suffixes=SUFFIXES, force=args.force)
     save_instance(load_example(args.example), path)
     if args.json:
         print(json.dumps({"example": args.example, "path": str(path),

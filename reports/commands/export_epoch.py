@@ -16,8 +16,7 @@ import json
 
 from icsmdp_theory.epoch_export import export_epoch
 from icsmdp_theory.epoch_io import save_epoch_model
-from icsmdp_theory.errors import InvalidArgumentError
-from reports.arguments import load_instance_arg, writable_destination
+from reports.arguments import load_instance_arg, output_file
 from reports.commands import COMMAND_HELP
 
 __all__ = ["add_parser", "SUFFIXES"]
@@ -27,12 +26,7 @@ SUFFIXES = (".json", ".npz")
 
 
 def _run(args) -> int:
-    path = writable_destination("--out", args.out, kind="file")
-    if path.suffix not in SUFFIXES:
-        raise InvalidArgumentError(f"`--out` must end in {' or '.join(SUFFIXES)} (the format "
-                                   f"follows the suffix), got {str(path)!r}.")
-    if path.exists() and not args.force:
-        raise InvalidArgumentError(f"`--out`: {str(path)!r} exists; pass --force to replace it.")
+    path = output_file("--out", args.out, suffixes=SUFFIXES, force=args.force)
     model = export_epoch(load_instance_arg(args.instance))
     path.parent.mkdir(parents=True, exist_ok=True)
     save_epoch_model(model, path)

@@ -30,10 +30,9 @@ from pathlib import Path
 
 from estimators.fit import ADMISSIBLE_CHOICES, fit_epoch_model
 from icsmdp_theory.epoch_io import save_epoch_model
-from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.examples import DATA_FILES, data_path
 from icsmdp_theory.traces import read_trace
-from reports.arguments import float_arg, writable_destination
+from reports.arguments import float_arg, output_file
 from reports.commands import COMMAND_HELP
 from reports.documents import fit_document
 
@@ -87,12 +86,7 @@ def print_fit_report(doc: dict) -> None:
 
 
 def _run(args) -> int:
-    path = writable_destination("--out", args.out, kind="file")
-    if path.suffix not in SUFFIXES:
-        raise InvalidArgumentError(f"`--out` must end in {' or '.join(SUFFIXES)} (the format "
-                                   f"follows the suffix), got {str(path)!r}.")
-    if path.exists() and not args.force:
-        raise InvalidArgumentError(f"`--out`: {str(path)!r} exists; pass --force to replace it.")
+    path = output_file("--out", args.out, suffixes=SUFFIXES, force=args.force)
     alpha0 = float_arg("alpha0", args.alpha0, low=0.0, open_low=True)
     with ExitStack() as stack:
         trace_path = trace_path_arg(args.trace, stack)
