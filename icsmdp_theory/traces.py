@@ -970,7 +970,11 @@ def simulate_trace(model: ICSMDP, path: str | os.PathLike, *, episodes: int,
         c = choice.sample(offs[ag] + tb.obs_of[G], u[c0][idx])
         sim.begin(idx, c)
 
-    with TraceWriter(path, gamma=model.gamma, agents=[a.name for a in model.agents]) as w:
+    # the header declares the instance's handoff graph, so `fit --admissible declared` can be
+    # tried against the truth
+    declared = {i: [int(c) for c in np.flatnonzero(model.admissible[i])] for i in range(model.num_agents)}
+    with TraceWriter(path, gamma=model.gamma, agents=[a.name for a in model.agents],
+                     admissible=declared) as w:
         buffers = _EpisodeBuffers(w, B, progress)
         every = np.arange(B)
         started = B
