@@ -235,7 +235,8 @@ class TraceData:
 class _Reader:
     """State of one streaming pass of :func:`read_trace`."""
 
-    def __init__(self, path: str, admissible):
+    def __init__(self, path: str, admissible, progress=None):
+        self.progress = progress
         self.path = path
         self.admissible_arg = admissible
         self.lineno = 0
@@ -351,6 +352,8 @@ class _Reader:
         gamma = None
         while True:
             chunk = f.read(CHUNK_BYTES)
+            if chunk and self.progress is not None:
+                self.progress(len(chunk))
             if not chunk:
                 lines = [leftover] if leftover else []
             else:
@@ -585,8 +588,8 @@ class _Reader:
             num_truncated_episodes=truncated)
 
 
-def read_trace(path: str | os.PathLike, *, admissible: Mapping[str, Sequence[str]] | None = None
-               ) -> TraceData:
+def read_trace(path: str | os.PathLike, *, admissible: Mapping[str, Sequence[str]] | None = None,
+               progress: Callable[[int], Any] | None = None) -> TraceData:
     """Read an ``icsmdp-trace/1`` file in one streaming pass (SPEC section 10, "Traces").
 
     Parameters
@@ -595,6 +598,8 @@ def read_trace(path: str | os.PathLike, *, admissible: Mapping[str, Sequence[str
     admissible : mapping ``{agent name: [successor names or "STOP"]}``, optional
         Declared admissible successors; replaces the header's ``admissible``.
         A line whose successor is not declared for its agent is an error.
+    progress : callable, optional
+        Called with the number of bytes read after each chunk (for a progress bar).
 
     Returns
     -------
@@ -618,7 +623,7 @@ def read_trace(path: str | os.PathLike, *, admissible: Mapping[str, Sequence[str
     except OSError as exc:
         raise InvalidTraceError(f"{p}: cannot read the trace: {exc.strerror or exc}") from None
     with f:
-        return _Reader(p, admissible).read(f)
+        return _Reader(p, admissible, progress).read(f)
 
 
 # ===================================================================== writing

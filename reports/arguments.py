@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from icsmdp_theory.documents import read_json
 from icsmdp_theory.epoch_io import EPOCH_FORMAT, load_epoch_model
@@ -26,8 +27,9 @@ from icsmdp_theory.errors import InvalidArgumentError, InvalidInstanceError
 from icsmdp_theory.examples import DEFAULT_EXAMPLE, EXAMPLES, load_example
 from icsmdp_theory.io import load_instance
 from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.traces import TraceData, read_trace
 
-__all__ = ["load_instance_arg", "output_file", "load_model_arg", "file_format", "positive_float_type", "positive_int_type", "mixing_eps_type",
+__all__ = ["load_instance_arg", "read_trace_arg", "output_file", "load_model_arg", "file_format", "positive_float_type", "positive_int_type", "mixing_eps_type",
            "int_arg", "float_arg", "writable_destination", "run_record_paths",
            "TerminationSignals", "show_progress", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]
 
@@ -223,6 +225,14 @@ def show_progress(args) -> bool:
         return False
     isatty = getattr(sys.stderr, "isatty", None)
     return bool(isatty and isatty())
+
+
+def read_trace_arg(path: str, *, show: bool) -> TraceData:
+    """:func:`icsmdp_theory.traces.read_trace` with a byte progress bar on stderr when ``show``."""
+    total = os.path.getsize(path) if os.path.isfile(path) else None
+    with tqdm(total=total, desc="reading trace", unit="B", unit_scale=True, file=sys.stderr,
+              disable=not show) as bar:
+        return read_trace(path, progress=bar.update)
 
 
 class TerminationSignals:

@@ -51,7 +51,7 @@ from icsmdp_theory.errors import InvalidArgumentError, InvalidObservationMapErro
 from icsmdp_theory.examples import DATA_FILES, data_path
 from icsmdp_theory.traces import TraceData, read_trace
 from reports.builder import ReportContext, Section
-from reports.documents import DEFAULT_SUPPORT, fit_document, posterior_document
+from reports.documents import DEFAULT_SUPPORT, FITTED_REFERENCE, fit_document, posterior_document
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after selecting the non-interactive backend)
@@ -156,7 +156,7 @@ def _prepare_trace_inputs_iv(posterior, level, support, admissible, alpha0, jobs
 def prepare_trace_inputs(trace: str, obs: str | None, stack: ExitStack, *, posterior: int = 200,
                          level: float = 0.9, support: str = DEFAULT_SUPPORT,
                          admissible: str = "observed", alpha0: float = 0.5, jobs: int = 1,
-                         target_width: float | None = None, reference: str = "uniform",
+                         target_width: float | None = None, reference: str = FITTED_REFERENCE,
                          minimax: bool = True, mixing: bool = True) -> TraceInputs:
     """Check the options, read and fit the trace and read the map (before any report work).
 

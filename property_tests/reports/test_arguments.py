@@ -86,3 +86,21 @@ def test_sigterm_raises_keyboard_interrupt_and_handlers_are_restored():
 def test_plain_keyboard_interrupt_exits_130():
     sig = TerminationSignals()
     assert sig.exit_status == EXIT_INTERRUPTED == 130
+
+
+def test_read_trace_arg_draws_a_byte_bar_only_when_asked(tmp_path, capsys):
+    from icsmdp_theory.traces import TraceWriter, read_trace
+    from reports.arguments import read_trace_arg
+    path = tmp_path / "t.jsonl"
+    with TraceWriter(path, gamma=0.5, agents=["a"]) as w:
+        for e in range(50):
+            w.write(e, "a", [e % 3], "STOP", 1, reward=1.0)
+    seen = []
+    read_trace(path, progress=seen.append)
+    assert sum(seen) == path.stat().st_size            # every byte reported once
+    capsys.readouterr()
+    read_trace_arg(str(path), show=False)
+    assert capsys.readouterr().err == ""
+    data = read_trace_arg(str(path), show=True)
+    err = capsys.readouterr().err
+    assert "reading trace" in err and "100%" in err and data.num_invocations == 50

@@ -31,8 +31,7 @@ from pathlib import Path
 from estimators.fit import ADMISSIBLE_CHOICES, fit_epoch_model
 from icsmdp_theory.epoch_io import save_epoch_model
 from icsmdp_theory.examples import DATA_FILES, data_path
-from icsmdp_theory.traces import read_trace
-from reports.arguments import float_arg, output_file
+from reports.arguments import float_arg, output_file, read_trace_arg, show_progress
 from reports.commands import COMMAND_HELP
 from reports.documents import fit_document
 
@@ -90,7 +89,7 @@ def _run(args) -> int:
     alpha0 = float_arg("alpha0", args.alpha0, low=0.0, open_low=True)
     with ExitStack() as stack:
         trace_path = trace_path_arg(args.trace, stack)
-        trace = read_trace(trace_path)
+        trace = read_trace_arg(trace_path, show=show_progress(args))
     fit = fit_epoch_model(trace, admissible=args.admissible, alpha0=alpha0)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_epoch_model(fit.model, path)

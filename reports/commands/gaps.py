@@ -67,9 +67,8 @@ from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError, InvalidObservationMapError
 from icsmdp_theory.examples import DATA_FILES, DEFAULT_EXAMPLE, EXAMPLES, data_path
 from icsmdp_theory.io import load_observation_maps
-from icsmdp_theory.traces import read_trace
 from reports.arguments import (file_format, float_arg, int_arg, load_instance_arg, mixing_eps_type,
-                               positive_int_type, show_progress)
+                               positive_int_type, read_trace_arg, show_progress)
 from reports.commands import COMMAND_HELP
 from reports.commands.fit import BUNDLED_TRACES, trace_path_arg
 from reports.documents import (DEFAULT_SUPPORT, FITTED_REFERENCE, GAP_KEYS, fit_document,
@@ -325,7 +324,7 @@ def _run(args) -> int:
         admissible = args.admissible or "observed"
         trace = fit = None
         if kind == "trace":
-            trace = read_trace(subject)
+            trace = read_trace_arg(subject, show=show_progress(args))
             fit = fit_epoch_model(trace, admissible=admissible,
                                   alpha0=0.5 if alpha0 is None else alpha0)
             fitted_model = fit.model
