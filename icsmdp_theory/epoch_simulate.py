@@ -67,7 +67,7 @@ import numpy as np
 
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.simulate import CategoricalRows
+from icsmdp_theory.simulate import CategoricalRows, EpisodeClock
 from icsmdp_theory.validation import positive_int
 
 __all__ = ["EpochBatchSimulator", "EpochSimulationTables", "epoch_simulation_tables",
@@ -144,7 +144,7 @@ def _tables(model: EpochModel) -> EpochSimulationTables:
         tau=np.asarray(model.trans_tau, np.int64), initial=initial)
 
 
-class EpochBatchSimulator:
+class EpochBatchSimulator(EpisodeClock):
     """The invocation-level dynamics of an explicit epoch model for ``num_seeds`` independent seeds.
 
     Same surface as :class:`~icsmdp_theory.simulate.BatchSimulator` (see the
@@ -202,16 +202,6 @@ class EpochBatchSimulator:
         # no invocation is running before the first begin: it never "ends"
         self.epoch_end = np.full(S, np.iinfo(np.int64).max, np.int64)
         self.episodes = np.zeros(S, np.int64)
-
-    @property
-    def t(self) -> np.ndarray:
-        """Primitive steps in the current episode, per seed."""
-        return self.clock - self.episode_start
-
-    @property
-    def tau(self) -> np.ndarray:
-        """Primitive steps in the current epoch, per seed."""
-        return self.clock - self.epoch_start
 
     def restart(self, idx: np.ndarray, u: np.ndarray) -> None:
         """A fresh episode from ``rho0`` for seeds ``idx``; column 0 of ``u[n, :]`` draws ``s0``."""

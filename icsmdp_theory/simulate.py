@@ -58,7 +58,7 @@ import numpy as np
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.model import ICSMDP
 
-__all__ = ["BatchSimulator", "SeedStreams", "SimulationTables", "CategoricalRows", "seed_sequences",
+__all__ = ["BatchSimulator", "EpisodeClock", "SeedStreams", "SimulationTables", "CategoricalRows", "seed_sequences",
            "simulation_tables", "sample_invocations", "STEP_COLUMNS", "CHOICE_COLUMNS", "PRIMITIVE_COLUMNS"]
 
 #: Uniform columns consumed per seed and primitive step: two for the
@@ -327,7 +327,23 @@ def _simulation_tables(model: ICSMDP) -> SimulationTables:
     return tables
 
 
-class BatchSimulator:
+class EpisodeClock:
+    """The clocks a batch simulator keeps per seed: ``clock`` (primitive steps of the batch),
+    ``episode_start`` and ``epoch_start``; shared by :class:`BatchSimulator` and
+    :class:`icsmdp_theory.epoch_simulate.EpochBatchSimulator`."""
+
+    @property
+    def t(self) -> np.ndarray:
+        """Primitive steps in the current episode, per seed."""
+        return self.clock - self.episode_start
+
+    @property
+    def tau(self) -> np.ndarray:
+        """Primitive steps in the current epoch, per seed."""
+        return self.clock - self.epoch_start
+
+
+class BatchSimulator(EpisodeClock):
     """The primitive-step dynamics for ``num_seeds`` independent copies of an IC-SMDP.
 
     The simulator owns the environment's state per seed and nothing of the
@@ -380,16 +396,6 @@ class BatchSimulator:
         self.episode_start = np.zeros(S, np.int64)
         self.epoch_start = np.zeros(S, np.int64)
         self.episodes = np.zeros(S, np.int64)
-
-    @property
-    def t(self) -> np.ndarray:
-        """Primitive steps in the current episode, per seed."""
-        return self.clock - self.episode_start
-
-    @property
-    def tau(self) -> np.ndarray:
-        """Primitive steps in the current epoch, per seed."""
-        return self.clock - self.epoch_start
 
     # ------------------------------------------------------------ epochs
     def _place(self, idx: np.ndarray, ag: np.ndarray, xm: np.ndarray) -> None:
