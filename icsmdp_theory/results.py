@@ -108,9 +108,15 @@ STATUS_WORDS: dict[str, str] = {
                  "estimates are finite at the last checkpoint.",
     "stalled": "A seed made no update for the stall limit of primitive steps (invocations "
                "longer than the horizon?); the run stopped and keeps the checkpoints reached.",
-    "interrupted": "The run was interrupted (Ctrl-C or SIGTERM); the checkpoints reached so "
-                   "far are kept.",
+    "interrupted": "The run was interrupted (Ctrl-C or SIGTERM; for a campaign also a dead "
+                   "worker); the checkpoints reached so far, or the campaign tasks finished "
+                   "so far, are kept (a campaign continues with `--resume`).",
     "diverged": "Some estimates are not finite (overflow) at the last checkpoint.",
+    # ---- campaigns (reports.campaign)
+    "finished": "Every task of the campaign ran to completion and its result is in the "
+                "results file.",
+    "task_errors": "Every task of the campaign ran, but some raised; their errors are "
+                   "recorded in the results file and listed in the summary (`success=False`).",
 }
 
 

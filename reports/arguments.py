@@ -31,7 +31,8 @@ from icsmdp_theory.traces import TraceData, read_trace
 
 __all__ = ["load_instance_arg", "read_trace_arg", "output_file", "load_model_arg", "file_format", "positive_float_type", "positive_int_type", "mixing_eps_type",
            "int_arg", "float_arg", "writable_destination", "run_record_paths",
-           "TerminationSignals", "show_progress", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]
+           "TerminationSignals", "show_progress", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
+           "add_campaign_arguments", "campaign_options"]
 
 #: Exit status after Ctrl-C (SIGINT): 128 + 2, the shell's convention.
 EXIT_INTERRUPTED = 130
@@ -225,6 +226,33 @@ def show_progress(args) -> bool:
         return False
     isatty = getattr(sys.stderr, "isatty", None)
     return bool(isatty and isatty())
+
+
+def add_campaign_arguments(p: argparse.ArgumentParser) -> None:
+    """``--jobs``, ``--scheduler`` and ``--resume``: the options of every campaign command
+    (:func:`reports.campaign.run_campaign`)."""
+    p.add_argument("--jobs", type=positive_int_type, default=None,
+                   help="worker processes on this machine (default: every core)")
+    p.add_argument("--scheduler", default=None,
+                   help="run the tasks on a Dask cluster at this address, e.g. "
+                   "tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS; needs the `dask` extra)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the results file and skip the tasks it records as finished")
+
+
+def campaign_options(args) -> dict:
+    """The keyword arguments of :func:`reports.campaign.run_campaign` from parsed options,
+    checked before any work (a ``--scheduler`` without the ``dask`` extra, or that cannot be
+    reached, is one line and exit 2)."""
+    scheduler = getattr(args, "scheduler", None) or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    if scheduler is not None:
+        try:
+            import distributed  # noqa: F401  (optional: the `dask` extra)
+        except ImportError:
+            raise InvalidArgumentError("`--scheduler` needs Dask distributed (the `dask` extra): "
+                                       "pip install -e '.[dask]'") from None
+    return {"jobs": getattr(args, "jobs", None), "scheduler": scheduler,
+            "resume": bool(getattr(args, "resume", False)), "progress": show_progress(args)}
 
 
 def read_trace_arg(path: str, *, show: bool) -> TraceData:
