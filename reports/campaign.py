@@ -17,8 +17,8 @@ header with the campaign's name, seed, settings and a digest of its tasks::
 
     {"format": "icsmdp-campaign/1", "campaign": "verify", "seed": 0,
      "settings": {...}, "tasks": 2000, "tasks_sha256": "..."}
-    {"id": "instance-000017", "status": "ok", "seconds": 0.052, "result": {...}}
-    {"id": "instance-000003", "status": "error", "seconds": 0.004,
+    {"id": "instance-000017", "outcome": "ok", "seconds": 0.052, "result": {...}}
+    {"id": "instance-000003", "outcome": "error", "seconds": 0.004,
      "error": "ValueError: ..."}
 
 A task that raises is recorded with its error and the campaign goes on. Ctrl-C
@@ -233,12 +233,12 @@ def _execute(func: Callable, task_id: str, params: dict, seed: int) -> str:
     t0 = time.perf_counter()
     try:
         result = to_jsonable(func(params, seed))
-        line = {"id": task_id, "status": "ok", "seconds": round(time.perf_counter() - t0, 6),
+        line = {"id": task_id, "outcome": "ok", "seconds": round(time.perf_counter() - t0, 6),
                 "result": result}
         return json.dumps(line, separators=(",", ":"))
     except Exception as exc:  # recorded, the campaign goes on
         text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
-        return json.dumps({"id": task_id, "status": "error",
+        return json.dumps({"id": task_id, "outcome": "error",
                            "seconds": round(time.perf_counter() - t0, 6), "error": text},
                           separators=(",", ":"))
 
@@ -294,19 +294,19 @@ def read_results(path: str | os.PathLike, campaign: Campaign | None = None
                                               f"got {doc.get('format')!r}")
                 header = doc
             else:
-                tid, status = doc.get("id"), doc.get("status")
+                tid, outcome = doc.get("id"), doc.get("outcome")
                 if not isinstance(tid, str):
                     raise _fail(path, number, "key 'id' must be a string")
-                if status == "ok":
+                if outcome == "ok":
                     if not isinstance(doc.get("result"), dict):
                         raise _fail(path, number, "key 'result' must be an object")
-                elif status == "error":
+                elif outcome == "error":
                     if not isinstance(doc.get("error"), str):
                         raise _fail(path, number, "key 'error' must be a string")
                 else:
-                    raise _fail(path, number, f"key 'status' must be 'ok' or 'error', "
-                                              f"got {status!r}")
-                if records.get(tid, {}).get("status") != "ok":
+                    raise _fail(path, number, f"key 'outcome' must be 'ok' or 'error', "
+                                              f"got {outcome!r}")
+                if records.get(tid, {}).get("outcome") != "ok":
                     records[tid] = doc
             good += len(raw)
     if header is None:
@@ -371,7 +371,7 @@ def run_campaign(campaign: Campaign, path: str | os.PathLike, *, jobs: int | Non
         done: set = set()
         if resume and path.exists():
             _, records, good = read_results(path, campaign)
-            done = {t for t, r in records.items() if r["status"] == "ok"}
+            done = {t for t, r in records.items() if r["outcome"] == "ok"}
             with open(path, "r+b") as fh:  # drop a line cut short by a kill
                 fh.truncate(good)
         else:
@@ -397,8 +397,8 @@ def run_campaign(campaign: Campaign, path: str | os.PathLike, *, jobs: int | Non
         if owned:
             client.close()
     _, records, _ = read_results(path, campaign)
-    results = {t: r["result"] for t, r in records.items() if r["status"] == "ok"}
-    failed = {t: r["error"] for t, r in records.items() if r["status"] == "error"}
+    results = {t: r["result"] for t, r in records.items() if r["outcome"] == "ok"}
+    failed = {t: r["error"] for t, r in records.items() if r["outcome"] == "error"}
     total = len(campaign.tasks)
     if reason is not None:
         status, success = "interrupted", False

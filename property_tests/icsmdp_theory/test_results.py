@@ -231,8 +231,8 @@ def test_public_results_carry_status_words_with_their_meaning():
 
 def test_unknown_status_is_refused_with_the_allowed_words():
     with pytest.raises(InvalidArgumentError, match=r"`status` of a SolveResult must be a word"
-                                                   r".*converged.*got 'finished'"):
-        _solve_result(np.ones((1, 1)), status="finished")
+                                                   r".*converged.*got 'done'"):
+        _solve_result(np.ones((1, 1)), status="done")
     with pytest.raises(ValueError):
         _Probe(success=True, status=None, message="")
 

@@ -106,7 +106,7 @@ def test_every_finished_task_is_one_line_after_the_header(tmp_path):
     assert header["settings"] == {"n": 12} and header["seed"] == 5
     body = [json.loads(s) for s in lines[1:]]
     assert sorted(d["id"] for d in body) == [t.id for t in c.tasks]
-    assert {d["status"] for d in body} == {"ok", "error"}
+    assert {d["outcome"] for d in body} == {"ok", "error"}
 
 
 def test_scheduler_without_distributed_says_what_to_install(monkeypatch):
@@ -141,7 +141,7 @@ def test_resume_skips_finished_tasks_and_reruns_failed_ones(tmp_path):
     with pytest.raises(InvalidInstanceError, match="tasks_sha256"):
         run_campaign(fixed, path, jobs=1, resume=True)  # another campaign's file
     again = run_campaign(c, path, jobs=2, resume=True)
-    assert again.skipped == sum(1 for s in lines[1:11] if '"status":"ok"' in s)
+    assert again.skipped == sum(1 for s in lines[1:11] if '"outcome":"ok"' in s)
     assert again.failed == first.failed
     assert _summary(again) == _summary(first)
     for t, v in again.results.items():
@@ -157,18 +157,18 @@ def test_read_results_is_strict_and_located(tmp_path):
     cases = {
         "not JSON": good[:2] + ["{nope"] + good[2:],
         "must be a JSON object": good[:2] + ["[1]"] + good[2:],
-        "'status' must be": good[:1] + [good[1].replace('"ok"', '"done"')] + good[2:],
-        "'result' must be an object": good[:1] + [json.dumps({"id": "t000", "status": "ok",
+        "'outcome' must be": good[:1] + [good[1].replace('"ok"', '"done"')] + good[2:],
+        "'result' must be an object": good[:1] + [json.dumps({"id": "t000", "outcome": "ok",
                                                               "result": 3})] + good[2:],
         "'format' must be": [good[0].replace(CAMPAIGN_FORMAT, "other/1")] + good[1:],
-        "'id' must be a string": good + [json.dumps({"id": 3, "status": "ok", "result": {}})],
+        "'id' must be a string": good + [json.dumps({"id": 3, "outcome": "ok", "result": {}})],
     }
     for why, lines in cases.items():
         p.write_text("\n".join(lines) + "\n")
         with pytest.raises(InvalidInstanceError, match=why) as exc:
             read_results(p, c)
         assert str(p) in str(exc.value) and "\n" not in str(exc.value)
-    p.write_text("\n".join(good + [json.dumps({"id": "zzz", "status": "ok", "result": {}})]) + "\n")
+    p.write_text("\n".join(good + [json.dumps({"id": "zzz", "outcome": "ok", "result": {}})]) + "\n")
     with pytest.raises(InvalidInstanceError, match="'zzz' is not a task"):
         read_results(p, c)
     p.write_text("")
@@ -183,7 +183,7 @@ def test_a_dead_worker_keeps_what_finished_and_resume_completes(tmp_path):
     assert run.interrupted and run.status == "interrupted" and "--resume" in run.message
     assert run.done < 16
     body = [json.loads(s) for s in path.read_text().splitlines()[1:]]
-    assert len(body) == run.done and all(d["status"] == "ok" and d["id"] != "t015" for d in body)
+    assert len(body) == run.done and all(d["outcome"] == "ok" and d["id"] != "t015" for d in body)
     fresh = run_campaign(_campaign(16), tmp_path / "fresh.jsonl", jobs=1)
     for t, v in run.results.items():
         assert v == fresh.results[t]
