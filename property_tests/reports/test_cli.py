@@ -14,6 +14,7 @@ MINIMAL = {"solve": ["solve"], "report": ["report"], "gaps": ["gaps"], "verify":
 MINIMAL["simulate-trace"] = ["simulate-trace", "tiny-handoff", "--episodes", "2", "--out", "x.jsonl"]
 MINIMAL["export-epoch"] = ["export-epoch", "tiny-handoff", "--out", "x.json"]
 MINIMAL["fit"] = ["fit", "workflow-trace", "--out", "x.json"]
+MINIMAL["sweep"] = ["sweep", "--set", "rho=1,0.5"]
 
 
 def test_every_command_is_listed():

@@ -21,4 +21,5 @@ COMMAND_HELP = {
     "export-epoch": "write an instance as an explicit epoch model (icsmdp-epoch/1)",
     "simulate-trace": "simulate episodes of an instance and write their handoff trace",
     "fit": "fit the maximum-likelihood epoch model of a handoff trace",
+    "sweep": "a campaign over a grid of instances, maps, references and learners",
 }
