@@ -43,7 +43,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from tqdm import tqdm
 
@@ -72,12 +72,34 @@ class ReportContext:
         Reduced sizes (the default report) versus paper scale (``--full``).
     seeds_used : dict
         Sections record the seeds they used here (copied into provenance).
+    jobs : int or None
+        Worker processes of the sections' campaigns (:mod:`reports.campaign`);
+        ``None`` (default) every core, ``1`` in this process.
+    scheduler : str, distributed.Client or None
+        Run the campaigns on a Dask cluster (default ``$DASK_SCHEDULER_ADDRESS``, else
+        this machine).
+    resume : bool
+        Keep the campaigns' results files and skip the tasks they record as finished.
+    campaign_dir : Path or None
+        Where the campaigns' results files are kept (``<study>-seed{S}-{quick|full}.jsonl``);
+        ``None`` (default): temporary files.
+    progress : bool
+        One progress bar per campaign on stderr.
+    campaign_files : dict
+        Sections record their campaigns' results files here (copied into provenance
+        as ``campaigns``).
     """
 
     workdir: Path
     seed: int = 0
     quick: bool = True
     seeds_used: dict = field(default_factory=dict)
+    jobs: int | None = None
+    scheduler: Any = None
+    resume: bool = False
+    campaign_dir: Path | None = None
+    progress: bool = False
+    campaign_files: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -221,7 +243,8 @@ def provenance_rows(prov: dict) -> list[list[str]]:
               "git_commit": "git commit", "cpu_count": "CPU count", "started": "started (UTC)",
               "finished": "finished (UTC)", "seed": "base seed", "mode": "mode",
               "total_seconds": "total wall time (s)", "timings_seconds": "wall time per section (s)",
-              "seeds": "seeds per section", "versions": "package versions"}
+              "seeds": "seeds per section", "versions": "package versions",
+              "campaigns": "campaign results files"}
     rows = []
     for k, v in prov.items():
         if k == "command" and isinstance(v, (list, tuple)):
@@ -343,10 +366,16 @@ def _final_dir(root: Path, stamp: str) -> Path:
 
 def build_report(section_funcs: Sequence[Callable[[ReportContext], Section]], *,
                  out_root: str | os.PathLike = DEFAULT_OUT, seed: int = 0, quick: bool = True,
-                 argv: Sequence[str] | None = None, progress: bool = True) -> Path:
+                 argv: Sequence[str] | None = None, progress: bool = True,
+                 jobs: int | None = None, scheduler: Any = None, resume: bool = False,
+                 campaign_dir: str | os.PathLike | None = None) -> Path:
     """Run the sections and write the report directory; return its path.
 
     The directory is ``out_root/<UTC timestamp>`` (``-2``, ``-3``, ... if taken).
+    ``jobs``, ``scheduler``, ``resume`` and ``campaign_dir`` go to the sections'
+    campaigns through the :class:`ReportContext`; the results files the sections
+    record are listed in the provenance (``campaigns``). With ``progress`` each
+    campaign draws its bar too (when stderr is a terminal).
     """
     root = Path(out_root)
     root.mkdir(parents=True, exist_ok=True)
@@ -354,7 +383,11 @@ def build_report(section_funcs: Sequence[Callable[[ReportContext], Section]], *,
     prov["seed"] = seed
     tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
     try:
-        ctx = ReportContext(workdir=tmp, seed=seed, quick=quick)
+        ctx = ReportContext(workdir=tmp, seed=seed, quick=quick, jobs=jobs, scheduler=scheduler,
+                            resume=bool(resume),
+                            campaign_dir=None if campaign_dir is None else Path(campaign_dir),
+                            progress=bool(progress) and bool(
+                                getattr(sys.stderr, "isatty", lambda: False)()))
         sections, timings = [], {}
         funcs = list(section_funcs)
         t_start = time.perf_counter()
@@ -375,6 +408,8 @@ def build_report(section_funcs: Sequence[Callable[[ReportContext], Section]], *,
         prov["total_seconds"] = round(time.perf_counter() - t_start, 3)
         prov["mode"] = "quick" if quick else "full"
         prov["seeds"] = ctx.seeds_used
+        if ctx.campaign_files:
+            prov["campaigns"] = dict(ctx.campaign_files)
         prov["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         section_data = {s.key: to_jsonable(s.data) for s in sections}
         rows = verdict_rows(section_data)

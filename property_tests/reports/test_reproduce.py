@@ -11,6 +11,7 @@ from icsmdp_theory.errors import InvalidArgumentError
 from reports.commands import reproduce as cli_reproduce
 import reports.studies.routing as routing_module
 from reports.reproduce import REPRODUCE_KINDS, SECTIONS, reproduce
+from icsmdp_theory.families import GRAPH_KINDS
 from reports.studies.routing import ROUTING_KEYS, routing
 from reports.studies.synthetic_t1 import synthetic_t1
 from reports.studies.synthetic_t2 import synthetic_t2
@@ -23,15 +24,17 @@ def test_sections_per_kind():
     assert SECTIONS["all"] == (synthetic_t1, synthetic_t2, routing)
 
 
+_TINY = dict(n=6, seeds=2, default=dict(updates=2000, epsilon=0.3, step=None))
+
+
 @pytest.fixture(scope="module")
 def routing_report(tmp_path_factory):
     """``reproduce("routing")`` end to end, on 6 routers and a short run (the quick study
-    itself, N = 12, is tested in studies/test_routing.py)."""
-    tiny = dict(n=6, seeds=2, default=dict(updates=2000, epsilon=0.3, step=None))
+    itself, N = 12, is tested in studies/test_routing.py), its tasks in two loky workers."""
     out = tmp_path_factory.mktemp("reproduce")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(routing_module, "_routing_config", lambda quick: tiny)
-        path = reproduce("routing", quick=True, out=out, seed=1)
+        mp.setattr(routing_module, "_routing_config", lambda quick: _TINY)
+        path = reproduce("routing", quick=True, out=out, seed=1, jobs=2)
     return path, json.loads((path / "report.json").read_text(encoding="utf-8"))
 
 
@@ -48,6 +51,34 @@ def test_routing_report_keys_and_figures(routing_report):
             assert key in f
     assert doc["figures"] and all((path / f).is_file() for f in doc["figures"])
     assert (path / "index.html").is_file() and (path / "report.md").is_file()
+
+
+def test_results_file_in_out_campaigns_named_in_data_and_provenance(routing_report):
+    path, doc = routing_report
+    results = path.parent / "campaigns" / "routing-seed1-quick.jsonl"
+    assert results.is_file()
+    assert doc["sections"]["routing"]["results_file"] == str(results)
+    assert doc["provenance"]["campaigns"] == {"routing": str(results)}
+    lines = [json.loads(x) for x in results.read_text(encoding="utf-8").splitlines()]
+    assert lines[0]["campaign"] == "routing" and lines[0]["settings"]["config"] == _TINY
+    assert sorted(x["id"] for x in lines[1:]) == sorted(f"family={k}" for k in GRAPH_KINDS)
+    assert all(isinstance(x["result"], dict) for x in lines[1:])  # every task finished
+
+
+def _no_task(params, seed):
+    raise AssertionError(f"task {params['kind']} ran again")
+
+
+def test_resume_runs_no_finished_task_and_gives_the_same_families(routing_report, monkeypatch):
+    """A second reproduce with resume=True finds every task of the first in
+    out/campaigns: no task runs (the task function would raise), the same numbers."""
+    path, doc = routing_report
+    monkeypatch.setattr(routing_module, "_routing_config", lambda quick: _TINY)
+    monkeypatch.setattr(routing_module, "routing_task", _no_task)
+    again = reproduce("routing", quick=True, out=path.parent, seed=1, jobs=1, resume=True)
+    assert again != path
+    new = json.loads((again / "report.json").read_text(encoding="utf-8"))["sections"]["routing"]
+    assert new["families"] == doc["sections"]["routing"]["families"]
 
 
 def test_reproduce_rejects_bad_kind(tmp_path):

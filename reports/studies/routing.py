@@ -41,12 +41,15 @@ mode     quick (default, CI)                          full (``--full``)
 =======  ==========================================  ==========================================
 routing  N=12 on the four graph families, 15000       N=100; 2 seeds; 800000 updates, epsilon
          updates, 4 seeds, epsilon 0.3, step          0.4, steps 5/(k+5) (chain: 2400000, 0.05,
-         10/(k+10)                                    min(30/(k+1), 1)); families in worker
-                                                      processes
+         10/(k+10)                                    min(30/(k+1), 1))
 =======  ==========================================  ==========================================
 
-Computing (:func:`compute_routing`) is apart from rendering
-(:func:`render_routing`); :func:`routing` composes them into the report section.
+The study is a campaign (:mod:`reports.campaign`): :func:`routing_campaign` has
+one task per graph family (:func:`routing_task`), each with the study seed;
+:func:`routing_data` builds :class:`RoutingData` from the results only.
+Computing (:func:`compute_routing`: campaign, then :func:`routing_data`) is
+apart from rendering (:func:`render_routing`); :func:`routing` composes them
+into the report section.
 
 Examples
 --------
@@ -77,7 +80,8 @@ from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.options import option_reduction
 from icsmdp_theory.results import SolveResult
 from reports.builder import ReportContext, Section
-from reports.studies.workers import map_in_workers, worker_processes
+from reports.campaign import Campaign, Task
+from reports.studies.runner import run_study, study_number, study_options, study_result
 from solvers import ValueIteration, solve
 from solvers.icq import ICQ, EpsilonGreedy, StepSize
 from solvers.oracle import centralized_oracle
@@ -89,7 +93,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after selecting the non-interact
 
 __all__ = ["PAPER_ROUTING_ACCURACY", "ROUTING_KEYS", "ORACLE_LIMIT", "ROUTING_Q_STAR_SOLVER",
            "RoutingAccuracy", "RoutingData", "routing_smdp", "routing_q_star", "routing_accuracy", "decision_gap",
-           "routing_study", "compute_routing", "render_routing", "routing"]
+           "routing_study", "routing_task", "routing_task_id", "routing_campaign",
+           "routing_data", "compute_routing", "render_routing", "routing"]
 
 #: The paper's routing accuracy.
 PAPER_ROUTING_ACCURACY = 1.0
@@ -404,15 +409,57 @@ def routing_study(kind: str, *, n: int, updates: int, seeds: int, epsilon: float
                          "accuracy": round(t3 - t2, 3)})
 
 
-def _routing_worker(args: tuple) -> dict:
-    kind, seed, cfg = args
-    fam = _family_settings(cfg, kind)
-    T = fam["updates"]
-    out = routing_study(kind, n=cfg["n"], updates=T, seeds=cfg["seeds"], epsilon=fam["epsilon"],
-                        seed=seed, step=fam["step"], checkpoints=(T // 8, T // 4, T // 2))
-    out["settings"] = dict(updates=T, epsilon=fam["epsilon"], step=fam["step"],
-                           step_text=_step_text(fam["step"]))
+def routing_task(params: dict, seed: int) -> dict:
+    """One graph family (a task of :func:`routing_campaign`): :func:`routing_study` plus
+    ``settings`` (``updates, epsilon, step, step_text``).
+
+    Parameters
+    ----------
+    params : dict
+        ``kind``, ``n``, ``seeds``, ``updates``, ``epsilon``, ``step``.
+    seed : int
+        The study seed (graph and IC-Q batch).
+    """
+    T, step = int(params["updates"]), params["step"]
+    step = None if step is None else tuple(step)
+    out = routing_study(params["kind"], n=int(params["n"]), updates=T, seeds=int(params["seeds"]),
+                        epsilon=float(params["epsilon"]), seed=seed, step=step,
+                        checkpoints=(T // 8, T // 4, T // 2))
+    out["settings"] = dict(updates=T, epsilon=params["epsilon"], step=step,
+                           step_text=_step_text(step))
     return out
+
+
+def routing_task_id(kind: str) -> str:
+    """The task id of graph family ``kind`` in :func:`routing_campaign`: ``family=chain``."""
+    return f"family={kind}"
+
+
+def routing_campaign(seed: int, quick: bool) -> Campaign:
+    """The routing study as a campaign: one task per graph family (:func:`routing_task`).
+
+    The chain (largest budget at full scale) comes first, so that it starts
+    first. Every task uses the study seed itself (``Task.seed``): the graphs and
+    the IC-Q batches are those of the study run in one process (the seeds of a
+    family are one batched IC-Q run, so they are not split into tasks).
+
+    Parameters
+    ----------
+    seed : int
+    quick : bool
+
+    Returns
+    -------
+    Campaign
+        Named ``routing``.
+    """
+    cfg = _routing_config(quick)
+    kinds = sorted(GRAPH_KINDS, key=lambda k: k != "chain")
+    tasks = tuple(Task(routing_task_id(k), dict(kind=k, n=cfg["n"], seeds=cfg["seeds"],
+                                                **_family_settings(cfg, k)), seed=int(seed))
+                  for k in kinds)
+    return Campaign("routing", routing_task, tasks, seed=int(seed),
+                    settings={"study": "routing", "quick": bool(quick), "config": cfg})
 
 
 @dataclass(frozen=True)
@@ -428,40 +475,77 @@ class RoutingData:
     families : dict
         ``kind -> routing_study(...)`` dict plus ``settings``, in the order of
         :data:`~icsmdp_theory.families.GRAPH_KINDS`.
-    workers : int
-        Worker processes used (1: serial).
     started : float
         ``time.perf_counter()`` when the computation began.
+    results_file : str or None
+        The campaign's results file (``None``: a temporary one).
     """
 
     seed: int
     config: dict
     families: dict
-    workers: int
     started: float
+    results_file: str | None = None
 
 
-def compute_routing(seed: int, quick: bool) -> RoutingData:
-    """Run :func:`routing_study` on every graph family (in worker processes at full scale).
+#: Fields of a family's result that are floats (``nan``/``inf`` restored on reading).
+_FAMILY_FLOATS = ("oracle_accuracy", "oracle_length_ratio", "q_star_min_decision_gap",
+                  "accuracy_mean", "accuracy_min")
+
+
+def routing_data(seed: int, quick: bool, results: dict, *, results_file: str | None = None,
+                 started: float | None = None) -> RoutingData:
+    """The routing study's numbers from the results of :func:`routing_campaign` only.
 
     Parameters
     ----------
     seed : int
     quick : bool
+    results : dict
+        Task id -> result (``CampaignRun.results``).
+    results_file : str, optional
+    started : float, optional
+        ``time.perf_counter()`` when the computation began (default now).
 
     Returns
     -------
     RoutingData
     """
-    started = time.perf_counter()
-    cfg = _routing_config(quick)
-    # the chain (largest budget) first, so that the pool's two workers finish together
-    kinds = sorted(GRAPH_KINDS, key=lambda k: k != "chain")
-    jobs = [(k, seed, cfg) for k in kinds]
-    workers = 1 if quick else worker_processes(len(jobs))
-    by_kind = {f["kind"]: f for f in map_in_workers(_routing_worker, jobs, workers)}
-    return RoutingData(seed=seed, config=cfg, families={k: by_kind[k] for k in GRAPH_KINDS},
-                       workers=workers, started=started)
+    families = {}
+    for k in GRAPH_KINDS:
+        f = dict(study_result(results, routing_task_id(k), "routing"))
+        for key in _FAMILY_FLOATS:
+            f[key] = study_number(f[key])
+        f["length_ratio_per_seed"] = [study_number(x) for x in f["length_ratio_per_seed"]]
+        families[k] = f
+    return RoutingData(seed=seed, config=_routing_config(quick), families=families,
+                       started=time.perf_counter() if started is None else started,
+                       results_file=results_file)
+
+
+def compute_routing(seed: int, quick: bool, *, results_dir=None, jobs: int | None = None,
+                    scheduler: Any = None, resume: bool = False,
+                    progress: bool = False) -> RoutingData:
+    """Run :func:`routing_study` on every graph family: :func:`routing_campaign` run by
+    :func:`reports.studies.runner.run_study`, then :func:`routing_data`.
+
+    Parameters
+    ----------
+    seed : int
+    quick : bool
+    results_dir : path-like, optional
+        Keep the results file there (``routing-seed{seed}-{quick|full}.jsonl``);
+        default a temporary file.
+    jobs, scheduler, resume, progress :
+        As for :func:`reports.campaign.run_campaign` (default: every core).
+
+    Returns
+    -------
+    RoutingData
+    """
+    return run_study(routing_campaign(seed, quick), routing_data, seed=seed, quick=quick,
+                     results_dir=results_dir, jobs=jobs, scheduler=scheduler, resume=resume,
+                     progress=progress)
 
 
 def _routing_note(fams: dict) -> str:
@@ -488,7 +572,7 @@ def render_routing(ctx: ReportContext, data: RoutingData) -> Section:
 
     ``report.json`` key ``routing``: :data:`ROUTING_KEYS` (``updates`` and
     ``epsilon`` of the default family settings) plus ``settings`` per family
-    and ``workers``; ``families[kind]`` holds the fields of
+    and ``results_file`` (the campaign's results file, ``null`` for a temporary one); ``families[kind]`` holds the fields of
     :func:`routing_study` plus ``settings``.
 
     Parameters
@@ -549,7 +633,7 @@ def render_routing(ctx: ReportContext, data: RoutingData) -> Section:
     out = dict(num_routers=cfg["n"], graph_seed=data.seed, updates=cfg["default"]["updates"],
                seeds=cfg["seeds"], epsilon=cfg["default"]["epsilon"], families=fams,
                settings={k: f["settings"] for k, f in fams.items()},
-               paper_accuracy=PAPER_ROUTING_ACCURACY, workers=data.workers,
+               paper_accuracy=PAPER_ROUTING_ACCURACY, results_file=data.results_file,
                timings_seconds={"section": round(time.perf_counter() - data.started, 3),
                                 **{k: f["seconds"] for k, f in fams.items()}})
     return Section(key="routing", title="Multi-agent routing", blocks=blocks, data=out)
@@ -558,7 +642,12 @@ def render_routing(ctx: ReportContext, data: RoutingData) -> Section:
 def routing(ctx: ReportContext) -> Section:
     """The routing report section: :func:`compute_routing` then :func:`render_routing`.
 
-    Records ``ctx.seeds_used["routing"] = ctx.seed``.
+    Runs the campaign with the context's options (:func:`reports.studies.runner.study_options`);
+    records ``ctx.seeds_used["routing"] = ctx.seed`` and the results file in
+    ``ctx.campaign_files["routing"]``.
     """
     ctx.seeds_used["routing"] = ctx.seed
-    return render_routing(ctx, compute_routing(ctx.seed, ctx.quick))
+    data = compute_routing(ctx.seed, ctx.quick, **study_options(ctx))
+    if data.results_file is not None:
+        ctx.campaign_files["routing"] = data.results_file
+    return render_routing(ctx, data)

@@ -24,14 +24,22 @@ mode   quick (default, CI)                          full (``--full``)
 =====  ===========================================  ==========================================
 T1     N=4, nX=20, nM=20; rho in {1, .9, .75, .5,   paper scale N=10, nX=120, nM=50;
        .1}; 3 seeds, T=6600; stationary reference   rho in {1, .9, ..., .1, .05}; 5 seeds,
-                                                    T=100000; uniform reference; the rhos
-                                                    run in worker processes (one per core)
+                                                    T=100000; uniform reference
 =====  ===========================================  ==========================================
 
-The rho sweep (:func:`synthetic_rho_study`) is cached per ``(seed, quick)``;
-study T2 (:mod:`reports.studies.synthetic_t2`) reuses the quick sweep for its
-rho scan. Computing (:func:`compute_t1`) is apart from rendering
-(:func:`render_t1`); :func:`synthetic_t1` composes them into the report section.
+Campaign
+--------
+T1 is a campaign (:mod:`reports.campaign`): :func:`t1_campaign` has one task
+per ``rho`` (:func:`t1_task`, id ``rho=0.75``), every task with the study seed
+itself, so the numbers do not depend on where or in which order the tasks run
+(``jobs=1``, loky workers, a Dask cluster). A worker builds the base instance,
+its oracle and long-run law once (:func:`t1_base`, cached) and sends back only
+numbers; :func:`t1_data` builds :class:`T1Data` from the results file's
+records only. The rows themselves (:func:`t1_row`) are cached per process:
+study T2 (:mod:`reports.studies.synthetic_t2`) reuses the quick sweep's rows
+for its rho scan. Computing (:func:`compute_t1`: campaign, then
+:func:`t1_data`) is apart from rendering (:func:`render_t1`);
+:func:`synthetic_t1` composes them into the report section.
 """
 from __future__ import annotations
 
@@ -47,7 +55,8 @@ from estimators.gaps import gap_report
 from estimators.stationary import stationary_law
 from icsmdp_theory.families import synthetic_bins, synthetic_instance, synthetic_map
 from reports.builder import ReportContext, Section
-from reports.studies.workers import map_in_workers, worker_processes
+from reports.campaign import Campaign, Task
+from reports.studies.runner import run_study, study_number, study_options, study_result
 from solvers import ModifiedPolicyIteration, solve
 from solvers.icq import ICQ, FixedBehavior
 from solvers.records import evaluate_greedy_policies
@@ -55,19 +64,16 @@ from solvers.records import evaluate_greedy_policies
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after selecting the non-interactive backend)
 
-__all__ = ["PAPER_T1_CORRELATION", "T1_REPORT_KEYS", "RhoRow", "RhoStudy", "T1Data",
-           "t1_config", "checkpoint_grid", "pearson", "synthetic_rho_study", "compute_t1",
-           "render_t1", "synthetic_t1"]
+__all__ = ["PAPER_T1_CORRELATION", "T1_REPORT_KEYS", "RhoRow", "T1Base", "T1Data",
+           "t1_config", "checkpoint_grid", "pearson", "t1_base", "t1_row", "t1_task_id",
+           "t1_task", "t1_campaign", "t1_data", "compute_t1", "render_t1", "synthetic_t1"]
 
 #: The paper's reported Pearson correlation between value gap and AIS gap (T1).
 PAPER_T1_CORRELATION = 0.916
 
-#: Gap-report fields T1 reports (all a worker process sends back).
+#: Gap-report fields T1 reports (what a task sends back of the gap report).
 T1_REPORT_KEYS = ("alpha_tight", "alpha_paper", "alpha_tv", "epsilon_phi", "delta_phi",
                   "max_q_gap", "policy_loss")
-
-#: Fields of the greedy-policy evaluation T1 reports.
-_EVALUATION_KEYS = ("v0", "optimal_v0")
 
 
 def t1_config(quick: bool) -> dict:
@@ -122,31 +128,21 @@ def pearson(a: Sequence[float], b: Sequence[float]) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-class _Reported:
-    """The named attributes of a result, copied (picklable and small)."""
-
-    def __init__(self, obj: Any, keys: Sequence[str]):
-        for k in keys:
-            setattr(self, k, getattr(obj, k))
-
-
 @dataclass(frozen=True)
 class RhoRow:
-    """One ``rho`` of the sweep.
+    """One ``rho`` of the sweep, with the objects behind it (in the process that computed it).
 
     Attributes
     ----------
     rho : float
     n_bins : int
         ``ceil(rho |M|)``.
-    model : ICSMDP or None
-        The re-mapped instance (``None`` in a worker process's row).
+    model : ICSMDP
+        The re-mapped instance.
     report : GapReport
-        Or, from a worker process, an object with the fields :data:`T1_REPORT_KEYS` only.
-    record : RunRecord or None
-        The IC-Q batch (``None`` in a worker process's row).
+    record : RunRecord
+        The IC-Q batch.
     evaluation : PolicyEvaluation
-        Or, from a worker process, an object with ``v0`` and ``optimal_v0`` only.
     seconds : dict
         ``gaps``, ``icq``, ``evaluate`` wall times.
     """
@@ -161,114 +157,163 @@ class RhoRow:
 
 
 @dataclass(frozen=True)
-class RhoStudy:
-    """The rho sweep behind T1 (and T2's rho scan).
+class T1Base:
+    """The instance at ``rho = 1`` shared by every rho of the sweep.
 
     Attributes
     ----------
-    config : dict
-        :func:`t1_config`.
     base : ICSMDP
-        The instance at ``rho = 1``.
     oracle : SolveResult
         Its exact ``Q*`` (modified policy iteration, ``tol = 1e-10``).
     law : StationaryResult or None
         The epoch chain's long-run law under the uniform behavior (stationary
-        reference only).
-    rows : tuple of RhoRow
-        In the order of ``config["rhos"]`` (``rho = 1`` first).
-    oracle_seconds, seconds : float
-        Wall time of the base instance and oracle, and of the whole sweep.
-    workers : int
-        Worker processes used (1: serial).
+        reference only; every successor is admissible everywhere, so it does
+        not depend on the observation map).
+    seconds : float
+        Wall time of building the three.
     """
 
-    config: dict
     base: Any
     oracle: Any
     law: Any
-    rows: tuple
-    oracle_seconds: float
     seconds: float
-    workers: int
+
+
+def _sweep_key(config: dict) -> tuple:
+    """The hashable cache key of a sweep configuration (``rhos`` left out)."""
+    return (tuple(sorted((k, int(v)) for k, v in config["sizes"].items())),
+            int(config["seeds"]), int(config["updates"]), str(config["reference"]))
 
 
 @lru_cache(maxsize=4)
-def _t1_base(seed: int, quick: bool) -> tuple:
-    """``(config, base instance at rho = 1, its ModifiedPolicyIteration oracle, oracle seconds)``."""
-    cfg = t1_config(quick)
+def _t1_base(seed: int, key: tuple) -> T1Base:
+    sizes, _, _, reference = key
     t0 = time.perf_counter()
-    base = synthetic_instance(rho=1.0, seed=seed, **cfg["sizes"])
+    base = synthetic_instance(rho=1.0, seed=seed, **dict(sizes))
     oracle = solve(ModifiedPolicyIteration(tol=1e-10), base)
-    return cfg, base, oracle, time.perf_counter() - t0
+    law = stationary_law(base) if reference == "stationary" else None
+    return T1Base(base=base, oracle=oracle, law=law, seconds=time.perf_counter() - t0)
 
 
-def _t1_row(seed: int, quick: bool, rho: float, law: Any = None, keep: bool = True) -> RhoRow:
-    """One rho of the sweep: gap report, one IC-Q batch over the seeds, exact evaluation.
+def t1_base(seed: int, config: dict) -> T1Base:
+    """The base instance, its oracle and (stationary reference) its long-run law.
 
-    With ``keep=False`` (worker processes of the full study) the row holds no
-    model and no run record, only what T1 reports.
+    Cached per ``(seed, sizes, seeds, updates, reference)`` in the calling
+    process (each campaign worker builds its own once).
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the instance.
+    config : dict
+        :func:`t1_config` (``rhos`` is not used).
     """
-    cfg, base, oracle, _ = _t1_base(seed, quick)
+    return _t1_base(int(seed), _sweep_key(config))
+
+
+@lru_cache(maxsize=5)  # the quick grid (T2 reuses it); a few full rows at most
+def _t1_row(seed: int, key: tuple, rho: float) -> RhoRow:
+    _, seeds, updates, reference = key
+    b = _t1_base(seed, key)
+    base, oracle = b.base, b.oracle
     r0 = time.perf_counter()
     model = base.with_observation(synthetic_map(base, rho))
-    if law is not None:
-        rep = gap_report(model, reference="stationary", stationary_law=law.law,
+    if reference == "stationary":
+        rep = gap_report(model, reference="stationary", stationary_law=b.law.law,
                          minimax=False, oracle=oracle)
     else:
         rep = gap_report(model, reference="uniform", minimax=False, oracle=oracle)
     g1 = time.perf_counter()
-    settings = ICQ(updates=cfg["updates"], seeds=cfg["seeds"], seed=seed,
-                   behavior=FixedBehavior(), checkpoints=checkpoint_grid(cfg["updates"]),
-                   progress=False)
+    settings = ICQ(updates=updates, seeds=seeds, seed=seed, behavior=FixedBehavior(),
+                   checkpoints=checkpoint_grid(updates), progress=False)
     rec = solve(settings, model)
     g2 = time.perf_counter()
     ev = evaluate_greedy_policies(model, rec, optimum=oracle)
     g3 = time.perf_counter()
-    if not keep:  # drop what is large and not reported (the worker's arrays stay there)
-        rep = _Reported(rep, T1_REPORT_KEYS)
-        ev = _Reported(ev, _EVALUATION_KEYS)
-        model = rec = None
     return RhoRow(rho=rho, n_bins=synthetic_bins(rho, base.num_interface), model=model,
                   report=rep, record=rec, evaluation=ev,
                   seconds={"gaps": g1 - r0, "icq": g2 - g1, "evaluate": g3 - g2})
 
 
-def _t1_worker(args: tuple) -> RhoRow:
-    seed, quick, rho = args
-    return _t1_row(seed, quick, rho, keep=False)
+def t1_row(seed: int, config: dict, rho: float) -> RhoRow:
+    """One rho of the sweep: gap report, one IC-Q batch over the seeds, exact evaluation.
 
-
-@lru_cache(maxsize=4)
-def synthetic_rho_study(seed: int, quick: bool) -> RhoStudy:
-    """The rho sweep behind T1 (and T2's rho scan): one instance, one IC-Q batch per rho.
+    Cached in the calling process (a few rows: study T2 reuses the quick
+    sweep's rows for its rho scan).
 
     Parameters
     ----------
     seed : int
-        Seed of the instance and of the IC-Q batches.
-    quick : bool
-        Sizes of :func:`t1_config`.
+        Seed of the instance and of the IC-Q batch.
+    config : dict
+        :func:`t1_config` (``rhos`` is not used).
+    rho : float
+        Retained fraction of the interface.
+    """
+    return _t1_row(int(seed), _sweep_key(config), float(rho))
+
+
+def _sweep_config(quick: bool) -> dict:
+    """:func:`t1_config` without ``rhos`` (one task's share of it)."""
+    return {k: v for k, v in t1_config(quick).items() if k != "rhos"}
+
+
+def t1_task_id(rho: float) -> str:
+    """The task id of ``rho`` in :func:`t1_campaign`: ``rho=0.75``."""
+    return f"rho={rho:g}"
+
+
+def t1_task(params: dict, seed: int) -> dict:
+    """One rho (a task of :func:`t1_campaign`): what T1 reports of :func:`t1_row`.
+
+    Parameters
+    ----------
+    params : dict
+        ``rho`` and ``config`` (:func:`t1_config` without ``rhos``).
+    seed : int
+        The study seed (instance and IC-Q batch).
 
     Returns
     -------
-    RhoStudy
-        Cached per ``(seed, quick)``. The full study runs the rhos in worker
-        processes (one per core, forked after the oracle is solved, so they
-        share it); its rows keep only the reported numbers.
+    dict
+        ``rho, n_bins``, the fields :data:`T1_REPORT_KEYS` of the gap report,
+        ``v0`` (per seed), ``optimal_v0``, ``seconds`` (``gaps, icq, evaluate``)
+        and ``oracle_seconds`` (building the base in this task; 0 when cached).
     """
-    t0 = time.perf_counter()
-    cfg, base, oracle, t_oracle = _t1_base(seed, quick)
-    # every successor is admissible everywhere, so the uniform behavior, and hence the
-    # epoch chain and its long-run law, do not depend on the observation map
-    law = stationary_law(base) if cfg["reference"] == "stationary" else None
-    workers = worker_processes(len(cfg["rhos"]))
-    if quick or workers == 1:
-        rows = [_t1_row(seed, quick, rho, law) for rho in cfg["rhos"]]
-    else:
-        rows = map_in_workers(_t1_worker, [(seed, quick, rho) for rho in cfg["rhos"]], workers)
-    return RhoStudy(config=cfg, base=base, oracle=oracle, law=law, rows=tuple(rows),
-                    oracle_seconds=t_oracle, seconds=time.perf_counter() - t0, workers=workers)
+    b0 = time.perf_counter()
+    t1_base(seed, params["config"])
+    oracle_seconds = time.perf_counter() - b0
+    row = t1_row(seed, params["config"], params["rho"])
+    rep, ev = row.report, row.evaluation
+    return dict(rho=row.rho, n_bins=int(row.n_bins),
+                **{k: float(getattr(rep, k)) for k in T1_REPORT_KEYS},
+                v0=[float(v) for v in ev.v0], optimal_v0=float(ev.optimal_v0),
+                seconds={k: round(v, 3) for k, v in row.seconds.items()},
+                oracle_seconds=round(oracle_seconds, 3))
+
+
+def t1_campaign(seed: int, quick: bool) -> Campaign:
+    """T1 as a campaign: one task per ``rho`` of :func:`t1_config` (:func:`t1_task`).
+
+    Every task uses the study seed itself (``Task.seed``): the instance and
+    the IC-Q batches are those of the study run in one process.
+
+    Parameters
+    ----------
+    seed : int
+    quick : bool
+
+    Returns
+    -------
+    Campaign
+        Named ``t1``; its settings hold the seed, the mode and the configuration.
+    """
+    cfg = t1_config(quick)
+    sweep = _sweep_config(quick)
+    tasks = tuple(Task(t1_task_id(rho), {"rho": float(rho), "config": sweep}, seed=int(seed))
+                  for rho in cfg["rhos"])
+    return Campaign("t1", t1_task, tasks, seed=int(seed),
+                    settings={"study": "t1", "quick": bool(quick), "config": cfg})
 
 
 @dataclass(frozen=True)
@@ -290,12 +335,14 @@ class T1Data:
         Pearson correlation of ``value_gap`` with each alpha over the rhos.
     optimal_v0 : float
         ``V*(rho0)`` of the instance.
-    workers : int
     timings : dict
-        ``study`` and ``oracle`` wall seconds (rounded).
+        ``study`` (the tasks' seconds, summed) and ``oracle`` (building the base
+        instance and its oracle, summed over the workers that built it), rounded.
     started : float
         ``time.perf_counter()`` when the computation began (the section's
         wall time is measured from it).
+    results_file : str or None
+        The campaign's results file (``None``: a temporary one).
     """
 
     seed: int
@@ -304,45 +351,77 @@ class T1Data:
     pearson_alpha_tight: float
     pearson_alpha_paper: float
     optimal_v0: float
-    workers: int
     timings: dict
     started: float
+    results_file: str | None = None
 
 
-def compute_t1(seed: int, quick: bool) -> T1Data:
-    """T1's numbers: per-rho gaps and values, and their correlations.
+def t1_data(seed: int, quick: bool, results: dict, *, results_file: str | None = None,
+            started: float | None = None) -> T1Data:
+    """T1's numbers from the results of :func:`t1_campaign` only.
 
     Parameters
     ----------
     seed : int
     quick : bool
+    results : dict
+        Task id -> result (``CampaignRun.results``, read back from the results file).
+    results_file : str, optional
+        Recorded in the data.
+    started : float, optional
+        ``time.perf_counter()`` when the computation began (default now).
 
     Returns
     -------
     T1Data
     """
-    started = time.perf_counter()
-    st = synthetic_rho_study(seed, quick)
-    v_ref = st.rows[0].evaluation.v0  # rho = 1.0 is first in every grid
+    cfg = t1_config(quick)
+    got = [study_result(results, t1_task_id(rho), "t1") for rho in cfg["rhos"]]
+    v_ref = np.asarray(got[0]["v0"], float)  # rho = 1.0 is first in every grid
     rows = []
-    for r in st.rows:
-        rep, ev = r.report, r.evaluation
-        rows.append(dict(rho=r.rho, n_bins=r.n_bins, alpha_tight=rep.alpha_tight,
-                         alpha_paper=rep.alpha_paper, alpha_tv=rep.alpha_tv,
-                         epsilon_phi=rep.epsilon_phi, delta_phi=rep.delta_phi,
-                         max_q_gap=rep.max_q_gap, policy_loss=rep.policy_loss,
-                         v0_per_seed=ev.v0.tolist(), v0_mean=float(ev.v0.mean()),
-                         value_gap=float(v_ref.mean() - ev.v0.mean()),
-                         value_gap_per_seed=(v_ref - ev.v0).tolist(),
-                         optimal_gap=float(ev.optimal_v0 - ev.v0.mean()),
-                         seconds={k: round(v, 3) for k, v in r.seconds.items()}))
+    for res in got:
+        v0 = np.asarray(res["v0"], float)
+        rows.append(dict(rho=res["rho"], n_bins=res["n_bins"],
+                         **{k: study_number(res[k]) for k in T1_REPORT_KEYS},
+                         v0_per_seed=v0.tolist(), v0_mean=float(v0.mean()),
+                         value_gap=float(v_ref.mean() - v0.mean()),
+                         value_gap_per_seed=(v_ref - v0).tolist(),
+                         optimal_gap=float(res["optimal_v0"] - v0.mean()),
+                         seconds=dict(res["seconds"])))
     gaps = [r["value_gap"] for r in rows]
-    return T1Data(seed=seed, config={**st.config, "rhos": list(st.config["rhos"])}, rows=rows,
+    study = sum(sum(r["seconds"].values()) + r["oracle_seconds"] for r in got)
+    return T1Data(seed=seed, config={**cfg, "rhos": list(cfg["rhos"])}, rows=rows,
                   pearson_alpha_tight=pearson(gaps, [r["alpha_tight"] for r in rows]),
                   pearson_alpha_paper=pearson(gaps, [r["alpha_paper"] for r in rows]),
-                  optimal_v0=st.rows[0].evaluation.optimal_v0, workers=st.workers,
-                  timings={"study": round(st.seconds, 3), "oracle": round(st.oracle_seconds, 3)},
-                  started=started)
+                  optimal_v0=float(got[0]["optimal_v0"]),
+                  timings={"study": round(study, 3),
+                           "oracle": round(sum(r["oracle_seconds"] for r in got), 3)},
+                  started=time.perf_counter() if started is None else started,
+                  results_file=results_file)
+
+
+def compute_t1(seed: int, quick: bool, *, results_dir=None, jobs: int | None = None,
+               scheduler: Any = None, resume: bool = False, progress: bool = False) -> T1Data:
+    """T1's numbers: :func:`t1_campaign` run by :func:`reports.studies.runner.run_study`,
+    then :func:`t1_data`.
+
+    Parameters
+    ----------
+    seed : int
+    quick : bool
+    results_dir : path-like, optional
+        Keep the results file there (``t1-seed{seed}-{quick|full}.jsonl``);
+        default a temporary file.
+    jobs, scheduler, resume, progress :
+        As for :func:`reports.campaign.run_campaign` (default: every core).
+
+    Returns
+    -------
+    T1Data
+    """
+    return run_study(t1_campaign(seed, quick), t1_data, seed=seed, quick=quick,
+                     results_dir=results_dir, jobs=jobs, scheduler=scheduler, resume=resume,
+                     progress=progress)
 
 
 def _r(x: float) -> str:
@@ -356,7 +435,8 @@ def render_t1(ctx: ReportContext, data: T1Data) -> Section:
     ``report.json`` key ``synthetic_t1``: ``config`` (sizes, rhos, seeds,
     updates, reference), ``rows`` (:attr:`T1Data.rows`),
     ``pearson_alpha_tight``, ``pearson_alpha_paper``, ``paper_pearson``,
-    ``optimal_v0``, ``workers``, ``timings_seconds`` (``study, oracle, section``).
+    ``optimal_v0``, ``results_file`` (the campaign's results file, ``null`` for a
+    temporary one), ``timings_seconds`` (``study, oracle, section``).
 
     Parameters
     ----------
@@ -413,7 +493,7 @@ def render_t1(ctx: ReportContext, data: T1Data) -> Section:
     ]
     out = dict(config=cfg, rows=rows, pearson_alpha_tight=corr_t, pearson_alpha_paper=corr_p,
                paper_pearson=PAPER_T1_CORRELATION, optimal_v0=data.optimal_v0,
-               workers=data.workers,
+               results_file=data.results_file,
                timings_seconds={**data.timings,
                                 "section": round(time.perf_counter() - data.started, 3)})
     return Section(key="synthetic_t1", title="T1: AIS gap predicts the value gap", blocks=blocks,
@@ -423,7 +503,12 @@ def render_t1(ctx: ReportContext, data: T1Data) -> Section:
 def synthetic_t1(ctx: ReportContext) -> Section:
     """The T1 report section: :func:`compute_t1` then :func:`render_t1` (paper section 5.1).
 
-    Records ``ctx.seeds_used["synthetic"] = ctx.seed``.
+    Runs the campaign with the context's options (:func:`reports.studies.runner.study_options`);
+    records ``ctx.seeds_used["synthetic"] = ctx.seed`` and the results file in
+    ``ctx.campaign_files["t1"]``.
     """
     ctx.seeds_used["synthetic"] = ctx.seed
-    return render_t1(ctx, compute_t1(ctx.seed, ctx.quick))
+    data = compute_t1(ctx.seed, ctx.quick, **study_options(ctx))
+    if data.results_file is not None:
+        ctx.campaign_files["t1"] = data.results_file
+    return render_t1(ctx, data)

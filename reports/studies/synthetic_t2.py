@@ -22,7 +22,7 @@ tabular IC-Q with the fixed uniform behavior is held against
   ``t_mix(1/4)``, relaxation time and ``gamma_bar`` of the epoch chain;
 - **rho**: ``lhs`` at the final ``T``, the floor and ``2 alpha_tight^2`` per
   ``rho`` of the quick T1 sweep (same instance, same runs:
-  :func:`reports.studies.synthetic_t1.synthetic_rho_study`).
+  :func:`reports.studies.synthetic_t1.t1_row`).
 
 Sizes
 -----
@@ -34,13 +34,18 @@ T2     the quick T1 instance; T up to 12800, 3      the quick T1 instance; 10 se
        T=3300 (ring variant)                        T=3300 (ring variant)
 =====  ===========================================  ==========================================
 
-Computing (:func:`compute_t2`) is apart from rendering (:func:`render_t2`);
-:func:`synthetic_t2` composes them into the report section.
+T2 is a campaign (:mod:`reports.campaign`): :func:`t2_campaign` has a task for
+the budget run, one per ``p_handoff`` and one per ``rho`` (:func:`t2_task`), each
+with the study seed; :func:`t2_data` builds :class:`T2Data` from the results
+only. Computing (:func:`compute_t2`: campaign, then :func:`t2_data`) is apart
+from rendering (:func:`render_t2`); :func:`synthetic_t2` composes them into the
+report section.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -53,15 +58,18 @@ from estimators.theorem import fit_decay
 from icsmdp_theory.families import synthetic_instance
 from icsmdp_theory.options import gamma_bar
 from reports.builder import ReportContext, Section
-from reports.studies.synthetic_t1 import checkpoint_grid, pearson, synthetic_rho_study, t1_config
+from reports.campaign import Campaign, Task
+from reports.studies.runner import run_study, study_number, study_options, study_result
+from reports.studies.synthetic_t1 import (checkpoint_grid, pearson, t1_base, t1_config, t1_row,
+                                          t1_task_id)
 from solvers import ModifiedPolicyIteration, solve
 from solvers.icq import ICQ, FixedBehavior
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after selecting the non-interactive backend)
 
-__all__ = ["HANDOFF_LATENT_MOVES", "T2Data", "t2_config", "compute_t2", "render_t2",
-           "synthetic_t2"]
+__all__ = ["HANDOFF_LATENT_MOVES", "T2Data", "t2_config", "t2_task", "t2_campaign", "t2_data",
+           "compute_t2", "render_t2", "synthetic_t2"]
 
 #: Latent kernel of the T2 handoff scan (:func:`icsmdp_theory.families.synthetic_instance`).
 HANDOFF_LATENT_MOVES = "ring"
@@ -106,6 +114,101 @@ def _lhs_study(seed: int, sizes: dict, p: float, updates: int, seeds: int, check
     return model, rec, lhs, floor
 
 
+def _budget_part(params: dict, seed: int) -> dict:
+    """(a) the sample budget at ``rho = 1``: lhs per seed and checkpoint, floor, decay fit."""
+    _, rec, L, floor = _lhs_study(seed, params["sizes"], params["p_handoff"], params["updates"],
+                                  params["seeds"], tuple(params["checkpoints"]))
+    T = np.asarray(rec.checkpoints, float)
+    fit = fit_decay(T, L, floor=floor, rng=seed)
+    return dict(T=T.tolist(), lhs_per_seed=L.tolist(), floor=float(floor),
+                fit=dict(exponent=fit.exponent, lower=fit.lower, upper=fit.upper,
+                         points=fit.points, predicted=fit.predicted))
+
+
+def _handoff_part(params: dict, seed: int) -> dict:
+    """(b) one ``p_handoff`` of the ring variant: lhs at a fixed T, exact mixing quantities."""
+    p, updates = params["p_handoff"], params["updates"]
+    model, _, L, _ = _lhs_study(seed, params["sizes"], p, updates, params["seeds"], (updates,),
+                                with_floor=False, latent_moves=params["latent_moves"])
+    mix = mixing_report(model)
+    return dict(p_handoff=p, t_mix=float(mix.t_mix), relaxation_time=float(mix.relaxation_time),
+                gamma_bar=float(gamma_bar(model)), lhs_mean=float(L[:, -1].mean()),
+                updates=updates)
+
+
+def _rho_part(params: dict, seed: int) -> dict:
+    """(c) one ``rho`` of the quick T1 sweep (same instance, same runs: :func:`t1_row`)."""
+    config = params["t1"]
+    b = t1_base(seed, config)
+    r = t1_row(seed, config, params["rho"])
+    mu_epoch = mu(r.model, b.law.law)
+    L = lhs_per_seed(r.model, r.record, b.oracle.q, mu_epoch)
+    alpha = float(r.report.alpha_tight)
+    return dict(rho=r.rho, alpha_tight=alpha, interface_term=2 * alpha ** 2,
+                floor=float(learning_floor(r.model, r.report.q_hat, b.oracle.q, mu_epoch)),
+                lhs_mean=float(L[:, -1].mean()), updates=int(r.record.checkpoints[-1]))
+
+
+_PARTS = {"budget": _budget_part, "handoff": _handoff_part, "rho": _rho_part}
+
+
+def t2_task(params: dict, seed: int) -> dict:
+    """One task of :func:`t2_campaign`: ``{"part": ..., "row": {...}, "seconds": s}``.
+
+    Parameters
+    ----------
+    params : dict
+        ``part`` (``"budget"``, ``"handoff"`` or ``"rho"``) and that part's settings.
+    seed : int
+        The study seed (instances, IC-Q batches, the bootstrap of the decay fit).
+    """
+    t0 = time.perf_counter()
+    row = _PARTS[params["part"]](params, seed)
+    return {"part": params["part"], "row": row, "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _rho_config() -> dict:
+    """The quick T1 sweep's settings without ``rhos`` (the rho scan's share of them)."""
+    return {k: v for k, v in t1_config(True).items() if k != "rhos"}
+
+
+def t2_campaign(seed: int, quick: bool) -> Campaign:
+    """T2 as a campaign: the budget run, one task per ``p_handoff``, one per ``rho``.
+
+    Task ids ``budget``, ``handoff-p=0.3``, ``rho=0.75`` (:func:`t2_task`); every
+    task uses the study seed itself (``Task.seed``), so the numbers are those
+    of the study run in one process. The rho tasks recompute (or, in the same
+    process, reuse) the quick T1 rows (:func:`reports.studies.synthetic_t1.t1_row`).
+
+    Parameters
+    ----------
+    seed : int
+    quick : bool
+        Settings of :func:`t2_config`; the instance has the quick T1 sizes in both modes.
+
+    Returns
+    -------
+    Campaign
+        Named ``t2``.
+    """
+    cfg = t2_config(quick)
+    t1q = _rho_config()
+    sizes = t1q["sizes"]
+    seed = int(seed)
+    tasks = [Task("budget", dict(part="budget", sizes=sizes, p_handoff=_BUDGET_P_HANDOFF,
+                                 updates=cfg["updates"], seeds=cfg["seeds"],
+                                 checkpoints=list(checkpoint_grid(cfg["updates"]))), seed=seed)]
+    tasks += [Task(f"handoff-p={p:g}", dict(part="handoff", sizes=sizes, p_handoff=float(p),
+                                            updates=cfg["p_updates"], seeds=cfg["seeds"],
+                                            latent_moves=HANDOFF_LATENT_MOVES), seed=seed)
+              for p in cfg["p_grid"]]
+    tasks += [Task(t1_task_id(rho), dict(part="rho", rho=float(rho), t1=t1q), seed=seed)
+              for rho in t1_config(True)["rhos"]]
+    return Campaign("t2", t2_task, tuple(tasks), seed=seed,
+                    settings={"study": "t2", "quick": bool(quick), "config": cfg,
+                              "rho_config": t1_config(True)})
+
+
 @dataclass(frozen=True)
 class T2Data:
     """What T2 computes (JSON-ready, no figure).
@@ -124,9 +227,11 @@ class T2Data:
         Per ``rho``: ``rho, alpha_tight, interface_term`` (``2 alpha_tight^2``),
         ``floor, lhs_mean, updates``.
     timings : dict
-        ``budget``, ``handoff``, ``rho`` wall seconds (rounded).
+        ``budget``, ``handoff``, ``rho``: the tasks' seconds summed per part (rounded).
     started : float
         ``time.perf_counter()`` when the computation began.
+    results_file : str or None
+        The campaign's results file (``None``: a temporary one).
     """
 
     seed: int
@@ -136,69 +241,80 @@ class T2Data:
     rho: list
     timings: dict
     started: float
+    results_file: str | None = None
 
 
-def compute_t2(seed: int, quick: bool) -> T2Data:
-    """T2's numbers: the budget, handoff and rho studies (module docstring).
+def t2_data(seed: int, quick: bool, results: dict, *, results_file: str | None = None,
+            started: float | None = None) -> T2Data:
+    """T2's numbers from the results of :func:`t2_campaign` only.
+
+    Parameters
+    ----------
+    seed : int
+    quick : bool
+    results : dict
+        Task id -> result (``CampaignRun.results``).
+    results_file : str, optional
+    started : float, optional
+        ``time.perf_counter()`` when the computation began (default now).
+
+    Returns
+    -------
+    T2Data
+    """
+    cfg = t2_config(quick)
+    sizes = t1_config(True)["sizes"]
+    b = study_result(results, "budget", "t2")
+    L = np.asarray(b["row"]["lhs_per_seed"], float)
+    fit = {k: (int(v) if k == "points" else study_number(v)) for k, v in b["row"]["fit"].items()}
+    budget = dict(T=[float(t) for t in b["row"]["T"]], lhs_mean=L.mean(axis=0).tolist(),
+                  lhs_per_seed=L.tolist(), floor=study_number(b["row"]["floor"]),
+                  p_handoff=_BUDGET_P_HANDOFF, fit=fit)
+    hs = [study_result(results, f"handoff-p={p:g}", "t2") for p in cfg["p_grid"]]
+    handoff = [{k: (study_number(v) if k in _HANDOFF_FLOATS else v) for k, v in h["row"].items()}
+               for h in hs]
+    rs = [study_result(results, t1_task_id(rho), "t2") for rho in t1_config(True)["rhos"]]
+    rho_rows = [{k: (study_number(v) if k in _RHO_FLOATS else v) for k, v in r["row"].items()}
+                for r in rs]
+    timings = {"budget": round(b["seconds"], 3),
+               "handoff": round(sum(h["seconds"] for h in hs), 3),
+               "rho": round(sum(r["seconds"] for r in rs), 3)}
+    config = {**cfg, "p_grid": list(cfg["p_grid"]), "sizes": sizes,
+              "handoff_latent_moves": HANDOFF_LATENT_MOVES,
+              "checkpoints": list(checkpoint_grid(cfg["updates"]))}
+    return T2Data(seed=seed, config=config, budget=budget, handoff=handoff, rho=rho_rows,
+                  timings=timings, started=time.perf_counter() if started is None else started,
+                  results_file=results_file)
+
+
+#: Fields of the handoff and rho rows that are floats (``nan``/``inf`` restored on reading).
+_HANDOFF_FLOATS = ("t_mix", "relaxation_time", "gamma_bar", "lhs_mean")
+_RHO_FLOATS = ("alpha_tight", "interface_term", "floor", "lhs_mean")
+
+
+def compute_t2(seed: int, quick: bool, *, results_dir=None, jobs: int | None = None,
+               scheduler: Any = None, resume: bool = False, progress: bool = False) -> T2Data:
+    """T2's numbers: :func:`t2_campaign` run by :func:`reports.studies.runner.run_study`,
+    then :func:`t2_data`.
 
     Parameters
     ----------
     seed : int
     quick : bool
         Settings of :func:`t2_config`; the instance has the quick T1 sizes in both modes.
+    results_dir : path-like, optional
+        Keep the results file there (``t2-seed{seed}-{quick|full}.jsonl``);
+        default a temporary file.
+    jobs, scheduler, resume, progress :
+        As for :func:`reports.campaign.run_campaign` (default: every core).
 
     Returns
     -------
     T2Data
     """
-    started = time.perf_counter()
-    cfg = t2_config(quick)
-    sizes = t1_config(True)["sizes"]
-    timings = {}
-
-    # (a) sample budget at rho = 1
-    a0 = time.perf_counter()
-    cks = checkpoint_grid(cfg["updates"])
-    _, rec, L, floor = _lhs_study(seed, sizes, _BUDGET_P_HANDOFF, cfg["updates"], cfg["seeds"],
-                                  cks)
-    T = np.asarray(rec.checkpoints, float)
-    fit = fit_decay(T, L, floor=floor, rng=seed)
-    budget = dict(T=T.tolist(), lhs_mean=L.mean(axis=0).tolist(), lhs_per_seed=L.tolist(),
-                  floor=floor, p_handoff=_BUDGET_P_HANDOFF,
-                  fit=dict(exponent=fit.exponent, lower=fit.lower, upper=fit.upper,
-                           points=fit.points, predicted=fit.predicted))
-    timings["budget"] = round(time.perf_counter() - a0, 3)
-
-    # (b) handoff probability
-    b0 = time.perf_counter()
-    handoff = []
-    for p in cfg["p_grid"]:
-        model, _, L, _ = _lhs_study(seed, sizes, p, cfg["p_updates"], cfg["seeds"],
-                                    (cfg["p_updates"],), with_floor=False,
-                                    latent_moves=HANDOFF_LATENT_MOVES)
-        mix = mixing_report(model)
-        handoff.append(dict(p_handoff=p, t_mix=float(mix.t_mix), relaxation_time=float(
-            mix.relaxation_time), gamma_bar=float(gamma_bar(model)),
-            lhs_mean=float(L[:, -1].mean()), updates=cfg["p_updates"]))
-    timings["handoff"] = round(time.perf_counter() - b0, 3)
-
-    # (c) rho at fixed T, from the quick T1 sweep (same instance, same runs)
-    c0 = time.perf_counter()
-    st = synthetic_rho_study(seed, True)
-    rho_rows = []
-    for r in st.rows:
-        mu_epoch = mu(r.model, st.law.law)
-        L = lhs_per_seed(r.model, r.record, st.oracle.q, mu_epoch)
-        rho_rows.append(dict(rho=r.rho, alpha_tight=r.report.alpha_tight,
-                             interface_term=2 * r.report.alpha_tight ** 2,
-                             floor=learning_floor(r.model, r.report.q_hat, st.oracle.q, mu_epoch),
-                             lhs_mean=float(L[:, -1].mean()),
-                             updates=int(r.record.checkpoints[-1])))
-    timings["rho"] = round(time.perf_counter() - c0, 3)
-    config = {**cfg, "p_grid": list(cfg["p_grid"]), "sizes": sizes,
-              "handoff_latent_moves": HANDOFF_LATENT_MOVES, "checkpoints": list(cks)}
-    return T2Data(seed=seed, config=config, budget=budget, handoff=handoff, rho=rho_rows,
-                  timings=timings, started=started)
+    return run_study(t2_campaign(seed, quick), t2_data, seed=seed, quick=quick,
+                     results_dir=results_dir, jobs=jobs, scheduler=scheduler, resume=resume,
+                     progress=progress)
 
 
 def _corr(x: float) -> str:
@@ -352,8 +468,9 @@ def render_t2(ctx: ReportContext, data: T2Data) -> Section:
 
     ``report.json`` key ``synthetic_t2``: ``config``, ``budget``, ``handoff``,
     ``rho`` (the fields of :class:`T2Data`), ``below_floor_rhos`` (the rhos
-    whose ``lhs`` is below the exact floor: not converged at that ``T``) and
-    ``timings_seconds`` (``budget, handoff, rho, section``).
+    whose ``lhs`` is below the exact floor: not converged at that ``T``),
+    ``results_file`` (the campaign's results file, ``null`` for a temporary one)
+    and ``timings_seconds`` (``budget, handoff, rho, section``).
 
     Parameters
     ----------
@@ -406,7 +523,7 @@ def render_t2(ctx: ReportContext, data: T2Data) -> Section:
     timings = {**data.timings, "section": round(time.perf_counter() - data.started, 3)}
     out = dict(config=cfg, budget=budget, handoff=handoff, rho=rho_rows,
                below_floor_rhos=[r["rho"] for r in _below_floor(rho_rows)],
-               timings_seconds=timings)
+               results_file=data.results_file, timings_seconds=timings)
     return Section(key="synthetic_t2", title="T2: finite-sample behavior along T, p_handoff, rho",
                    blocks=blocks, data=out)
 
@@ -414,7 +531,12 @@ def render_t2(ctx: ReportContext, data: T2Data) -> Section:
 def synthetic_t2(ctx: ReportContext) -> Section:
     """The T2 report section: :func:`compute_t2` then :func:`render_t2` (paper section 5.1).
 
-    Records ``ctx.seeds_used["synthetic"] = ctx.seed``.
+    Runs the campaign with the context's options (:func:`reports.studies.runner.study_options`);
+    records ``ctx.seeds_used["synthetic"] = ctx.seed`` and the results file in
+    ``ctx.campaign_files["t2"]``.
     """
     ctx.seeds_used["synthetic"] = ctx.seed
-    return render_t2(ctx, compute_t2(ctx.seed, ctx.quick))
+    data = compute_t2(ctx.seed, ctx.quick, **study_options(ctx))
+    if data.results_file is not None:
+        ctx.campaign_files["t2"] = data.results_file
+    return render_t2(ctx, data)

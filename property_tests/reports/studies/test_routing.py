@@ -10,8 +10,8 @@ from icsmdp_theory.families import GRAPH_KINDS, routing_graph, routing_instance,
 from reports.builder import ReportContext, build_report
 from reports.htmlcheck import check_report
 from reports.studies.routing import (ROUTING_KEYS, RoutingData, compute_routing, decision_gap,
-                                     render_routing, routing_accuracy, routing_q_star,
-                                     routing_smdp, routing_study)
+                                     render_routing, routing_accuracy, routing_campaign,
+                                     routing_q_star, routing_smdp, routing_study)
 from solvers import ModifiedPolicyIteration, PolicyIteration, ValueIteration
 from solvers.oracle import centralized_oracle
 from solvers.records import cells_from_epoch_q
@@ -143,7 +143,7 @@ def test_study_margins_and_accuracies_equal_those_of_the_cell_solver(kind):
 @pytest.fixture(scope="module")
 def quick_routing(tmp_path_factory):
     ctx = ReportContext(workdir=tmp_path_factory.mktemp("routing"), seed=0, quick=True)
-    data = compute_routing(0, True)
+    data = compute_routing(0, True, jobs=1)
     return ctx, data, render_routing(ctx, data)
 
 
@@ -151,7 +151,7 @@ def test_quick_study_routes_perfectly_at_n12(quick_routing):
     """Issue requirement: tabular IC-Q reaches 100% routing accuracy at N=12, all families;
     the margins are those measured before the studies were split (oracle at N = 12)."""
     _, data, sec = quick_routing
-    assert isinstance(data, RoutingData) and data.workers == 1
+    assert isinstance(data, RoutingData) and data.results_file is None
     assert list(data.families) == list(GRAPH_KINDS)
     margins = {"erdos_renyi": 1.2954528206482423, "barabasi_albert": 1.363634038984375,
                "watts_strogatz": 1.363634038984375, "chain": 1.8569398501236005}
@@ -163,11 +163,34 @@ def test_quick_study_routes_perfectly_at_n12(quick_routing):
         assert f["seconds"]["icq"] < 180  # ~5 s unloaded; generous for shared CI machines
 
 
+#: Quick routing numbers at seed 0 measured with the code BEFORE the study became a campaign
+#: (git HEAD 7258908, `compute_routing(0, True)`): mean path-length ratios (regression).
+_BEFORE_LENGTH_RATIO = {"erdos_renyi": 1.0224116161616161, "barabasi_albert": 1.0211489898989898,
+                        "watts_strogatz": 1.041982323232323, "chain": 1.0}
+
+
+def test_quick_routing_numbers_are_those_before_the_campaign(quick_routing):
+    _, data, _ = quick_routing
+    assert {k: f["length_ratio_mean"] for k, f in data.families.items()} == pytest.approx(
+        _BEFORE_LENGTH_RATIO, rel=1e-12)
+    assert {k: f["num_edges"] for k, f in data.families.items()} == {
+        "erdos_renyi": 18, "barabasi_albert": 20, "watts_strogatz": 24, "chain": 11}
+
+
+def test_routing_campaign_has_one_task_per_family_chain_first():
+    c = routing_campaign(2, True)
+    assert [t.id for t in c.tasks] == ["family=chain"] + [f"family={k}" for k in GRAPH_KINDS
+                                                          if k != "chain"]
+    assert {c.seed_of(t) for t in c.tasks} == {2}
+    assert c.tasks[0].params == dict(kind="chain", n=12, seeds=4, updates=15_000, epsilon=0.3,
+                                     step=None)
+
+
 def test_render_routing_reports_the_computed_families(quick_routing):
     ctx, data, sec = quick_routing
     assert set(ROUTING_KEYS) <= set(sec.data)
     assert sec.data["families"] is data.families and sec.data["num_routers"] == 12
-    assert sec.data["graph_seed"] == 0 and sec.data["workers"] == 1
+    assert sec.data["graph_seed"] == 0 and sec.data["results_file"] is None
     assert list(sec.data["timings_seconds"]) == ["section", *GRAPH_KINDS]
     table = next(b for b in sec.blocks if b[0] == "table")
     assert [r[0] for r in table[2]] == list(GRAPH_KINDS)

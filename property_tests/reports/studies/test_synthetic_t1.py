@@ -4,16 +4,17 @@ import pytest
 from scipy import stats
 
 import reports.studies.synthetic_t1 as t1
+from icsmdp_theory.errors import InvalidArgumentError
 from reports.builder import ReportContext, build_report
+from reports.campaign import run_campaign
 from reports.htmlcheck import check_report
-from reports.studies.synthetic_t1 import (PAPER_T1_CORRELATION, T1Data, checkpoint_grid, pearson,
-                                          render_t1, synthetic_t1)
-from reports.studies.workers import worker_processes
+from reports.studies.synthetic_t1 import (PAPER_T1_CORRELATION, T1Data, checkpoint_grid,
+                                          compute_t1, pearson, render_t1, synthetic_t1)
 
 
 @pytest.fixture(scope="module")
 def ctx(tmp_path_factory):
-    return ReportContext(workdir=tmp_path_factory.mktemp("t1"), seed=0, quick=True)
+    return ReportContext(workdir=tmp_path_factory.mktemp("t1"), seed=0, quick=True, jobs=1)
 
 
 def test_reduced_t1_correlation_positive(ctx):
@@ -57,7 +58,7 @@ def test_render_t1_draws_and_reports_given_numbers(tmp_path):
                                       rhos=[1.0, 0.5], seeds=2, updates=100,
                                       reference="uniform"),
                   rows=rows, pearson_alpha_tight=1.0, pearson_alpha_paper=1.0, optimal_v0=3.5,
-                  workers=1, timings={"study": 1.0, "oracle": 0.5}, started=0.0)
+                  timings={"study": 1.0, "oracle": 0.5}, started=0.0)
     sec = render_t1(ReportContext(workdir=tmp_path), data)
     assert sec.key == "synthetic_t1" and sec.data["rows"] is rows
     assert sec.data["optimal_v0"] == 3.5 and sec.data["pearson_alpha_tight"] == 1.0
@@ -72,28 +73,125 @@ def test_render_t1_draws_and_reports_given_numbers(tmp_path):
     assert check_report(path) == []
 
 
-def test_full_rho_sweep_in_worker_processes_equals_the_serial_one(monkeypatch):
-    """The full study's process pool returns the same numbers as the serial (quick) path."""
-    tiny = dict(sizes=dict(num_agents=2, num_latent=3, num_interface=6),
-                rhos=(1.0, 0.5, 0.2), seeds=2, updates=400, reference="uniform")
-    monkeypatch.setattr(t1, "t1_config", lambda quick: dict(tiny))
-    t1._t1_base.cache_clear()
-    t1.synthetic_rho_study.cache_clear()
-    try:
-        par = t1.synthetic_rho_study(3, False)
-        ser = t1.synthetic_rho_study(3, True)
-    finally:
-        t1._t1_base.cache_clear()
-        t1.synthetic_rho_study.cache_clear()
-    assert par.workers == worker_processes(3)
-    assert [r.rho for r in par.rows] == [r.rho for r in ser.rows]
-    for a, b in zip(par.rows, ser.rows):
-        if par.workers > 1:
-            assert a.record is None and a.model is None
-        assert b.record is not None
-        for k in t1.T1_REPORT_KEYS:
-            assert getattr(a.report, k) == getattr(b.report, k), k
-        np.testing.assert_array_equal(a.evaluation.v0, b.evaluation.v0)
+#: T1 quick numbers at seed 0 measured with the code BEFORE the studies became campaigns
+#: (git HEAD 7258908, `compute_t1(0, True)`, the serial in-process sweep): regression
+#: constants for "the campaign does not change the quick report's numbers". The gap
+#: report's numbers depend on the BLAS thread count in the last bits (measured: loky
+#: workers, one BLAS thread, differ from the two-thread main process by at most 1.8e-15
+#: relative on the alphas), hence rel=1e-12 below.
+_BEFORE_CAMPAIGNS = {
+    1.0: dict(alpha_tight=1.6780179237921504, value_gap=0.0,
+              v0_per_seed=[2.9837877394787347, 2.8282972781136966, 3.1912030816004453]),
+    0.75: dict(alpha_tight=6.492576051336833, value_gap=0.5333394739421911,
+               v0_per_seed=[2.4231255555966253, 2.2830038870705556, 2.6971402346991216]),
+    0.1: dict(alpha_tight=7.20975181216668, value_gap=2.4308407732469934,
+              v0_per_seed=[0.5217128843383749, 0.5791464830659392, 0.6099064120475808]),
+}
+_BEFORE_PEARSON = (0.8098543071709592, 0.42761797132137985)  # alpha_tight, alpha_paper
+_BEFORE_OPTIMAL_V0 = 3.505021890689272
+
+
+def test_quick_t1_numbers_are_those_before_the_campaigns(ctx):
+    sec = synthetic_t1(ctx)  # jobs=1; the module fixture's section is cached by the row cache
+    d = sec.data
+    rows = {r["rho"]: r for r in d["rows"]}
+    for rho, want in _BEFORE_CAMPAIGNS.items():
+        for k, v in want.items():
+            assert rows[rho][k] == pytest.approx(v, rel=1e-12, abs=1e-14), (rho, k)
+    assert (d["pearson_alpha_tight"], d["pearson_alpha_paper"]) == pytest.approx(
+        _BEFORE_PEARSON, rel=1e-12)
+    assert d["optimal_v0"] == pytest.approx(_BEFORE_OPTIMAL_V0, rel=1e-12)
+    assert d["results_file"] is None  # no campaign directory in the context: a temporary file
+
+
+_TINY = dict(sizes=dict(num_agents=2, num_latent=3, num_interface=6), rhos=(1.0, 0.5, 0.2),
+             seeds=2, updates=400, reference="stationary")
+
+
+def _numbers(data: T1Data) -> dict:
+    """The data without what depends on the run (timings, start, results file)."""
+    rows = [{k: v for k, v in r.items() if k != "seconds"} for r in data.rows]
+    return dict(seed=data.seed, config=data.config, rows=rows, optimal_v0=data.optimal_v0,
+                pearson=[data.pearson_alpha_tight, data.pearson_alpha_paper])
+
+
+def _same(a, b, path="") -> None:
+    """Equal structure and values; floats equal up to 1e-12 relative (the BLAS thread count
+    of the process changes the gap report's last bits, see above)."""
+    if isinstance(a, dict):
+        assert list(a) == list(b), path
+        for k in a:
+            _same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for k, (x, y) in enumerate(zip(a, b)):
+            _same(x, y, f"{path}[{k}]")
+    elif isinstance(a, float):
+        assert isinstance(b, float) and b == pytest.approx(a, rel=1e-12, abs=1e-14), (path, a, b)
+    else:
+        assert a == b, (path, a, b)
+
+
+@pytest.fixture()
+def tiny(monkeypatch):
+    monkeypatch.setattr(t1, "t1_config", lambda quick: dict(_TINY))
+
+
+def test_t1_campaign_has_one_task_per_rho_with_the_study_seed(tiny):
+    c = t1.t1_campaign(7, True)
+    assert c.name == "t1" and [t.id for t in c.tasks] == ["rho=1", "rho=0.5", "rho=0.2"]
+    assert [c.seed_of(t) for t in c.tasks] == [7, 7, 7]
+    assert c.settings == {"study": "t1", "quick": True, "config": _TINY}
+    assert c.func is t1.t1_task
+
+
+def test_t1_data_is_the_same_for_jobs_1_and_2_and_after_a_resume(tiny, tmp_path):
+    """The rows are computed in this process (jobs=1) and in two loky workers (jobs=2),
+    and after a run cut to its first task is resumed: identical numbers; the value gaps
+    are those of the exact evaluations computed here, row by row."""
+    c = t1.t1_campaign(3, True)
+    one = run_campaign(c, tmp_path / "one.jsonl", jobs=1)
+    two = run_campaign(c, tmp_path / "two.jsonl", jobs=2)
+    assert one.backend == "serial" and two.backend == "loky"
+    d1, d2 = t1.t1_data(3, True, one.results), t1.t1_data(3, True, two.results)
+    _same(_numbers(d1), _numbers(d2))
+    # an interrupted run: the header and the first finished task only, then resumed
+    lines = (tmp_path / "two.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "cut.jsonl").write_text("".join(lines[:2]))
+    again = run_campaign(c, tmp_path / "cut.jsonl", jobs=1, resume=True)
+    assert again.skipped == 1 and again.iterations == 2 and again.status == "finished"
+    _same(_numbers(t1.t1_data(3, True, again.results)), _numbers(d2))
+    # independent of the campaign: the exact evaluations of the rows, here
+    ev = {rho: t1.t1_row(3, _TINY, rho).evaluation for rho in _TINY["rhos"]}
+    for r in d1.rows:
+        assert r["v0_per_seed"] == ev[r["rho"]].v0.tolist()
+        assert r["value_gap"] == pytest.approx(ev[1.0].v0.mean() - ev[r["rho"]].v0.mean(),
+                                               abs=1e-12)
+
+
+def test_t1_data_names_a_missing_task(tiny):
+    with pytest.raises(InvalidArgumentError, match=r"study 't1' lack task 'rho=0.5'"):
+        t1.t1_data(0, True, {"rho=1": {}})
+
+
+def test_t1_on_a_dask_local_cluster_equals_jobs_1(tiny, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    c = t1.t1_campaign(3, True)
+    one = run_campaign(c, tmp_path / "one.jsonl", jobs=1)
+    with distributed.LocalCluster(n_workers=2, processes=False, dashboard_address=None) as lc, \
+            distributed.Client(lc) as client:
+        dk = run_campaign(c, tmp_path / "dask.jsonl", scheduler=client)
+    assert dk.backend == "dask"
+    _same(_numbers(t1.t1_data(3, True, dk.results)), _numbers(t1.t1_data(3, True, one.results)))
+
+
+@pytest.mark.slow
+def test_quick_t1_with_two_workers_equals_the_serial_section(ctx, tmp_path):
+    """The quick study itself in two loky workers: the same numbers as in this process."""
+    serial = compute_t1(0, True, jobs=1)
+    par = compute_t1(0, True, jobs=2, results_dir=tmp_path)
+    _same(_numbers(par), _numbers(serial))
+    assert par.results_file == str(tmp_path / "t1-seed0-quick.jsonl")
 
 
 @pytest.mark.slow

@@ -6,13 +6,13 @@ import pytest
 
 from reports.builder import ReportContext, build_report
 from reports.htmlcheck import check_report
-from reports.studies.synthetic_t1 import synthetic_rho_study
-from reports.studies.synthetic_t2 import T2Data, render_t2, synthetic_t2
+from reports.studies.synthetic_t1 import t1_base, t1_config, t1_row
+from reports.studies.synthetic_t2 import T2Data, render_t2, synthetic_t2, t2_campaign
 
 
 @pytest.fixture(scope="module")
 def t2(tmp_path_factory):
-    ctx = ReportContext(workdir=tmp_path_factory.mktemp("t2"), seed=0, quick=True)
+    ctx = ReportContext(workdir=tmp_path_factory.mktemp("t2"), seed=0, quick=True, jobs=1)
     return ctx, synthetic_t2(ctx)
 
 
@@ -46,13 +46,15 @@ def test_rho_floor_and_lhs_equal_a_brute_force_sum(t2):
     lhs at the last checkpoint, summed term by term (uniform behavior over the N+1
     successors, all admissible; phi_i(m) = m mod n_bins, one private state)."""
     _, sec = t2
-    st = synthetic_rho_study(0, True)
-    base = st.base
+    cfg = t1_config(True)
+    b = t1_base(0, cfg)
+    base = b.base
     N, nM = base.num_agents, base.num_interface
     C = N + 1
-    pi = np.asarray(st.law.law).reshape(-1, N)
-    q_star = np.asarray(st.oracle.q)
-    for row, r in zip(sec.data["rho"], st.rows):
+    pi = np.asarray(b.law.law).reshape(-1, N)
+    q_star = np.asarray(b.oracle.q)
+    assert [row["rho"] for row in sec.data["rho"]] == list(cfg["rhos"])
+    for row, r in zip(sec.data["rho"], [t1_row(0, cfg, rho) for rho in cfg["rhos"]]):
         nb = r.n_bins
         q_hat = np.asarray(r.report.q_hat)
         q_run = np.asarray(r.record.q[-1])                   # [seed, cell, c']
@@ -67,6 +69,40 @@ def test_rho_floor_and_lhs_equal_a_brute_force_sum(t2):
                     lhs += w * (q_run[:, cell, c] - q_star[f * N + i, c]) ** 2
         assert row["floor"] == pytest.approx(floor, rel=1e-9, abs=1e-12), row["rho"]
         assert row["lhs_mean"] == pytest.approx(lhs.mean(), rel=1e-9, abs=1e-12), row["rho"]
+
+
+#: T2 quick numbers at seed 0 measured with the code BEFORE the studies became campaigns
+#: (git HEAD 7258908, `compute_t2(0, True)`, in one process): regression constants, up to
+#: 1e-12 relative (the BLAS thread count changes the last bits: loky workers, one thread,
+#: differ from the two-thread main process by at most 7e-15 relative, measured).
+_BEFORE_CAMPAIGNS = dict(
+    budget_floor=0.010878069006701767, budget_exponent=-0.7687207815259355,
+    handoff_lhs=[1.7482454476364977, 2.57198014299596, 18.1909151285183],
+    rho_lhs=[0.2781979756475527, 0.2500450811048787, 0.28509543457786224, 0.5063359159867089,
+             2.2069287372589796])
+
+
+def test_quick_t2_numbers_are_those_before_the_campaigns(t2):
+    _, sec = t2
+    d = sec.data
+    near = dict(rel=1e-12, abs=0)
+    assert d["budget"]["floor"] == pytest.approx(_BEFORE_CAMPAIGNS["budget_floor"], **near)
+    assert d["budget"]["fit"]["exponent"] == pytest.approx(_BEFORE_CAMPAIGNS["budget_exponent"],
+                                                           **near)
+    assert [h["lhs_mean"] for h in d["handoff"]] == pytest.approx(_BEFORE_CAMPAIGNS["handoff_lhs"],
+                                                                   **near)
+    assert [r["lhs_mean"] for r in d["rho"]] == pytest.approx(_BEFORE_CAMPAIGNS["rho_lhs"], **near)
+    assert d["results_file"] is None
+
+
+def test_t2_campaign_tasks():
+    c = t2_campaign(4, True)
+    assert [t.id for t in c.tasks] == ["budget", "handoff-p=0.1", "handoff-p=0.3",
+                                       "handoff-p=0.55", "rho=1", "rho=0.9", "rho=0.75",
+                                       "rho=0.5", "rho=0.1"]
+    assert {c.seed_of(t) for t in c.tasks} == {4}
+    assert [t.params["part"] for t in c.tasks] == ["budget"] + ["handoff"] * 3 + ["rho"] * 5
+    assert c.tasks[0].params["checkpoints"] == [50, 100, 200, 400, 800, 1600, 3300, 6600]
 
 
 def test_render_t2_draws_and_reports_given_numbers(tmp_path):
