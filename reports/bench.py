@@ -59,6 +59,15 @@ same way: a ``bench_*`` function, a ``_add_*`` parser hook in
     full ``draw_values`` with both on the ML model so the cost can be
     projected).
 
+``campaign``
+    The campaign layer (issue 13): (a) the per-task overhead of
+    :func:`reports.campaign.run_campaign` with trivial tasks
+    (:func:`reports.campaign.square_task`, ``tasks`` of them; wall time per task
+    minus the bare call's, in this process and on 2 loky workers, worker start-up
+    included); (b) ``icsmdp verify --instances N`` (default 2,000) with ``--jobs 1`` and
+    ``--jobs 2`` in the same run, their wall times, the speed-up and whether the
+    two summaries are identical.
+
 QuantEcon is an optional dependency (the ``bench`` extra), never a runtime one.
 """
 from __future__ import annotations
@@ -91,11 +100,13 @@ from icsmdp_theory.io import save_instance
 from icsmdp_theory.options import OptionReduction
 from icsmdp_theory.results import to_jsonable
 from icsmdp_theory.traces import read_trace, write_synthetic_trace
+from reports.campaign import Campaign, Task, run_campaign, square_task
+from reports.verify import verify
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, solve
 from solvers.smdp import FiniteSMDP
 
 __all__ = ["random_sparse_mdp", "bench_core_mdp", "bench_core_smdp", "bench_options", "bench_gaps",
-           "bench_pi_eval", "bench_fit", "main"]
+           "bench_pi_eval", "bench_fit", "bench_campaign", "main"]
 
 #: QuantEcon's default ``max_iter`` (250) stops its VI early on this problem.
 _QE_MAX_ITER = 100_000
@@ -697,8 +708,67 @@ def _add_fit(sub) -> None:
         probe=a.probe), show=_print_fit)
 
 
+def bench_campaign(*, tasks: int = 5000, instances: int = 2000, seed: int = 0) -> dict:
+    """Per-task overhead of the campaign layer and ``verify`` with 1 and 2 jobs (module docstring)."""
+    overhead = {}
+    camp = Campaign("bench-trivial", square_task, tuple(Task(f"t{k:06d}", {"x": k})
+                                                           for k in range(tasks)), seed=seed)
+    t = time.perf_counter()
+    for task in camp.tasks:
+        square_task(task.params, 0)
+    bare = (time.perf_counter() - t) / tasks
+    with tempfile.TemporaryDirectory() as tmp:
+        for jobs in (1, 2):
+            t = time.perf_counter()
+            run = run_campaign(camp, Path(tmp) / f"trivial-{jobs}.jsonl", jobs=jobs)
+            wall = time.perf_counter() - t
+            overhead[str(jobs)] = {"tasks": tasks, "wall_s": wall, "per_task_ms":
+                                   1e3 * (wall / tasks - bare), "done": run.done}
+        runs, docs = {}, {}
+        for jobs in (1, 2):
+            out = Path(tmp) / f"verify-{jobs}"
+            t = time.perf_counter()
+            res = verify(instances, seed=seed, out=out, jobs=jobs)
+            runs[str(jobs)] = {"wall_s": time.perf_counter() - t, "success": res.success}
+            docs[jobs] = json.dumps({"properties": res.properties, "alpha_paper": {
+                k: v for k, v in res.alpha_paper.items() if k != "counterexample"}},
+                sort_keys=True, default=str)
+    speedup = runs["1"]["wall_s"] / runs["2"]["wall_s"]
+    return {"benchmark": "campaign", "environment": _environment(),
+            "overhead": overhead, "bare_call_ms": 1e3 * bare,
+            "verify": {"instances": instances, "seed": seed, "runs": runs, "speedup": speedup,
+                       "identical_summaries": docs[1] == docs[2]},
+            "targets": {"speedup": 1.7, "per_task_ms": 5.0}}
+
+
+def _print_campaign(report: dict) -> None:
+    _print_environment(report)
+    print(f"campaign (a): trivial tasks, overhead per task (wall/task - bare call "
+          f"{report['bare_call_ms']:.4f} ms)   target: < 5 ms")
+    for jobs, r in report["overhead"].items():
+        print(f"  jobs {jobs}: {r['tasks']:,} tasks in {r['wall_s']:.2f} s -> "
+              f"{r['per_task_ms']:.3f} ms per task")
+    v = report["verify"]
+    print(f"campaign (b): verify --instances {v['instances']:,} --seed {v['seed']}   "
+          f"target: jobs 2 >= 1.7x faster")
+    for jobs, r in v["runs"].items():
+        print(f"  jobs {jobs}: {r['wall_s']:.1f} s ({'all properties held' if r['success'] else 'VIOLATED'})")
+    print(f"  speed-up {v['speedup']:.2f}x; summaries identical: {v['identical_summaries']}")
+
+
+def _add_campaign(sub) -> None:
+    p = sub.add_parser("campaign", help="campaign layer overhead; verify with 1 and 2 jobs")
+    p.add_argument("--tasks", type=_positive_int, default=5000)
+    p.add_argument("--instances", type=_positive_int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=lambda a: bench_campaign(tasks=a.tasks, instances=a.instances,
+                                                seed=a.seed), show=_print_campaign)
+
+
 #: One parser hook per benchmark subcommand.
-_SUBCOMMANDS = [_add_core_mdp, _add_core_smdp, _add_options, _add_gaps, _add_pi_eval, _add_fit]
+_SUBCOMMANDS = [_add_core_mdp, _add_core_smdp, _add_options, _add_gaps, _add_pi_eval, _add_fit,
+                _add_campaign]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ tasks finish. :func:`run_campaign` runs the tasks
   ``DASK_SCHEDULER_ADDRESS``; Dask is the optional ``dask`` extra),
 
 one code path for the three. Every task runs with one BLAS thread
-(:func:`threadpoolctl.threadpool_limits`), so its numbers do not depend on the
+(:class:`threadpoolctl.ThreadpoolController`), so its numbers do not depend on the
 backend. Every finished task is appended to the *results
 file* as one JSON line and flushed as soon as it completes; the first line is a
 header with the campaign's name, seed, settings and a digest of its tasks::
@@ -54,7 +54,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from joblib import Parallel, delayed, parallel_config
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from tqdm import tqdm
 
 from icsmdp_theory.errors import InvalidArgumentError, InvalidInstanceError
@@ -231,13 +231,24 @@ def square_task(params: dict, seed: int) -> dict:
     return {"square": params["x"] ** 2}
 
 
+_CONTROLLER: list = []
+
+
+def _blas_controller() -> ThreadpoolController:
+    """This process's threadpool controller, made at its first task (after the task's module,
+    and with it numpy and scipy, is imported: the controller sees the BLAS libraries loaded then)."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
 def _execute(func: Callable, task_id: str, params: dict, seed: int) -> str:
     """Run one task in a worker; return its results-file line (never raises ``Exception``)."""
     t0 = time.perf_counter()
     try:
         # one BLAS thread in every backend: a multithreaded BLAS sums in another order, so
         # results would differ in the last digits between jobs=1 (this process) and workers
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_controller().limit(limits=1, user_api="blas"):
             result = to_jsonable(func(params, seed))
         line = {"id": task_id, "outcome": "ok", "seconds": round(time.perf_counter() - t0, 6),
                 "result": result}
