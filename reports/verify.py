@@ -27,42 +27,44 @@ Provable (a violation is a bug; the command exits 1 and saves the instance):
 
 Open question (counted, never a failure): does ``alpha_paper`` bound
 ``max_q_gap`` and ``max_value_gap``?
+
+The verification is a campaign (:mod:`reports.campaign`): one task per
+instance index ``k`` (id ``instance-{k:07d}``), run by the module-level
+:func:`verify_task`, which redraws instance ``k`` from ``(seed, k)`` and returns
+the numbers of every property. The summary (:func:`summarize_verification`) is
+computed from the results file only, in task order, so it is the same for any
+number of workers, a Dask cluster, and an interrupted-then-resumed run.
 """
 from __future__ import annotations
 
 import json
-import random
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from estimators.gaps import gap_report
 from icsmdp_theory.conformance import BREAKAGES, check_rejection
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.generators import NumpyChoices, draw_icsmdp
-from icsmdp_theory.io import instance_to_dict, load_instance, save_instance
+from icsmdp_theory.io import instance_from_dict, instance_to_dict, load_instance, save_instance
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.options import gamma_bar
 from icsmdp_theory.results import Result, to_jsonable
+from reports import search as search_module
+from reports.campaign import Campaign, Task, run_campaign
+from reports.search import (DEFAULT_SEARCH_BUDGET, SLACK, TOL, alpha_paper_ratio,
+                            alpha_paper_violated, pick_counterexample, search_campaign)
 from solvers.api import PolicyIteration, ValueIteration, solve
 from solvers.oracle import bellman_operator
 
-try:  # optional: the `test` extra (Hypothesis) powers `--search`
-    from hypothesis import HealthCheck, find, settings, target
-    from hypothesis.errors import NoSuchExample
-
-    from icsmdp_theory.testing.strategies import icsmdps
-except ImportError:  # pragma: no cover - depends on the environment
-    find = None
-
 __all__ = ["FAMILIES", "PROPERTIES", "SLACK", "VerifyResult", "draw_verification_instance",
            "check_instance", "verify", "alpha_paper_ratio", "alpha_paper_violated",
-           "search_alpha_paper_counterexample"]
+           "verify_task", "verify_campaign", "verify_results_path", "summarize_verification",
+           "save_case", "search_results_path", "TOL"]
 
 #: Instance families, cycled by index: (name, draw_icsmdp keyword arguments).
 FAMILIES = (
@@ -77,10 +79,8 @@ PROPERTIES = ("vi_equals_pi", "residual_within_bound", "error_bound_holds", "con
               "zero_gaps_exact_ais", "q_gap_le_alpha_tight", "alpha_tight_le_alpha_tv",
               "value_gap_le_alpha_tight", "policy_loss_le_2alpha", "minimax_eps_le_eps",
               "minimax_delta_le_delta", "json_roundtrip", "npz_roundtrip", "invalid_rejected")
-#: Numerical slack on every comparison.
-SLACK = 1e-9
-#: Solver tolerance used by the checks.
-TOL = 1e-10
+#: ``SLACK`` (numerical slack on every comparison) and ``TOL`` (solver tolerance of the
+#: checks) are :mod:`reports.search`'s, so the stream and the search share one criterion.
 
 
 def draw_verification_instance(seed: int, index: int, *, max_states: int = 64) -> ICSMDP:
@@ -106,22 +106,10 @@ def _ratio(lhs: float, rhs: float) -> float:
     return 0.0 if lhs <= SLACK else np.inf
 
 
-def alpha_paper_violated(report) -> bool:
-    """``max_q_gap`` or ``max_value_gap`` exceeds ``alpha_paper`` by more than :data:`SLACK`."""
-    return (report.max_q_gap > report.alpha_paper + SLACK
-            or report.max_value_gap > report.alpha_paper + SLACK)
-
-
 def _exact_ais(model: ICSMDP) -> bool:
     injective = all(len(np.unique(a.observation)) == a.observation.size for a in model.agents)
     no_private = model.num_latent == 1 and all(n == 1 for n in model.num_private)
     return injective and (no_private or (model.num_agents == 1 and model.num_latent == 1))
-
-
-def alpha_paper_ratio(report) -> float:
-    """``max(max_q_gap, max_value_gap) / alpha_paper`` (> 1: the paper's form fails)."""
-    return max(_ratio(report.max_q_gap, report.alpha_paper),
-               _ratio(report.max_value_gap, report.alpha_paper))
 
 
 def check_instance(model: ICSMDP, *, index: int = 0, rng=None) -> tuple[dict, object]:
@@ -168,6 +156,128 @@ def check_instance(model: ICSMDP, *, index: int = 0, rng=None) -> tuple[dict, ob
     return out, rep
 
 
+def _number(x: Any) -> float:
+    """A float read back from a results file (``to_jsonable`` writes ``inf`` as ``"inf"``
+    and ``nan`` as ``null``)."""
+    if x is None:
+        return float("nan")
+    return float(x)
+
+
+def verify_task(params: dict, seed: int) -> dict:
+    """The campaign task of instance ``params["index"]`` of the stream of ``seed``.
+
+    Redraws the instance (:func:`draw_verification_instance`), runs
+    :func:`check_instance` with the contraction pairs drawn from
+    ``default_rng([seed, index, 1])``, and returns plain numbers::
+
+        {"properties": {name: [lhs, rhs] or None}, "max_q_gap": ..., "max_value_gap": ...,
+         "alpha_paper": ..., "ratio": alpha_paper_ratio}
+
+    Parameters
+    ----------
+    params : dict
+        ``{"index": k, "max_states": K}``.
+    seed : int
+        The stream seed (the campaign seed; every task of :func:`verify_campaign`
+        carries it as its own seed).
+    """
+    k, max_states = int(params["index"]), int(params["max_states"])
+    model = draw_verification_instance(seed, k, max_states=max_states)
+    props, rep = check_instance(model, index=k, rng=[seed, k, 1])
+    return {"properties": {name: None if val is None else [float(val[0]), float(val[1])]
+                           for name, val in props.items()},
+            "max_q_gap": float(rep.max_q_gap), "max_value_gap": float(rep.max_value_gap),
+            "alpha_paper": float(rep.alpha_paper), "ratio": float(alpha_paper_ratio(rep))}
+
+
+def _verify_iv(instances: Any, seed: Any, max_states: Any) -> tuple[int, int, int]:
+    for name, v in (("instances", instances), ("seed", seed), ("max_states", max_states)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise InvalidArgumentError(f"`{name}` must be an integer, got {v!r}.")
+    if instances < 1:
+        raise InvalidArgumentError(f"`instances` must be >= 1, got {instances}.")
+    if seed < 0:
+        raise InvalidArgumentError(f"`seed` must be >= 0, got {seed}.")
+    if max_states < 2:
+        raise InvalidArgumentError(f"`max_states` must be >= 2, got {max_states}.")
+    return int(instances), int(seed), int(max_states)
+
+
+def verify_campaign(instances: int, *, seed: int = 0, max_states: int = 64) -> Campaign:
+    """The verification as a campaign: task ``instance-{k:07d}`` checks instance ``k``.
+
+    Every task carries ``seed`` as its own seed (the stream ``(seed, k)`` of
+    :func:`draw_verification_instance`), so the instances and numbers do not
+    depend on how the tasks are run.
+    """
+    instances, seed, max_states = _verify_iv(instances, seed, max_states)
+    tasks = tuple(Task(f"instance-{k:07d}", {"index": k, "max_states": max_states}, seed=seed)
+                  for k in range(instances))
+    return Campaign("verify", verify_task, tasks, seed=seed,
+                    settings={"instances": instances, "seed": seed, "max_states": max_states})
+
+
+def verify_results_path(out: str | Path, *, instances: int, seed: int, max_states: int) -> Path:
+    """The results file of a verification under ``out``:
+    ``verify-seed{seed}-n{instances}-states{max_states}.jsonl``."""
+    return Path(out) / f"verify-seed{seed}-n{instances}-states{max_states}.jsonl"
+
+
+def summarize_verification(results: dict) -> dict:
+    """The tallies of a verification from its task results (in task order).
+
+    Parameters
+    ----------
+    results : dict
+        Task id -> the dict returned by :func:`verify_task`, in task order
+        (``CampaignRun.results``, read back from the results file).
+
+    Returns
+    -------
+    dict
+        ``properties``: name -> ``{"checked", "violations", "worst_ratio",
+        "worst_instance"}``; ``alpha_paper``: ``{"checked", "violations_q",
+        "violations_value", "worst_ratio", "worst_instance", "counterexample": None}``;
+        ``violating``: ``[(index, [violated property names]), ...]``;
+        ``worst_alpha_paper``: the index whose ``alpha_paper`` ratio is the
+        worst, when that instance violates ``alpha_paper``, else ``None``.
+    """
+    tally = {p: {"checked": 0, "violations": 0, "worst_ratio": 0.0, "worst_instance": None}
+             for p in PROPERTIES}
+    ap = {"checked": 0, "violations_q": 0, "violations_value": 0, "worst_ratio": 0.0,
+          "worst_instance": None, "counterexample": None}
+    violating, worst_ap = [], None
+    for task_id, res in results.items():
+        k = int(task_id.rsplit("-", 1)[1])
+        failed = []
+        for name, val in res["properties"].items():
+            if val is None:
+                continue
+            lhs, rhs = _number(val[0]), _number(val[1])
+            t = tally[name]
+            t["checked"] += 1
+            r = _ratio(lhs, rhs)
+            if r > t["worst_ratio"] or t["worst_instance"] is None:
+                t["worst_ratio"], t["worst_instance"] = r, k
+            if lhs > rhs + SLACK:
+                t["violations"] += 1
+                failed.append(name)
+        if failed:
+            violating.append((k, failed))
+        q, v, a = (_number(res[key]) for key in ("max_q_gap", "max_value_gap", "alpha_paper"))
+        ap["checked"] += 1
+        ap["violations_q"] += int(q > a + SLACK)
+        ap["violations_value"] += int(v > a + SLACK)
+        r = _number(res["ratio"])
+        if r > ap["worst_ratio"] or ap["worst_instance"] is None:
+            ap["worst_ratio"], ap["worst_instance"] = r, k
+            if q > a + SLACK or v > a + SLACK:
+                worst_ap = k
+    return {"properties": tally, "alpha_paper": ap, "violating": violating,
+            "worst_alpha_paper": worst_ap}
+
+
 @dataclass(frozen=True, kw_only=True, repr=False)
 class VerifyResult(Result):
     """Outcome of :func:`verify`.
@@ -182,6 +292,16 @@ class VerifyResult(Result):
         ``worst_instance``, ``counterexample`` (path or None).
     counterexamples : list of str
         Saved instance files (provable failures and the alpha_paper case).
+    failed_tasks : dict
+        Task id -> error line of every instance whose check raised (not counted
+        in ``properties``) and every search attempt that raised (``success=False``).
+    results_file : str
+        The campaign's results file (``--resume`` continues it).
+    interrupted : bool
+        The campaign stopped early (Ctrl-C, SIGTERM, a dead worker): the
+        tallies cover the finished instances only and nothing was saved.
+    done : int
+        Instances whose results are in the results file.
     """
 
     instances: int
@@ -190,9 +310,16 @@ class VerifyResult(Result):
     properties: dict
     alpha_paper: dict
     counterexamples: list = field(default_factory=list)
+    failed_tasks: dict = field(default_factory=dict)
+    results_file: str = ""
+    interrupted: bool = False
+    done: int = 0
 
 
-def _save_case(model: ICSMDP, report, out: Path, stem: str, extra: dict) -> str:
+def save_case(model: ICSMDP, report, out: str | Path, stem: str, extra: dict) -> str:
+    """Save ``model`` as ``out/stem.json`` and its gap report (plus ``extra``) as
+    ``out/stem.gaps.json``; return the instance's path."""
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{stem}.json"
     save_instance(model, path)
@@ -203,9 +330,24 @@ def _save_case(model: ICSMDP, report, out: Path, stem: str, extra: dict) -> str:
     return str(path)
 
 
-def verify(instances: int = 200, *, seed: int = 0, max_states: int = 64, out: str | Path | None = None,
-           search: bool = False, search_examples: int = 300, progress: bool = False) -> VerifyResult:
+def search_results_path(out: str | Path, *, seed: int, budget: int) -> Path:
+    """The results file of the ``alpha_paper`` search of ``seed`` under ``out``:
+    ``search-seed{seed}-budget{budget}.jsonl``."""
+    return Path(out) / f"search-seed{seed}-budget{budget}.jsonl"
+
+
+def verify(instances: int = 200, *, seed: int = 0, max_states: int = 64,
+           out: str | Path | None = None, search: bool = False,
+           search_budget: int = DEFAULT_SEARCH_BUDGET, jobs: int | None = None,
+           scheduler: Any = None, resume: bool = False, progress: bool = False) -> VerifyResult:
     """Check :data:`PROPERTIES` and the ``alpha_paper`` question on random instances.
+
+    Runs :func:`verify_campaign` with :func:`reports.campaign.run_campaign`
+    (results file :func:`verify_results_path` under ``out``), then summarizes
+    the results read back from that file (:func:`summarize_verification`) and
+    saves, by redrawing them from ``(seed, k)``, every instance violating a
+    provable property (``violation-{seed}-{k}``) and the worst ``alpha_paper``
+    case when it violates ``alpha_paper`` (``alpha-paper-{seed}-{k}``).
 
     Parameters
     ----------
@@ -216,109 +358,88 @@ def verify(instances: int = 200, *, seed: int = 0, max_states: int = 64, out: st
     max_states : int
         Largest epoch-state count drawn.
     out : path or None
-        Where counterexamples are saved (default ``reports/out/verify``); nothing
-        is written when there is none.
+        Where the results files and counterexamples are written (default
+        ``reports/out/verify``).
     search : bool
-        Also run ``hypothesis.find`` (with ``target`` on the violation ratio) to
-        shrink to the smallest instance where ``alpha_paper`` fails; needs
-        Hypothesis (the ``test`` extra), checked before any work.
-    progress : bool
-        A tqdm bar on stderr, drawn only when stderr is a terminal.
+        Then run the ``alpha_paper`` counterexample search of ``seed``, a second
+        campaign (:func:`reports.search.search_campaign`, results file
+        :func:`search_results_path`), and save the smallest instance found
+        (:func:`reports.search.pick_counterexample`) as
+        ``alpha-paper-shrunk-{seed}``; needs Hypothesis (the ``test`` extra),
+        checked before any work.
+    search_budget : int
+        Hypothesis examples of the whole search (:func:`reports.search.search_tasks`).
+    jobs, scheduler, resume, progress
+        As in :func:`reports.campaign.run_campaign` (``progress``: its tqdm bar).
+
+    Returns
+    -------
+    VerifyResult
+        Status ``ok``, ``violated`` (a provable property failed), ``task_errors``
+        (some instance's check or search attempt raised; listed in
+        ``failed_tasks``) or ``interrupted`` (nothing saved; ``--resume`` finishes).
     """
-    if search and find is None:  # up front, not after the whole verification
+    t0 = time.perf_counter()
+    if search and search_module.find is None:  # up front, not after the whole verification
         raise InvalidArgumentError(
             "`--search` needs Hypothesis (the `test` extra): pip install -e '.[test]'.")
-    if instances < 1:
-        raise InvalidArgumentError(f"`instances` must be >= 1, got {instances}.")
-    if max_states < 2:
-        raise InvalidArgumentError(f"`max_states` must be >= 2, got {max_states}.")
-    t0 = time.perf_counter()
+    campaign = verify_campaign(instances, seed=seed, max_states=max_states)
+    searching = search_campaign(seed, search_budget) if search else None
+    instances, seed, max_states = (campaign.settings[k] for k in ("instances", "seed", "max_states"))
     out = Path("reports/out/verify") if out is None else Path(out)
-    tally = {p: {"checked": 0, "violations": 0, "worst_ratio": 0.0, "worst_instance": None}
-             for p in PROPERTIES}
-    ap = {"checked": 0, "violations_q": 0, "violations_value": 0, "worst_ratio": 0.0,
-          "worst_instance": None, "counterexample": None}
-    saved, worst_ap = [], None
-    it = range(instances)
-    if progress:  # never into a redirected log: only when stderr is a terminal
-        it = tqdm(it, desc="verify", unit="instance", file=sys.stderr,
-                  disable=not sys.stderr.isatty())
-    for k in it:
-        model = draw_verification_instance(seed, k, max_states=max_states)
-        props, rep = check_instance(model, index=k, rng=[seed, k, 1])
-        failed = []
-        for name, val in props.items():
-            if val is None:
-                continue
-            lhs, rhs = val
-            t = tally[name]
-            t["checked"] += 1
-            r = _ratio(lhs, rhs)
-            if r > t["worst_ratio"] or t["worst_instance"] is None:
-                t["worst_ratio"], t["worst_instance"] = r, k
-            if lhs > rhs + SLACK:
-                t["violations"] += 1
-                failed.append(name)
-        if failed:
-            saved.append(_save_case(model, rep, out, f"violation-{seed}-{k}",
-                                    {"violated": failed, "seed": seed, "index": k}))
-        ap["checked"] += 1
-        ap["violations_q"] += int(rep.max_q_gap > rep.alpha_paper + SLACK)
-        ap["violations_value"] += int(rep.max_value_gap > rep.alpha_paper + SLACK)
-        r = alpha_paper_ratio(rep)
-        if r > ap["worst_ratio"] or ap["worst_instance"] is None:
-            ap["worst_ratio"], ap["worst_instance"] = r, k
-            if alpha_paper_violated(rep):
-                worst_ap = (model, rep, k)
-    if worst_ap is not None:
-        model, rep, k = worst_ap
-        ap["counterexample"] = _save_case(model, rep, out, f"alpha-paper-{seed}-{k}",
-                                          {"alpha_paper_ratio": alpha_paper_ratio(rep),
-                                           "seed": seed, "index": k})
-        saved.append(ap["counterexample"])
-    if search:
-        found = search_alpha_paper_counterexample(max_examples=search_examples, seed=seed)
-        if found is not None:
-            model, rep = found
-            ap["counterexample"] = _save_case(model, rep, out, f"alpha-paper-shrunk-{seed}",
-                                              {"alpha_paper_ratio": alpha_paper_ratio(rep),
-                                               "seed": seed, "search": "hypothesis.find"})
+    out.mkdir(parents=True, exist_ok=True)
+    path = verify_results_path(out, instances=instances, seed=seed, max_states=max_states)
+    options = dict(jobs=jobs, scheduler=scheduler, resume=resume, progress=progress)
+    run = run_campaign(campaign, path, **options)
+    run_search = None
+    if searching is not None and not run.interrupted:
+        run_search = run_campaign(searching, search_results_path(out, seed=seed, budget=search_budget), **options)
+    failed_tasks = {**run.failed, **(run_search.failed if run_search is not None else {})}
+    stopped = next((r for r in (run, run_search) if r is not None and r.interrupted), None)
+    interrupted = stopped is not None
+    summary = summarize_verification(run.results)
+    tally, ap = summary["properties"], summary["alpha_paper"]
+    saved: list = []
+    if not interrupted:
+        for k, failed in summary["violating"]:
+            model = draw_verification_instance(seed, k, max_states=max_states)
+            saved.append(save_case(model, gap_report(model, tol=TOL), out,
+                                   f"violation-{seed}-{k}",
+                                   {"violated": failed, "seed": seed, "index": k}))
+        k = summary["worst_alpha_paper"]
+        if k is not None:
+            model = draw_verification_instance(seed, k, max_states=max_states)
+            rep = gap_report(model, tol=TOL)
+            ap["counterexample"] = save_case(model, rep, out, f"alpha-paper-{seed}-{k}",
+                                             {"alpha_paper_ratio": alpha_paper_ratio(rep),
+                                              "seed": seed, "index": k})
+            saved.append(ap["counterexample"])
+        best = pick_counterexample(run_search.results) if run_search is not None else None
+        if best is not None:
+            model = instance_from_dict(best["instance"])
+            rep = gap_report(model, tol=TOL)
+            ap["counterexample"] = save_case(model, rep, out, f"alpha-paper-shrunk-{seed}",
+                                             {"alpha_paper_ratio": alpha_paper_ratio(rep),
+                                              "seed": seed, "search": "reports.search",
+                                              "budget": int(search_budget),
+                                              "attempt": best["task"]})
             saved.append(ap["counterexample"])
     bad = [p for p, t in tally.items() if t["violations"]]
-    msg = ("all provable properties held" if not bad else
-           f"provable properties violated: {', '.join(bad)}")
-    return VerifyResult(success=not bad, status="ok" if not bad else "violated", message=msg,
-                        iterations=instances, settings={"instances": instances, "seed": seed,
-                                                        "max_states": max_states},
+    raised = f"{len(failed_tasks)} tasks raised (listed in failed_tasks)"
+    if interrupted:
+        status, msg = "interrupted", stopped.message.removeprefix(f"{campaign.name}: ")
+    elif bad:
+        status, msg = "violated", f"provable properties violated: {', '.join(bad)}"
+        if failed_tasks:
+            msg += f"; {raised}"
+    elif failed_tasks:
+        status, msg = "task_errors", (f"all provable properties held on the {run.done} checked "
+                                      f"instances; {raised}")
+    else:
+        status, msg = "ok", "all provable properties held"
+    return VerifyResult(success=status == "ok", status=status, message=msg,
+                        iterations=run.done, settings=dict(campaign.settings),
                         elapsed=time.perf_counter() - t0, instances=instances, seed=seed,
                         max_states=max_states, properties=tally, alpha_paper=ap,
-                        counterexamples=saved)
-
-
-def search_alpha_paper_counterexample(*, max_examples: int = 300, seed: int = 0):
-    """Shrink to the smallest instance where ``alpha_paper`` fails (``hypothesis.find``).
-
-    Uses ``hypothesis.target`` on the violation ratio to steer the search.
-    Returns ``(model, gap_report)`` or ``None`` when no violation was found.
-    Requires Hypothesis (the ``test`` extra).
-    """
-    if find is None:
-        raise InvalidArgumentError(
-            "`--search` needs Hypothesis: pip install -e '.[test]'.")
-
-    def violates(model):
-        rep = gap_report(model, tol=TOL, minimax=False)
-        r = alpha_paper_ratio(rep)
-        target(float(min(r, 1e6)), label="alpha_paper ratio")
-        return alpha_paper_violated(rep)
-
-    strategy = icsmdps(agents=(1, 2), latent=(1, 2), interface=(1, 3), private=(1, 2),
-                       actions=(1, 2))
-    try:
-        model = find(strategy, violates,
-                     settings=settings(max_examples=max_examples, database=None, deadline=None,
-                                       suppress_health_check=list(HealthCheck)),
-                     random=random.Random(seed))
-    except NoSuchExample:
-        return None
-    return model, gap_report(model, tol=TOL)
+                        counterexamples=saved, failed_tasks=failed_tasks,
+                        results_file=str(path), interrupted=interrupted, done=run.done)

@@ -4,13 +4,14 @@ import sys
 
 import pytest
 
+import reports.search
 import reports.verify
 from reports.cli import main
 
 
 def test_search_without_hypothesis_fails_before_any_work(tmp_path, capsys, monkeypatch):
     """Issue 11 section 6: the whole verification ran first, then `--search` failed."""
-    monkeypatch.setattr(reports.verify, "find", None)
+    monkeypatch.setattr(reports.search, "find", None)
 
     def no_work(*a, **k):
         raise AssertionError("verification ran before the Hypothesis check")
