@@ -47,6 +47,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +261,12 @@ def _execute(func: Callable, task_id: str, params: dict, seed: int) -> str:
                           separators=(",", ":"))
 
 
+def _ignore_sigint() -> None:
+    """Loky worker initializer: a terminal's Ctrl-C reaches the whole process group; the
+    workers leave it to this process, which stops the campaign and shuts them down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _lines(campaign: Campaign, tasks: Sequence[Task], jobs: int, client) -> Iterator[str]:
     calls = (delayed(_execute)(campaign.func, t.id, t.params, campaign.seed_of(t)) for t in tasks)
     if client is not None:
@@ -269,7 +276,8 @@ def _lines(campaign: Campaign, tasks: Sequence[Task], jobs: int, client) -> Iter
         for t in tasks:
             yield _execute(campaign.func, t.id, t.params, campaign.seed_of(t))
     else:
-        with parallel_config(backend="loky", inner_max_num_threads=1):
+        with parallel_config(backend="loky", inner_max_num_threads=1,
+                             initializer=_ignore_sigint):
             yield from Parallel(n_jobs=jobs, return_as="generator_unordered")(calls)
 
 
