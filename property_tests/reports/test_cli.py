@@ -15,6 +15,7 @@ MINIMAL["simulate-trace"] = ["simulate-trace", "tiny-handoff", "--episodes", "2"
 MINIMAL["export-epoch"] = ["export-epoch", "tiny-handoff", "--out", "x.json"]
 MINIMAL["fit"] = ["fit", "workflow-trace", "--out", "x.json"]
 MINIMAL["sweep"] = ["sweep", "--set", "rho=1,0.5"]
+MINIMAL["pareto"] = ["pareto", "model.json"]
 
 
 def test_every_command_is_listed():

@@ -22,4 +22,5 @@ COMMAND_HELP = {
     "simulate-trace": "simulate episodes of an instance and write their handoff trace",
     "fit": "fit the maximum-likelihood epoch model of a handoff trace",
     "sweep": "a campaign over a grid of instances, maps, references and learners",
+    "pareto": "exact supported Pareto front of reward components (e.g. accuracy vs tokens)",
 }
