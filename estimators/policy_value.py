@@ -49,7 +49,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spl
-from scipy.sparse.csgraph import breadth_first_order
 
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
@@ -143,26 +142,11 @@ def policy_value(model: EpochModel, policy, *, discounted: bool = True) -> Polic
     trapped = np.zeros(S, bool)
     terminates = True
     if not discounted:
-        # states that reach STOP: backwards search from the states that choose STOP
-        stops = np.flatnonzero(sigma == model.num_agents)
-        reach = np.zeros(S, bool)
-        if stops.size:
-            rev = sp.csr_array(K.T.astype(bool).astype(np.int8))
-            aug = sp.block_array([[rev, sp.csr_array((S, 1), dtype=np.int8)],
-                                  [sp.csr_array(np.isin(np.arange(S), stops)[None, :]
-                                                .astype(np.int8)), None]], format="csr")
-            order = breadth_first_order(aug, S, directed=True, return_predecessors=False)
-            reach[order[order < S]] = True
-        trapped = ~reach
-        start = np.flatnonzero(np.asarray(model.rho0) > 0)
-        if start.size:
-            fwd = sp.block_array([[sp.csr_array(K.astype(bool).astype(np.int8)),
-                                   sp.csr_array((S, 1), dtype=np.int8)],
-                                  [sp.csr_array(np.isin(np.arange(S), start)[None, :]
-                                                .astype(np.int8)), None]], format="csr")
-            seen = breadth_first_order(fwd, S, directed=True, return_predecessors=False)
-            seen = seen[seen < S]
-            terminates = not trapped[seen].any()
+        edges = sp.csr_array(K, copy=True)
+        edges.data = np.ones_like(edges.data)
+        trapped = ~_closure(edges, sigma == model.num_agents)      # cannot reach STOP
+        start = np.asarray(model.rho0) > 0
+        terminates = not trapped[_closure(sp.csr_array(edges.T), start)].any()
     live = np.flatnonzero(~trapped)
     v = np.zeros((S, len(names)))
     if live.size:
@@ -173,10 +157,8 @@ def policy_value(model: EpochModel, policy, *, discounted: bool = True) -> Polic
         v[np.ix_(trapped, nonzero)] = np.nan
         if not terminates:
             # a state reaching a trap with a component that is not zero there: undefined total
-            leaks = np.asarray(K[live][:, trapped].sum(axis=1)).ravel() > 0
-            if leaks.any():
-                v[np.ix_(live, nonzero)] = np.where(
-                    _reaches(K, live, trapped)[:, None], np.nan, v[np.ix_(live, nonzero)])
+            bad = _closure(edges, trapped)[live]        # live states that may fall into a trap
+            v[np.ix_(live[bad], np.flatnonzero(nonzero))] = np.nan
     rho0 = np.asarray(model.rho0, float)
     values = {}
     for j, name in enumerate(names):
@@ -193,13 +175,11 @@ def policy_value(model: EpochModel, policy, *, discounted: bool = True) -> Polic
                        terminates=terminates, trapped=trapped)
 
 
-def _reaches(K: sp.csr_array, live: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """For each state of ``live``: can it reach a state of the mask ``target`` under ``K``?"""
-    S = K.shape[0]
-    rev = sp.csr_array(K.T.astype(bool).astype(np.int8))
-    src = sp.csr_array(target[None, :].astype(np.int8))
-    aug = sp.block_array([[rev, sp.csr_array((S, 1), dtype=np.int8)], [src, None]], format="csr")
-    order = breadth_first_order(aug, S, directed=True, return_predecessors=False)
-    mark = np.zeros(S, bool)
-    mark[order[order < S]] = True
-    return mark[live]
+def _closure(edges: sp.csr_array, mask: np.ndarray) -> np.ndarray:
+    """States with a path (``edges[s, s'] > 0`` steps, zero or more) into the states of ``mask``."""
+    out = np.asarray(mask, bool).copy()
+    while True:
+        new = out | (edges @ out.astype(np.float64) > 0)
+        if (new == out).all():
+            return out
+        out = new
