@@ -1,5 +1,8 @@
 """Instance families of the paper's experiments (section 5): synthetic IC-SMDP and routing.
 
+The multi-LLM math-reasoning workflow (section 5.2) is an explicit epoch model:
+:func:`icsmdp_theory.math_reasoning.math_reasoning`, re-exported here.
+
 The paper's generators are not published; the families below are this
 toolkit's own, fixed designs (changing them changes every reproduced number).
 
@@ -95,12 +98,13 @@ import scipy.sparse as sp
 
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.generators import observation_mod, random_sparse_rows
+from icsmdp_theory.math_reasoning import math_reasoning
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.validation import is_real, positive_int, unit_interval
 
 __all__ = ["synthetic_instance", "synthetic_map", "synthetic_bins", "routing_graph",
            "routing_instance", "check_routing_graph", "GRAPH_KINDS", "routing_destination",
-           "routing_header"]
+           "routing_header", "math_reasoning"]
 
 #: Graph families of the routing experiment.
 GRAPH_KINDS = ("erdos_renyi", "barabasi_albert", "watts_strogatz", "chain")
