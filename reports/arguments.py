@@ -26,10 +26,11 @@ from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError, InvalidInstanceError
 from icsmdp_theory.examples import DEFAULT_EXAMPLE, EXAMPLES, load_example
 from icsmdp_theory.io import load_instance
+from icsmdp_theory.math_reasoning import DATASETS, math_reasoning
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.traces import TraceData, read_trace
 
-__all__ = ["load_instance_arg", "read_trace_arg", "output_file", "load_model_arg", "file_format", "positive_float_type", "positive_int_type", "mixing_eps_type",
+__all__ = ["load_instance_arg", "read_trace_arg", "output_file", "load_model_arg", "MATH_REASONING_PREFIX", "file_format", "positive_float_type", "positive_int_type", "mixing_eps_type",
            "int_arg", "float_arg", "writable_destination", "run_record_paths",
            "TerminationSignals", "show_progress", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
            "add_campaign_arguments", "campaign_options"]
@@ -65,9 +66,21 @@ def file_format(path: Path) -> str | None:
     return doc.get("format") if isinstance(doc, dict) else None
 
 
+#: Prefix of a model family spec: ``math-reasoning:DATASET`` builds ``math_reasoning(DATASET)``.
+MATH_REASONING_PREFIX = "math-reasoning:"
+
+
 def load_model_arg(arg: str | None) -> ICSMDP | EpochModel:
-    """A primitive instance (file or bundled example, :func:`load_instance_arg`) or an explicit
-    epoch model (an ``icsmdp-epoch/1`` file, recognized by its ``format`` key)."""
+    """A primitive instance (file or bundled example, :func:`load_instance_arg`), an explicit
+    epoch model (an ``icsmdp-epoch/1`` file, recognized by its ``format`` key) or the family
+    spec ``math-reasoning:DATASET`` (:func:`icsmdp_theory.math_reasoning.math_reasoning`)."""
+    if arg is not None and arg.startswith(MATH_REASONING_PREFIX) and not Path(arg).exists():
+        dataset = arg[len(MATH_REASONING_PREFIX):]
+        if dataset not in DATASETS:
+            raise InvalidArgumentError(f"`MODEL`: {arg!r} names no dataset of the math-reasoning "
+                                       f"family; use math-reasoning:DATASET with DATASET one of "
+                                       f"{', '.join(DATASETS)}.")
+        return math_reasoning(dataset)
     if arg is not None:
         path = Path(arg)
         if path.is_file() and path.suffix in (".json", ".npz") and file_format(path) == EPOCH_FORMAT:

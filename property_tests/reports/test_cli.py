@@ -15,6 +15,7 @@ MINIMAL["simulate-trace"] = ["simulate-trace", "tiny-handoff", "--episodes", "2"
 MINIMAL["export-epoch"] = ["export-epoch", "tiny-handoff", "--out", "x.json"]
 MINIMAL["fit"] = ["fit", "workflow-trace", "--out", "x.json"]
 MINIMAL["sweep"] = ["sweep", "--set", "rho=1,0.5"]
+MINIMAL["simulate"] = ["simulate", "workflow", "--policy", "greedy", "--episodes", "100"]
 MINIMAL["pareto"] = ["pareto", "model.json"]
 
 

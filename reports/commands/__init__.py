@@ -21,6 +21,7 @@ COMMAND_HELP = {
     "export-epoch": "write an instance as an explicit epoch model (icsmdp-epoch/1)",
     "simulate-trace": "simulate episodes of an instance and write their handoff trace",
     "fit": "fit the maximum-likelihood epoch model of a handoff trace",
+    "simulate": "Monte Carlo episodes of a policy against its exact values",
     "sweep": "a campaign over a grid of instances, maps, references and learners",
     "pareto": "exact supported Pareto front of reward components (e.g. accuracy vs tokens)",
 }
