@@ -42,3 +42,23 @@ def test_a_record_of_the_other_model_kind_is_refused(export, tmp_path, capsys):
     assert main(["check", str(export), str(tmp_path / "p.npz")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "error" in err[0]
+
+
+def test_check_takes_a_label_map_for_an_epoch_model(export, tmp_path, capsys):
+    """``check --obs`` on an epoch model reads the ``by_label`` form (it used to read only the
+    primitive ``maps`` form and fail); the model's own map gives the check without ``--obs``."""
+    from icsmdp_theory.epoch_io import load_epoch_model
+    m = load_epoch_model(export)
+    doc = {"format": "icsmdp-obs/1",
+           "by_label": [{lab: int(m.observation[i][k]) for k, lab in enumerate(m.labels)}
+                        for i in range(m.num_agents)]}
+    (tmp_path / "own.json").write_text(json.dumps(doc))
+    assert main(["run", str(export), "--updates", "600", "--seeds", "2",
+                 "--out", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    assert main(["check", str(export), str(tmp_path / "r.npz"), "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["check", str(export), str(tmp_path / "r.npz"), "--obs",
+                 str(tmp_path / "own.json"), "--json"]) == 0
+    mapped = json.loads(capsys.readouterr().out)
+    assert mapped["alpha"] == plain["alpha"] and mapped["floor"] == plain["floor"]

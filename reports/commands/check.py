@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 
 from estimators.checker import check_run
+from icsmdp_theory.epoch_io import load_label_maps
+from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.io import load_observation_maps
 from icsmdp_theory.results import to_jsonable
 from reports.arguments import load_model_arg
@@ -29,8 +31,9 @@ __all__ = ["add_parser"]
 
 def _run(args) -> int:
     model = load_model_arg(args.instance)
-    if args.obs:
-        model = load_observation_maps(args.obs, model)
+    if args.obs:  # the `maps` form for an instance, `by_label`/`fields` for an epoch model
+        load = load_label_maps if isinstance(model, EpochModel) else load_observation_maps
+        model = load(args.obs, model)
     record = load_run(args.run)
     res = check_run(model, record)
     if args.json:
