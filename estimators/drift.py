@@ -79,6 +79,44 @@ visits one of its states. Cells are matched by observation value: the map is
 applied once to the union of the two models' labels, so a ``fields`` rule
 gives the same code to the same observed tuple in both models.
 
+**Recommended workflow** (with ``obs``). The policy a designer would deploy is
+the exact optimum over deterministic decentralized policies on the map's cells
+(:func:`estimators.decentralized.best_decentralized_policy`, one successor per
+cell), computed for each fitted model when it has at most ``max_policies``
+such policies (:func:`~estimators.decentralized.count_decentralized_policies`,
+counted first; otherwise skipped with the reason). The objective is the
+*accuracy*, the undiscounted total of the component ``correct``, when both
+fitted models have that component (the math-reasoning traces), else the
+discounted value of ``reward`` (the decentralized module's default objective).
+A fitted model knows the law of ``(k, i, c')`` only where the trace shows it,
+so a cell admits the successors any of its states was seen to use (the union
+rule of fitted models) and a policy is *evaluable* when every state it reaches
+has data for its choice; the optimum is taken over the evaluable policies: a
+choice without data leads to a sentinel state (label :data:`NO_DATA_LABEL`)
+that loops forever with reward ``-penalty`` in every column (undiscounted: no
+total, so the policy is ineligible), a STOP without data pays ``-penalty``,
+``penalty = 1 + max |R| / (1 - gamma)``; the optimum found is then checked to
+reach no choice without data (for a discounted objective the penalty only
+steers, the check makes the result exact: the best of all policies, if
+evaluable, is the best evaluable one); otherwise the comparison is skipped with
+the reason. Reported per model: the optimum's objective and values of every
+reward column, its cells (successor, reached from ``rho0`` or not), and, for
+a math-reasoning trace (agents :data:`icsmdp_theory.math_reasoning.AGENTS`,
+labels carrying the four bit keys), the named workflows
+(:data:`icsmdp_theory.math_reasoning.WORKFLOWS`) it equals on the states it
+reaches (read from each label's four bits, whatever the map) and each named
+workflow's objective in the fitted model (``None`` where not evaluable). The
+recommendation *changed* when the two optima choose different successors at a
+cell both models have that one of them reaches (an unreached cell holds the
+default successor, STOP when admissible). ``loss_new = J_new(optimum_new) -
+J_new(sigma)``, ``sigma`` the old optimum's successor at every cell where the
+new model admits it and the new one's elsewhere (``None`` when ``sigma``
+reaches a choice without data), and ``loss_old`` the other way. Equal true
+accuracies are not equal fitted ones: the fit estimates each ``(k, i, c')``
+on its own, so two workflows that differ only by a step that changes nothing
+(a check whose verdict is never acted on) get different fitted values and
+either may be the fitted optimum; ``loss_new`` near 0 says so.
+
 Examples
 --------
 Holm and Benjamini-Hochberg on four p-values:
@@ -103,17 +141,23 @@ from scipy.special import gammaln, xlogy
 from scipy.stats import t as t_dist
 
 from estimators.ais import REFERENCES, ais_smdp, ais_solution
+from estimators.decentralized import best_decentralized_policy, count_decentralized_policies
 from estimators.fit import COUNTS_FORMAT, FitResult, grouped_g_test
+from estimators.policy_value import policy_value
+from icsmdp_theory.cells import cell_admissible
 from icsmdp_theory.epoch_io import label_maps_from_dict
 from icsmdp_theory.epoch_model import EpochModel
-from icsmdp_theory.errors import InvalidArgumentError
+from icsmdp_theory.errors import InvalidArgumentError, StateSpaceTooLargeError
+from icsmdp_theory.math_reasoning import (AGENTS as MATH_AGENTS, OBSERVATION_BITS, WORKFLOW_NAMES,
+                                          workflow_cells)
 from icsmdp_theory.results import Result, to_jsonable
 from icsmdp_theory.validation import positive_int, unit_interval
 from solvers.api import PolicyIteration, solve
 from solvers.epoch_smdp import evaluate_epoch_policy  # (also registers the solvers on EpochModel)
 
 __all__ = ["DriftResult", "trace_drift", "adjusted_p_values", "CORRECTIONS", "DEFAULT_PERMUTATIONS",
-           "WELCH_MIN", "REWARD_TOL", "POLICY_TIE_TOL", "DRIFT_REFERENCE", "GAMMA_TOL"]
+           "WELCH_MIN", "REWARD_TOL", "POLICY_TIE_TOL", "DRIFT_REFERENCE", "GAMMA_TOL",
+           "DRIFT_MAX_POLICIES", "NO_DATA_LABEL"]
 
 #: The multiple-testing corrections: Holm (family-wise error) and Benjamini-Hochberg (false discovery rate).
 CORRECTIONS = ("holm", "bh")
@@ -129,6 +173,11 @@ POLICY_TIE_TOL = 1e-9
 DRIFT_REFERENCE = "stationary"
 #: Two traces whose ``gamma`` differ by more than this are not comparable.
 GAMMA_TOL = 1e-12
+#: Default largest number of decentralized policies enumerated per fitted model (the exact
+#: decentralized optimum on the map's cells is skipped above it).
+DRIFT_MAX_POLICIES = 20_000
+#: The label of the sentinel states that stand for a successor the trace never showed at a state.
+NO_DATA_LABEL = "<no data>"
 #: Largest number of entries of one block of Monte Carlo tables (memory bound).
 _BLOCK = 2_000_000
 
@@ -177,6 +226,19 @@ class DriftResult(Result):
         ``cells_only_old``, ``changed`` with ``agent, observation, example_label,
         fields, new, old, on_path``, ``changed_on_path``, ``policy_changed``,
         ``reference``); ``None`` without a map.
+    decentralized : dict or None
+        With ``obs``: the exact decentralized optima of the two fitted models on the
+        map's cells (module docstring, "Recommended workflow"): ``computed``,
+        ``reason`` (why not, else ``None``), ``objective``, ``discounted``,
+        ``max_policies``; when computed, ``new`` and ``old`` (``value``, ``values``
+        of every reward column, ``num_policies``, ``reached_cells``, ``cells``
+        (``agent, observation, successor, reached``), ``workflows`` and
+        ``workflow``: the math-reasoning workflows it equals on its reached
+        states, ``None`` for another workflow), ``changed`` (``agent,
+        observation, example_label, fields, new, old, reached_new,
+        reached_old``), ``policy_changed``, ``loss_new`` and ``loss_old``
+        (``None`` when the kept policy reaches states without data),
+        ``states_without_data_new`` / ``_old``. ``None`` without a map.
     drift_found, policy_changed : bool
         Some triple or the start law changed; the full-information recommendation
         changed on the path.
@@ -197,6 +259,7 @@ class DriftResult(Result):
     start: dict
     policy: dict
     ais_policy: dict | None
+    decentralized: dict | None
     drift_found: bool
     policy_changed: bool
     verdict: str
@@ -268,7 +331,8 @@ def _fitted_model(name: str, value: Any) -> EpochModel:
     return model
 
 
-def _trace_drift_iv(new_fit, old_fit, level, correction, permutations, obs, reference, tie_tol):
+def _trace_drift_iv(new_fit, old_fit, level, correction, permutations, obs, reference, tie_tol,
+                    max_policies):
     new = _fitted_model("new_fit", new_fit)
     old = _fitted_model("old_fit", old_fit)
     if new.agent_names != old.agent_names:
@@ -292,7 +356,8 @@ def _trace_drift_iv(new_fit, old_fit, level, correction, permutations, obs, refe
                                    f"{reference!r}.")
     if not (isinstance(tie_tol, (int, float)) and 0 <= tie_tol < np.inf):
         raise InvalidArgumentError(f"`tie_tol` must be a finite number >= 0, got {tie_tol!r}.")
-    return new, old, level, permutations, float(tie_tol)
+    max_policies = positive_int("max_policies", max_policies)
+    return new, old, level, permutations, float(tie_tol), max_policies
 
 
 def _evidence(model: EpochModel, label_code: np.ndarray, N: int) -> dict:
@@ -646,12 +711,223 @@ def _ais_policies(new: EpochModel, old: EpochModel, obs: Mapping, labels: list, 
             "changed_on_path": int(on_path), "policy_changed": bool(on_path)}
 
 
+def _with_no_data(model: EpochModel, maps: list) -> tuple[EpochModel, np.ndarray]:
+    """``model`` on ``maps``, every state admitting every successor its cell admits (union rule).
+
+    A pair ``(s, c')`` the trace never showed although another state of the cell
+    did leads to the sentinel epoch state ``(NO_DATA_LABEL, c')`` (one step, reward
+    0), which hands to itself forever with reward ``-penalty`` in every column; a
+    missing STOP pays ``-penalty``. Returns the model and ``missing[s, c']`` over
+    the original states (which keep their indices: the sentinel label sorts last).
+    """
+    mm = model.with_observation(maps)
+    S, N, K = mm.num_epoch_states, mm.num_agents, mm.num_labels
+    offsets = np.concatenate([[0], np.cumsum(mm.num_observations)]).astype(np.int64)
+    cell = offsets[np.asarray(mm.state_agent)] + np.asarray(mm.state_observation)
+    adm = np.asarray(mm.admissible, bool)
+    missing = cell_admissible(mm, rule="union")[cell] & ~adm
+    ms, mc = np.nonzero(missing)
+    traps = np.unique(mc[mc < N])
+    J = len(mm.component_names)
+    columns = [np.asarray(mm.reward)] + ([np.asarray(mm.components)] if J else [])
+    scale = max(float(np.nanmax(np.abs(c[adm]))) if adm.any() else 0.0 for c in columns)
+    penalty = 1.0 + scale / (1.0 - mm.gamma)
+    T = traps.size
+    states = np.concatenate([np.stack([mm.state_label, mm.state_agent], axis=1),
+                             np.stack([np.full(T, K), traps], axis=1)]).astype(np.int64)
+    admissible = np.concatenate([adm | missing, np.eye(N + 1, dtype=bool)[traps]])
+    reward = np.concatenate([np.where(adm, np.nan_to_num(mm.reward), 0.0), np.zeros((T, N + 1))])
+    reward[ms[mc == N], N] = -penalty
+    reward[S + np.arange(T), traps] = -penalty
+    components = None
+    if J:
+        components = np.concatenate([np.where(adm[:, :, None], np.nan_to_num(mm.components), 0.0),
+                                     np.zeros((T, N + 1, J))])
+        components[ms[mc == N], N, :] = -penalty
+        components[S + np.arange(T), traps, :] = -penalty
+    trap_of = np.full(N + 1, -1, np.int64)
+    trap_of[traps] = S + np.arange(T)
+    stop = mc == N
+    transitions = {
+        "state": np.concatenate([mm.trans_state, ms, S + np.arange(T)]),
+        "successor": np.concatenate([mm.trans_successor, mc, traps]),
+        "next_label": np.concatenate([mm.trans_next_label, np.where(stop, -1, K), np.full(T, K)]),
+        "tau": np.concatenate([mm.trans_tau, np.ones(ms.size + T, np.int64)]),
+        "prob": np.concatenate([mm.trans_prob, np.ones(ms.size + T)])}
+    label = NO_DATA_LABEL
+    while label in mm.labels:
+        label += "'"
+    observation = [np.append(np.asarray(o, np.int64), int(np.max(o, initial=-1)) + 1)
+                   for o in mm.observation]
+    out = EpochModel(name=f"{mm.name} (no-data sentinel)", gamma=mm.gamma, agents=mm.agent_names,
+                     labels=list(mm.labels) + [label], states=states, admissible=admissible,
+                     rho0=np.concatenate([mm.rho0, np.zeros(T)]), transitions=transitions,
+                     reward=reward, observation=observation, component_names=mm.component_names,
+                     components=components)
+    return out, missing
+
+
+def _workflow_names(model: EpochModel, sigma: np.ndarray, reached: np.ndarray) -> list | None:
+    """The math-reasoning workflows equal to ``sigma`` on the ``reached`` states (by their four bits).
+
+    ``None`` when ``model`` is not a math-reasoning trace (other agents, or a label
+    without the four bit keys).
+    """
+    if tuple(model.agent_names) != tuple(MATH_AGENTS):
+        return None
+    names = list(model.agent_names) + ["STOP"]
+    tables = {w: workflow_cells(w) for w in WORKFLOW_NAMES}
+    match = set(WORKFLOW_NAMES)
+    for s in np.flatnonzero(reached).tolist():
+        try:
+            state = json.loads(model.labels[int(model.state_label[s])])
+            bits = "".join(str(int(state[b])) for b in OBSERVATION_BITS)
+        except (ValueError, KeyError, TypeError):
+            return None
+        agent = names[int(model.state_agent[s])]
+        match = {w for w in match if tables[w][(agent, bits)] == names[int(sigma[s])]}
+    return [w for w in WORKFLOW_NAMES if w in match]
+
+
+def _decentralized(new: EpochModel, old: EpochModel, obs: Mapping, labels: list, label_code_new,
+                   label_code_old, names: list, max_policies: int) -> dict:
+    """The exact decentralized optima of the two fitted models on the map's cells, compared."""
+    N = new.num_agents
+    both = "correct" in new.component_names and "correct" in old.component_names
+    objective, discounted = ("correct", False) if both else ("reward", True)
+    out = {"computed": False, "reason": None, "objective": objective, "discounted": discounted,
+           "max_policies": max_policies}
+    maps_new, maps_old = _union_maps(new, old, obs, labels, label_code_new, label_code_old)
+    sides = []
+    for which, model, maps in (("new", new, maps_new), ("old", old, maps_old)):
+        comp, missing = _with_no_data(model, maps)
+        S = model.num_epoch_states
+        try:
+            count = count_decentralized_policies(comp, limit=max_policies)
+            best = best_decentralized_policy(comp, objective=objective, discounted=discounted,
+                                             max_policies=None)
+        except StateSpaceTooLargeError:
+            return {**out, "reason": f"more than {max_policies} decentralized policies on the "
+                                     f"{which} model's cells (raise max_policies)"}
+        except InvalidArgumentError:
+            return {**out, "reason": f"no decentralized policy of the {which} model reaches only "
+                                     f"states where the trace showed its choice"}
+        sigma = np.asarray(best.policy)
+        reached = _on_path(comp, sigma)
+        if reached[S:].any() or missing[np.flatnonzero(reached[:S]), sigma[:S][reached[:S]]].any():
+            return {**out, "reason": f"the best decentralized policy of the {which} model uses "
+                                     f"successors the trace never showed at some states it reaches"}
+        offsets = np.concatenate([[0], np.cumsum(comp.num_observations)]).astype(np.int64)
+        cell = offsets[np.asarray(comp.state_agent)] + np.asarray(comp.state_observation)
+        key_of = {}                                 # flat cell -> (agent, raw observation)
+        for i in range(N):
+            fresh = int(comp.observation[i][-1])    # the sentinel label's own value
+            for o, raw in enumerate(comp.observation_values[i].tolist()):
+                if raw != fresh:
+                    key_of[int(offsets[i] + o)] = (i, int(raw))
+        cell_pol = np.asarray(best.cell_policy)
+        reached_cells = np.zeros(cell_pol.size, bool)
+        reached_cells[cell[:S][reached[:S]]] = True
+        choice = {key_of[x]: int(cell_pol[x]) for x in key_of}
+        on = {key_of[x] for x in np.flatnonzero(reached_cells).tolist()}
+        cell_fields = {}
+        if isinstance(obs.get("fields"), list):
+            for x, (i, o) in key_of.items():
+                st = np.flatnonzero(cell[:S] == x)
+                if st.size:
+                    cell_fields[(i, o)] = _observed_fields(comp.labels[int(comp.state_label[st[0]])],
+                                                           obs["fields"][i])
+        sides.append({"model": model, "comp": comp, "fields": cell_fields, "missing": missing, "best": best,
+                      "sigma": sigma, "reached": reached[:S], "cell": cell, "key_of": key_of,
+                      "choice": choice, "on": on, "count": count,
+                      "workflows": _workflow_names(model, sigma[:S], reached[:S])})
+    sn, so = sides
+    fields = obs.get("fields") if isinstance(obs.get("fields"), list) else None
+    changed = []
+    for key in sorted((sn["on"] | so["on"]) & set(sn["choice"]) & set(so["choice"])):
+        a, b = sn["choice"][key], so["choice"][key]
+        if a == b:
+            continue
+        i, o = key
+        mm = sn["comp"]
+        x = next(x for x, k in sn["key_of"].items() if k == key)
+        st = np.flatnonzero(sn["cell"][:sn["model"].num_epoch_states] == x)
+        example = mm.labels[int(mm.state_label[st[0]])] if st.size else None
+        changed.append({"agent": names[i], "observation": o, "example_label": example,
+                        "fields": None if fields is None or example is None
+                        else _observed_fields(example, fields[i]),
+                        "new": names[a], "old": names[b], "reached_new": key in sn["on"],
+                        "reached_old": key in so["on"]})
+
+    def kept(side, other) -> float | None:
+        """``J(side's optimum) - J(other's recommendations kept)`` in side's fitted model."""
+        comp, S = side["comp"], side["model"].num_epoch_states
+        cadm = cell_admissible(comp)
+        full = np.asarray(side["best"].cell_policy).copy()
+        for x, key in side["key_of"].items():
+            c = other["choice"].get(key)
+            if c is not None and cadm[x, c]:
+                full[x] = c
+        sigma = np.asarray(side["sigma"]).copy()
+        sigma[:S] = full[side["cell"][:S]]
+        reached = _on_path(comp, sigma)
+        if reached[S:].any() or side["missing"][np.flatnonzero(reached[:S]),
+                                                sigma[:S][reached[:S]]].any():
+            return None
+        value = policy_value(comp, sigma, discounted=discounted).values[objective]
+        return float(side["best"].value - value) if np.isfinite(value) else None
+
+    def workflow_values(side) -> dict | None:
+        """The objective of every named workflow in side's fitted model (``None``: not evaluable)."""
+        if side["workflows"] is None:
+            return None
+        comp, S = side["comp"], side["model"].num_epoch_states
+        out = {}
+        for w in WORKFLOW_NAMES:
+            table = workflow_cells(w)
+            sigma = np.asarray(side["sigma"]).copy()
+            for s in range(S):
+                state = json.loads(comp.labels[int(comp.state_label[s])])
+                bits = "".join(str(int(state[b])) for b in OBSERVATION_BITS)
+                sigma[s] = names.index(table[(names[int(comp.state_agent[s])], bits)])
+            ok = np.asarray(comp.admissible, bool)[np.arange(S), sigma[:S]]
+            sigma[:S] = np.where(ok, sigma[:S], side["sigma"][:S])
+            reached = _on_path(comp, sigma)
+            if (~ok[reached[:S]]).any() or reached[S:].any() or \
+                    side["missing"][np.flatnonzero(reached[:S]), sigma[:S][reached[:S]]].any():
+                out[w] = None
+                continue
+            v = policy_value(comp, sigma, discounted=discounted).values[objective]
+            out[w] = float(v) if np.isfinite(v) else None
+        return out
+
+    def summary(side) -> dict:
+        best = side["best"]
+        wf = side["workflows"]
+        wv = workflow_values(side)
+        closest = None if not wv or all(v is None for v in wv.values()) else \
+            max((w for w in wv if wv[w] is not None), key=lambda w: wv[w])
+        return {"value": float(best.value), "values": {k: float(v) for k, v in best.values.items()},
+                "num_policies": int(side["count"]), "reached_cells": len(side["on"]),
+                "workflows": wf, "workflow": None if not wf else wf[0], "workflow_values": wv,
+                "best_workflow": closest,
+                "best_workflow_gap": None if closest is None else float(best.value - wv[closest]),
+                "cells": [{"agent": names[i], "observation": o, "fields": side["fields"].get((i, o)),
+                           "successor": names[c], "reached": (i, o) in side["on"]}
+                          for (i, o), c in sorted(side["choice"].items())]}
+
+    return {**out, "computed": True, "new": summary(sn), "old": summary(so), "changed": changed,
+            "policy_changed": bool(changed), "loss_new": kept(sn, so), "loss_old": kept(so, sn),
+            "states_without_data_new": int(sn["missing"].any(axis=1).sum()),
+            "states_without_data_old": int(so["missing"].any(axis=1).sum())}
+
+
 # ---------------------------------------------------------------- the report
 def trace_drift(new_fit: FitResult | EpochModel, old_fit: FitResult | EpochModel, *,
                 level: float = 0.05, correction: str = "holm",
                 permutations: int = DEFAULT_PERMUTATIONS, obs: Mapping | None = None,
                 reference: str = DRIFT_REFERENCE, tie_tol: float = POLICY_TIE_TOL,
-                rng: Any = None) -> DriftResult:
+                max_policies: int = DRIFT_MAX_POLICIES, rng: Any = None) -> DriftResult:
     r"""Which ``(k, i, c')`` laws changed between two traces, and whether the recommended policy did.
 
     Per shared triple a test of the outcome law ``P(k', tau | k, i, c')`` (G-test
@@ -680,6 +956,10 @@ def trace_drift(new_fit: FitResult | EpochModel, old_fit: FitResult | EpochModel
         Reference law of the AIS-induced SMDPs (default :data:`DRIFT_REFERENCE`).
     tie_tol : float >= 0
         Successors within this of the optimum are recommended (default :data:`POLICY_TIE_TOL`).
+    max_policies : int >= 1
+        With ``obs``: the exact decentralized optima are computed when each fitted
+        model has at most this many decentralized policies on the map's cells
+        (default :data:`DRIFT_MAX_POLICIES`; counted first), else skipped with the reason.
     rng : None, int or numpy Generator
         The Monte Carlo stream, normalized once with ``numpy.random.default_rng``.
 
@@ -696,8 +976,8 @@ def trace_drift(new_fit: FitResult | EpochModel, old_fit: FitResult | EpochModel
         ``obs`` does not apply to the labels of the two traces, or a cell has no
         successor admissible at all its states in one of the fitted models.
     """
-    new, old, level, permutations, tie_tol = _trace_drift_iv(new_fit, old_fit, level, correction,
-                                                             permutations, obs, reference, tie_tol)
+    new, old, level, permutations, tie_tol, max_policies = _trace_drift_iv(
+        new_fit, old_fit, level, correction, permutations, obs, reference, tie_tol, max_policies)
     t0 = time.perf_counter()
     rng = np.random.default_rng(rng)
     N = new.num_agents
@@ -761,9 +1041,10 @@ def trace_drift(new_fit: FitResult | EpochModel, old_fit: FitResult | EpochModel
                         for k in ("exact", "welch", "permutation", "degenerate")}}
 
     policy = _full_information(new, old, code_new, code_old, labels, names, tie_tol)
-    ais_policy = None
+    ais_policy = decentralized = None
     if obs is not None:
         ais_policy = _ais_policies(new, old, obs, labels, code_new, code_old, names, reference, tie_tol)
+        decentralized = _decentralized(new, old, obs, labels, code_new, code_old, names, max_policies)
 
     what = "family-wise error" if correction == "holm" else "false discovery rate"
     pol = (f"recommended policy {'changed' if policy['policy_changed'] else 'unchanged'} "
@@ -773,6 +1054,16 @@ def trace_drift(new_fit: FitResult | EpochModel, old_fit: FitResult | EpochModel
         pol += (f"; AIS-greedy on the map {'changed' if ais_policy['policy_changed'] else 'unchanged'} "
                 f"({ais_policy['changed_on_path']} on its path, {len(ais_policy['changed'])} in all, of "
                 f"{ais_policy['shared_cells']} shared cells)")
+    if decentralized is not None and decentralized["computed"]:
+        dn, do = decentralized["new"], decentralized["old"]
+        pol += (f"; decentralized optimum on the map {'changed' if decentralized['policy_changed'] else 'unchanged'}"
+                f" ({dn['workflow'] or 'unnamed'} new, {do['workflow'] or 'unnamed'} old; "
+                f"{len(decentralized['changed'])} cells differ")
+        if decentralized["loss_new"] is not None:
+            pol += f", keeping the old one loses {decentralized['loss_new']:.3g} in the new model"
+        pol += ")"
+    elif decentralized is not None:
+        pol += f"; decentralized optimum on the map not computed ({decentralized['reason']})"
     st = (f"start law {'changed' if start['rejected'] else 'unchanged'} (TV {start['tv']:.3g}, "
           f"adjusted p {start['adjusted']:.3g})")
     verdict = (f"drift: {len(changed)} of {m} shared triples changed, {st} ({correction}, {what} <= "
@@ -781,9 +1072,10 @@ def trace_drift(new_fit: FitResult | EpochModel, old_fit: FitResult | EpochModel
     return DriftResult(
         success=True, status="computed", message=verdict, iterations=0,
         settings={"level": level, "correction": correction, "permutations": permutations,
-                  "welch_min": WELCH_MIN, "reference": reference, "tie_tol": tie_tol},
+                  "welch_min": WELCH_MIN, "reference": reference, "tie_tol": tie_tol,
+                  "max_policies": max_policies},
         elapsed=time.perf_counter() - t0, level=level, correction=correction,
         permutations=permutations, num_shared=int(m), num_tests=int(in_family.sum()), tests=tests,
         triples=triples, changed=changed, only_new=only[0], only_old=only[1], start=start,
-        policy=policy, ais_policy=ais_policy, drift_found=bool(changed) or start["rejected"],
+        policy=policy, ais_policy=ais_policy, decentralized=decentralized, drift_found=bool(changed) or start["rejected"],
         policy_changed=bool(policy["policy_changed"]), verdict=verdict)

@@ -6,8 +6,11 @@ fit report (:func:`estimators.drift.trace_drift`; ``--json``: a ``drift`` key):
 which ``(k, i, c')`` laws changed (per-triple tests, Holm-corrected at
 ``--level``), the triples seen in one trace only, and whether the recommended
 full-information policy changed (with ``--obs``, an ``icsmdp-obs/1`` map over
-labels or a bundled map name, also the AIS-greedy policy on the map's cells).
-``--out`` is optional with ``--against``. Two traces with different agents or
+labels or a bundled map name, also the AIS-greedy policy on the map's cells and
+the exact optimum over decentralized policies on the cells, the workflow a
+designer would deploy: which cells changed their successor, what keeping the
+old one loses, and for a math-reasoning trace the named workflow each equals;
+``decentralized`` under ``drift``). ``--out`` is optional with ``--against``. Two traces with different agents or
 ``gamma`` exit 2 with one line, and nothing is written.
 
 Reads a handoff trace ``icsmdp-trace/1`` (:func:`icsmdp_theory.traces.read_trace`,
@@ -135,6 +138,29 @@ def print_drift_report(drift: dict, top: int = 12) -> None:
             print(f"    {c['agent']} at {at}: {c['old']} -> {c['new']}")
         if len(pol["changed"]) > top:
             print(f"    ... {len(pol['changed']) - top} more")
+    dec = drift.get("decentralized")
+    if dec is not None and not dec["computed"]:
+        print(f"  decentralized optimum on the map: not computed ({dec['reason']})")
+    elif dec is not None:
+        what = "accuracy (undiscounted correct)" if dec["objective"] == "correct" else \
+            "discounted reward"
+        print(f"  decentralized optimum on the map ({what}): "
+              f"{'changed' if dec['policy_changed'] else 'unchanged'}")
+        for side in ("new", "old"):
+            s = dec[side]
+            name = s["workflow"] or "no named workflow"
+            near = "" if s["workflow"] is not None or s["workflow_values"] is None else \
+                "; no named workflow has data on all the states it reaches" \
+                if s["best_workflow"] is None else \
+                f"; best named: {s['best_workflow']}, {s['best_workflow_gap']:.3g} below"
+            print(f"    {side}: {s['value']:.4f} ({name}{near}; {s['num_policies']} policies)")
+        for c in dec["changed"][:top]:
+            at = json.dumps(c["fields"]) if c["fields"] is not None else c["observation"]
+            print(f"    {c['agent']} at observation {at}: {c['old']} -> {c['new']}")
+        for side, other in (("new", "old"), ("old", "new")):
+            loss = dec["loss_" + side]
+            print(f"    keeping the {other} recommendation loses "
+                  f"{'-' if loss is None else f'{loss:.4g}'} in the {side} model")
 
 
 def _map_path(arg: str, stack: ExitStack) -> str:

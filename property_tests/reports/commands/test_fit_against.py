@@ -11,7 +11,9 @@ import json
 import numpy as np
 import pytest
 
-from icsmdp_theory.traces import TraceWriter
+from estimators.policy_value import policy_value
+from icsmdp_theory.math_reasoning import WORKFLOW_NAMES, math_reasoning, workflow_policy
+from icsmdp_theory.traces import TraceWriter, simulate_epoch_trace
 from reports.cli import main
 
 
@@ -66,6 +68,67 @@ def test_obs_map_compares_the_ais_greedy_policies(tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)["drift"]
     assert d["obs"] == str(obs) and d["ais_policy"]["shared_cells"] == 2
     assert not d["ais_policy"]["policy_changed"]
+
+
+def _math_trace(path, dataset, episodes, seed):
+    m = math_reasoning(dataset)
+    behavior = []
+    for i in range(m.num_agents):
+        mask = m.state_agent == i
+        ok = np.ones((m.num_observations[i], m.num_agents + 1), bool)
+        np.logical_and.at(ok, m.state_observation[mask], m.admissible[mask])
+        behavior.append(ok / ok.sum(1, keepdims=True))
+    simulate_epoch_trace(m, path, episodes=episodes, behavior=behavior, seed=seed, max_invocations=60)
+    return str(path)
+
+
+def test_obs_map_reports_the_decentralized_optimum_of_math_traces(tmp_path, capsys):
+    """Two math-reasoning traces and the 4-bit map: the ``decentralized`` entry under ``drift``.
+
+    Independent checks: the optimum's accuracy is at least every named workflow's (its
+    fitted accuracy where the trace has data) and, for the trace of a workflow run alone
+    (CoT deployed, so only CoT's branches have data), it is CoT's exact accuracy in the
+    true model up to the Monte Carlo error of 2,000 episodes (4 standard deviations).
+    """
+    new = _math_trace(tmp_path / "new.jsonl", "MathQA", 800, 0)
+    old = _math_trace(tmp_path / "old.jsonl", "MMLU-Elem", 800, 1)
+    obs = tmp_path / "bits.json"
+    obs.write_text(json.dumps({"format": "icsmdp-obs/1",
+                               "fields": [["given", "modified", "checked", "judged"]] * 4}))
+    assert main(["fit", new, "--against", old, "--obs", str(obs), "--json"]) == 0
+    dec = json.loads(capsys.readouterr().out)["drift"]["decentralized"]
+    assert dec["computed"] and dec["objective"] == "correct" and dec["discounted"] is False
+    for side in ("new", "old"):
+        s = dec[side]
+        assert s["num_policies"] >= 1 and 0 < s["value"] <= 1
+        named = [v for v in s["workflow_values"].values() if v is not None]
+        assert all(s["value"] >= v - 1e-12 for v in named)
+        if s["best_workflow"] is not None:
+            assert s["best_workflow_gap"] == pytest.approx(s["value"] - max(named), abs=1e-12)
+    assert main(["fit", new, "--against", old, "--obs", str(obs)]) == 0
+    out = capsys.readouterr().out
+    assert "decentralized optimum on the map (accuracy (undiscounted correct))" in out
+    assert "keeping the old recommendation loses" in out
+    # one workflow deployed: its trace's fitted optimum is that workflow, with its true accuracy
+    m = math_reasoning("MathQA")
+    cot = workflow_policy(m, "CoT")
+    behavior = []
+    for i in range(m.num_agents):
+        b = np.zeros((m.num_observations[i], m.num_agents + 1))
+        mask = m.state_agent == i
+        b[m.state_observation[mask], cot[mask]] = 1.0
+        behavior.append(b)
+    for name, seed in (("a", 2), ("b", 3)):
+        simulate_epoch_trace(m, tmp_path / f"{name}.jsonl", episodes=2000, behavior=behavior, seed=seed)
+    assert main(["fit", str(tmp_path / "a.jsonl"), "--against", str(tmp_path / "b.jsonl"), "--obs",
+                 str(obs), "--json"]) == 0
+    dec = json.loads(capsys.readouterr().out)["drift"]["decentralized"]
+    exact = policy_value(m, cot, discounted=False).values["correct"]
+    sd = np.sqrt(exact * (1 - exact) / 2000)
+    for side in ("new", "old"):
+        assert dec[side]["workflow"] == "CoT" and dec[side]["num_policies"] == 1
+        assert abs(dec[side]["value"] - exact) <= 4 * sd
+    assert not dec["policy_changed"] and dec["changed"] == [] and dec["loss_new"] == 0.0
 
 
 @pytest.mark.parametrize("case, fragment", [
