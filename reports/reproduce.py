@@ -6,7 +6,9 @@ with the sections of one experiment:
 - ``kind="synthetic"``: T1 and T2 (:mod:`reports.studies.synthetic_t1`,
   :mod:`reports.studies.synthetic_t2`);
 - ``kind="routing"``: routing (:mod:`reports.studies.routing`);
-- ``kind="all"``: the three (the full paper-scale reproduction with ``quick=False``).
+- ``kind="all"``: the three (the full paper-scale reproduction with ``quick=False``);
+- ``kind="llm"``: the multi-LLM workflow of Table 1 on its calibrated model
+  (:mod:`reports.studies.llm`; sizes in its docstring).
 
 Instances come from :mod:`icsmdp_theory.families`. Every IC-Q run is tabular;
 the synthetic runs use the fixed uniform behavior (``FixedBehavior()``) so
@@ -50,6 +52,7 @@ from typing import Any
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.validation import positive_int
 from reports.builder import DEFAULT_OUT, build_report
+from reports.studies.llm import llm
 from reports.studies.routing import routing
 from reports.studies.synthetic_t1 import synthetic_t1
 from reports.studies.synthetic_t2 import synthetic_t2
@@ -58,7 +61,7 @@ __all__ = ["reproduce", "campaign_dir", "REPRODUCE_KINDS", "SECTIONS", "CAMPAIGN
 
 #: Sections per experiment kind.
 SECTIONS = {"synthetic": (synthetic_t1, synthetic_t2), "routing": (routing,),
-            "all": (synthetic_t1, synthetic_t2, routing)}
+            "all": (synthetic_t1, synthetic_t2, routing), "llm": (llm,)}
 #: Accepted ``kind`` values.
 REPRODUCE_KINDS = tuple(SECTIONS)
 #: Subdirectory of ``out`` holding the studies' results files.
@@ -83,7 +86,7 @@ def reproduce(kind: str, quick: bool = True, out=DEFAULT_OUT, *, seed: int = 0,
 
     Parameters
     ----------
-    kind : {"synthetic", "routing", "all"}
+    kind : {"synthetic", "routing", "all", "llm"}
         The sections (:data:`SECTIONS`).
     quick : bool
         Reduced sizes (default) or paper scale (module docstring, "Sizes").

@@ -68,7 +68,7 @@ swept axis from it.
 
 Named sweeps
 ------------
-:data:`NAMED_SWEEPS` maps ``t1``, ``t2`` and ``routing`` to the studies of
+:data:`NAMED_SWEEPS` maps ``t1``, ``t2``, ``routing`` and ``llm`` to the studies of
 ``icsmdp reproduce`` (:mod:`reports.studies`): each study module exposes
 ``<name>_campaign(seed, quick) -> Campaign`` and ``<name>_data(seed, quick,
 results)``; :func:`named_sweep` resolves them.
@@ -823,6 +823,7 @@ NAMED_SWEEPS: dict = {
                      "render_t2"),
     "routing": NamedSweep("routing", "reports.studies.routing", "routing_campaign",
                           "routing_data", "render_routing"),
+    "llm": NamedSweep("llm", "reports.studies.llm", "llm_campaign", "llm_data", "render_llm"),
 }
 
 

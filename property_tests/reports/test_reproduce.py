@@ -18,7 +18,7 @@ from reports.studies.synthetic_t2 import synthetic_t2
 
 
 def test_sections_per_kind():
-    assert REPRODUCE_KINDS == ("synthetic", "routing", "all") == cli_reproduce.KINDS
+    assert REPRODUCE_KINDS == ("synthetic", "routing", "all", "llm") == cli_reproduce.KINDS
     assert SECTIONS["synthetic"] == (synthetic_t1, synthetic_t2)
     assert SECTIONS["routing"] == (routing,)
     assert SECTIONS["all"] == (synthetic_t1, synthetic_t2, routing)

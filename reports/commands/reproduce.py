@@ -1,13 +1,15 @@
 """``icsmdp reproduce``: the paper's experiments as a report (:mod:`reports.reproduce`).
 
-``icsmdp reproduce synthetic|routing|all [--full] [--out DIR] [--seed S] [--jobs N]
+``icsmdp reproduce synthetic|routing|all|llm [--full] [--out DIR] [--seed S] [--jobs N]
 [--scheduler ADDRESS] [--resume] [--json]`` writes the report directory of one
 experiment and prints its absolute path (``--out`` and ``--scheduler`` are
 checked before any work; a progress bar per study on stderr when it is a
 terminal, never under ``--json``; with ``--json``: one JSON object ``{"kind",
 "quick", "seed", "report", "campaigns", "sections"}`` where ``campaigns`` maps
 each study to its results file and ``sections`` is the report's
-``report.json`` section data).
+``report.json`` section data; for ``llm`` the object also has one key per
+dataset, ``MathQA``, ``MMLU-HS``, ``MMLU-Elem``, each holding exactly ``Direct, CoT,
+Reflect, Comb-E, Comb-T, ais_optimum, full_optimum, icq, icq_workflow``).
 
 Every study is a campaign (:mod:`reports.campaign`) whose tasks run on
 ``--jobs`` worker processes (default every core) or on the Dask cluster at
@@ -33,7 +35,7 @@ from reports.studies.runner import StudyInterrupted, StudyTaskErrors
 __all__ = ["add_parser", "KINDS"]
 
 #: Experiment kinds (kept in sync with :data:`reports.reproduce.REPRODUCE_KINDS`).
-KINDS = ("synthetic", "routing", "all")
+KINDS = ("synthetic", "routing", "all", "llm")
 
 
 def _exit_status(args) -> int:
@@ -64,10 +66,12 @@ def _run(args) -> int:
         return 1
     doc = json.loads((path / "report.json").read_text(encoding="utf-8"))
     if args.json:
-        print(json.dumps({"kind": args.kind, "quick": not args.full, "seed": args.seed,
-                          "report": str(path),
-                          "campaigns": doc.get("provenance", {}).get("campaigns", {}),
-                          "sections": doc["sections"]}, allow_nan=False))
+        obj = {"kind": args.kind, "quick": not args.full, "seed": args.seed, "report": str(path),
+               "campaigns": doc.get("provenance", {}).get("campaigns", {}),
+               "sections": doc["sections"]}
+        if args.kind == "llm":
+            obj.update(doc["sections"]["llm"]["json"])
+        print(json.dumps(obj, allow_nan=False))
     else:
         print(path)
     return 0
@@ -75,7 +79,8 @@ def _run(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("reproduce", help=COMMAND_HELP["reproduce"])
-    p.add_argument("kind", help="synthetic (T1, T2), routing, or all (the three sections)")
+    p.add_argument("kind", help="synthetic (T1, T2), routing, all (the three sections), or "
+                   "llm (the multi-LLM workflow of Table 1 on its calibrated model)")
     p.add_argument("--full", action="store_true", help="paper-scale runs (slow)")
     p.add_argument("--out", default=str(Path("reports") / "out"),
                    help="directory under which the report directory is created (the studies' "
