@@ -1,6 +1,6 @@
 """``icsmdp fit TRACE.jsonl --out MODEL.json|MODEL.npz [--alpha0 A] [--admissible observed|declared] [--force] [--json]``.
 
-``icsmdp fit NEW.jsonl --against OLD.jsonl [--out MODEL.json] [--level 0.05] [--obs MAP] [--json]``
+``icsmdp fit NEW.jsonl --against OLD.jsonl [--out MODEL.json] [--level 0.05] [--correction holm|bh] [--obs MAP] [--json]``
 also fits the older trace ``OLD.jsonl`` and prints the drift report after the
 fit report (:func:`estimators.drift.trace_drift`; ``--json``: a ``drift`` key):
 which ``(k, i, c')`` laws changed (per-triple tests, Holm-corrected at
@@ -180,7 +180,8 @@ def _map_doc(path: str, model) -> dict:
 
 def _run(args) -> int:
     if args.against is None:
-        for flag, value in (("--level", args.level), ("--obs", args.obs)):
+        for flag, value in (("--level", args.level), ("--obs", args.obs),
+                            ("--correction", args.correction)):
             if value is not None:
                 raise InvalidArgumentError(f"`{flag}` applies with `--against OLD.jsonl` only.")
         if args.out is None:
@@ -205,7 +206,8 @@ def _run(args) -> int:
                                   admissible=args.admissible, alpha0=alpha0)
             obs = None if obs_path is None else _map_doc(obs_path, fit.model)
             try:
-                result = trace_drift(fit, old, level=level, obs=obs, rng=0)
+                result = trace_drift(fit, old, level=level, obs=obs, rng=0,
+                                     correction=args.correction or "holm")
             except InvalidObservationMapError as exc:
                 raise InvalidObservationMapError(f"{obs_path}: {exc}") from None
             drift = {"against": against_path, "obs": args.obs, **result.to_dict()}
@@ -235,6 +237,9 @@ def add_parser(sub) -> None:
                                  "--against")
     p.add_argument("--against", help="an older trace of the same workflow: print the drift report "
                                      "(changed (k, i, c') laws, recommended policy)")
+    p.add_argument("--correction", choices=("holm", "bh"), default=None,
+                   help="with --against: multiple-testing correction across triples, Holm "
+                   "(family-wise, default) or bh (Benjamini-Hochberg, false discovery rate)")
     p.add_argument("--level", help="with --against: level of the Holm-corrected tests, in (0, 1) "
                                    "(default 0.05)")
     p.add_argument("--obs", help="with --against: an observation map over labels (icsmdp-obs/1, or "

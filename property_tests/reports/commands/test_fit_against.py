@@ -49,6 +49,19 @@ def test_against_prints_the_drift_report_and_names_the_changed_triple(tmp_path, 
     assert "1 of 2 shared triples changed" in out and '"x"' in out and (tmp_path / "m.json").is_file()
 
 
+def test_correction_bh_adjusts_by_benjamini_hochberg(tmp_path, capsys):
+    new = _write(tmp_path / "new.jsonl", p_two=0.6, seed=1)
+    old = _write(tmp_path / "old.jsonl", p_two=0.2, seed=2)
+    assert main(["fit", new, "--against", old, "--correction", "bh", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)["drift"]
+    assert d["correction"] == "bh"
+    (c,) = d["changed"]
+    # one test (the other triple's law and the rewards are degenerate): BH and Holm leave p as is
+    assert d["num_tests"] == 1 and c["adjusted"] == c["law"]["p_value"] < 1e-10
+    assert "bh, false discovery rate" in d["verdict"]
+    assert main(["fit", new, "--correction", "bh", "--out", str(tmp_path / "m.json")]) == 2
+
+
 def test_no_drift_between_two_traces_of_one_workflow(tmp_path, capsys):
     a = _write(tmp_path / "a.jsonl", seed=3)
     b = _write(tmp_path / "b.jsonl", seed=4)
