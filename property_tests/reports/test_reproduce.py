@@ -83,7 +83,7 @@ def test_resume_runs_no_finished_task_and_gives_the_same_families(routing_report
 
 def test_reproduce_rejects_bad_kind(tmp_path):
     with pytest.raises(InvalidArgumentError, match="`kind` must be one of"):
-        reproduce("llm", out=tmp_path)
+        reproduce("cpu", out=tmp_path)
     with pytest.raises(InvalidArgumentError, match="`seed` must be an integer >= 0, got -1"):
         reproduce("routing", out=tmp_path, seed=-1)
     with pytest.raises(InvalidArgumentError, match="`seed`"):
