@@ -33,7 +33,7 @@ from icsmdp_theory.traces import TraceData, read_trace
 __all__ = ["load_instance_arg", "read_trace_arg", "output_file", "load_model_arg", "MATH_REASONING_PREFIX", "file_format", "positive_float_type", "positive_int_type", "mixing_eps_type",
            "int_arg", "float_arg", "writable_destination", "run_record_paths",
            "TerminationSignals", "show_progress", "EXIT_INTERRUPTED", "EXIT_TERMINATED",
-           "add_campaign_arguments", "campaign_options"]
+           "add_campaign_arguments", "campaign_options", "one_line_parse_errors"]
 
 #: Exit status after Ctrl-C (SIGINT): 128 + 2, the shell's convention.
 EXIT_INTERRUPTED = 130
@@ -239,6 +239,22 @@ def show_progress(args) -> bool:
         return False
     isatty = getattr(sys.stderr, "isatty", None)
     return bool(isatty and isatty())
+
+
+def one_line_parse_errors(p: argparse.ArgumentParser, command: str) -> None:
+    """Make ``p``'s own errors (bad or unknown options) one line on stderr and exit status 2."""
+    def one_line_error(message):
+        print(f"icsmdp {command}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    p.error = one_line_error
+    parse_known = p.parse_known_args
+
+    def strict_parse_known_args(args=None, namespace=None):
+        ns, extras = parse_known(args, namespace)
+        if extras:
+            one_line_error(f"unrecognized arguments: {' '.join(extras)}")
+        return ns, extras
+    p.parse_known_args = strict_parse_known_args
 
 
 def add_campaign_arguments(p: argparse.ArgumentParser) -> None:

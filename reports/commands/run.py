@@ -27,7 +27,7 @@ import numpy as np
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.results import to_jsonable
 from reports.arguments import (EXIT_INTERRUPTED, float_arg, int_arg, load_model_arg,
-                               run_record_paths, show_progress)
+                               one_line_parse_errors, run_record_paths, show_progress)
 from solvers.api import solve
 from solvers.icq import ICQ, LEARNERS, EpsilonGreedy, FixedBehavior
 from solvers.records import evaluate_greedy_policies, save_run
@@ -138,17 +138,5 @@ def add_parser(sub) -> None:
                    help="exact value of each seed's greedy policy (small instances)")
     p.add_argument("--out", default=None, help="write PATH.npz + PATH.json (checked before the run)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-
-    def one_line_error(message):  # argparse's own errors: one line, exit 2
-        print(f"icsmdp run: error: {message}", file=sys.stderr)
-        sys.exit(2)
-    p.error = one_line_error
-    parse_known = p.parse_known_args
-
-    def strict_parse_known_args(args=None, namespace=None):  # unknown options: one line too
-        ns, extras = parse_known(args, namespace)
-        if extras:
-            one_line_error(f"unrecognized arguments: {' '.join(extras)}")
-        return ns, extras
-    p.parse_known_args = strict_parse_known_args
+    one_line_parse_errors(p, 'run')  # argparse's own errors: one line, exit 2
     p.set_defaults(func=_run)

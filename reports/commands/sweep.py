@@ -40,7 +40,7 @@ from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.io import atomic_write
 from icsmdp_theory.results import to_jsonable
 from reports.arguments import (EXIT_INTERRUPTED, add_campaign_arguments, campaign_options,
-                               int_arg, writable_destination)
+                               int_arg, one_line_parse_errors, writable_destination)
 from reports.builder import build_report
 from reports.campaign import run_campaign
 from reports.commands import COMMAND_HELP
@@ -197,17 +197,5 @@ def add_parser(sub) -> None:
                    help=f"output directory (default {DEFAULT_SWEEP_OUT})")
     add_campaign_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object (no progress)")
-
-    def one_line_error(message):  # argparse's own errors: one line, exit 2
-        print(f"icsmdp sweep: error: {message}", file=sys.stderr)
-        sys.exit(2)
-    p.error = one_line_error
-    parse_known = p.parse_known_args
-
-    def strict_parse_known_args(args=None, namespace=None):  # unknown options: one line too
-        ns, extras = parse_known(args, namespace)
-        if extras:
-            one_line_error(f"unrecognized arguments: {' '.join(extras)}")
-        return ns, extras
-    p.parse_known_args = strict_parse_known_args
+    one_line_parse_errors(p, 'sweep')  # argparse's own errors: one line, exit 2
     p.set_defaults(func=_run)
