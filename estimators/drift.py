@@ -136,7 +136,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.special import gammaln, xlogy
 from scipy.stats import t as t_dist
 
@@ -590,17 +589,7 @@ def _compare(q_new, adm_new, pol_new, q_old, adm_old, pol_old, rows_new, rows_ol
 
 def _on_path(model: EpochModel, policy: np.ndarray) -> np.ndarray:
     """Bool ``(S,)``: the epoch states reachable from ``rho0`` when every state ``s`` commits to ``policy[s]``."""
-    S = model.num_epoch_states
-    go = (model.trans_next >= 0) & (model.trans_successor == np.asarray(policy)[model.trans_state])
-    graph = sp.csr_array((np.ones(int(go.sum())), (model.trans_state[go], model.trans_next[go])),
-                         shape=(S, S))
-    seen = np.asarray(model.rho0) > 0
-    frontier = seen.copy()
-    while frontier.any():
-        nxt = (graph.T @ frontier.astype(float)) > 0
-        frontier = nxt & ~seen
-        seen |= nxt
-    return seen
+    return model.reachable_states(policy)
 
 
 def _switch_loss(model: EpochModel, sol, rows: np.ndarray, other: np.ndarray) -> float:

@@ -402,15 +402,7 @@ def reachable_choices(model: EpochModel, policy: Any, *, cells: bool = False) ->
         ``{"agent", "observation" | "label", "successor"}`` (names), sorted.
     """
     sigma = np.asarray(policy, dtype=np.int64)
-    S, n1 = model.num_epoch_states, model.num_successors
-    P = model.transition_law()
-    rows = sp.csr_array(P[np.arange(S) * n1 + sigma])
-    seen = np.asarray(model.rho0) > 0
-    frontier = seen.copy()
-    while frontier.any():
-        nxt = (rows.T @ frontier.astype(float)) > 0
-        frontier = nxt & ~seen
-        seen |= nxt
+    seen = model.reachable_states(sigma)
     out: dict = {}
     for s in np.flatnonzero(seen):
         i = int(model.state_agent[s])

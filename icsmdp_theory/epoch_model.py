@@ -481,8 +481,9 @@ class EpochModel:
                     counts=self.counts, validate=False)
         return (_rebuild, (args,))
 
-    def reachable_states(self) -> np.ndarray:
-        """Bool ``(S,)``: the epoch states reachable from ``rho0`` through admissible transitions.
+    def reachable_states(self, policy: Any = None) -> np.ndarray:
+        """Bool ``(S,)``: the epoch states reachable from ``rho0`` through admissible transitions
+        (with ``policy``, an int array ``(S,)``: through the successor each state commits to).
 
         A trace of the workflow under a behavior that tries every admissible
         successor visits exactly these states in the long run, so a fitted model
@@ -490,6 +491,8 @@ class EpochModel:
         """
         S = self.num_epoch_states
         go = self.trans_next >= 0
+        if policy is not None:  # only the successor each state commits to
+            go &= self.trans_successor == np.asarray(policy)[self.trans_state]
         graph = sp.csr_array((np.ones(int(go.sum())), (self.trans_state[go], self.trans_next[go])),
                              shape=(S, S))
         seen = np.asarray(self.rho0) > 0

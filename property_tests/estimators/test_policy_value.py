@@ -103,3 +103,23 @@ def test_bad_policies_are_refused_with_the_state():
     s = int(np.flatnonzero([(~m.admissible[s]).any() for s in range(m.num_epoch_states)])[0])
     with pytest.raises(InvalidArgumentError, match=f"entry {s} .*not admissible"):
         policy_value(m, bad)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10 ** 6), st.integers(0, 10 ** 6))
+def test_reachable_states_under_a_policy_is_a_plain_graph_search(seed, pseed):
+    """``EpochModel.reachable_states(policy)`` against a breadth-first search over the table."""
+    m = random_epoch_model(seed)
+    rng = np.random.default_rng(pseed)
+    sigma = np.array([rng.choice(np.flatnonzero(m.admissible[s])) for s in range(m.num_epoch_states)])
+    succ = {s: set() for s in range(m.num_epoch_states)}
+    for s, c, nxt in zip(m.trans_state, m.trans_successor, m.trans_next):
+        if nxt >= 0 and c == sigma[s]:
+            succ[int(s)].add(int(nxt))
+    seen = set(np.flatnonzero(np.asarray(m.rho0) > 0).tolist())
+    todo = list(seen)
+    while todo:
+        for t in succ[todo.pop()] - seen:
+            seen.add(t)
+            todo.append(t)
+    assert set(np.flatnonzero(m.reachable_states(sigma)).tolist()) == seen
