@@ -42,37 +42,47 @@ Calls (the agents' fixed local behaviour; ``h`` the difficulty)
 ----------------------------------------------------------------
 - **commissioner**: opens, routes and closes; changes nothing but ``length``.
 - **thinker**: if the answer was judged wrong and the checker's critique is
-  pending, it relays the critique (``feedback = "relay"``); otherwise it writes a
-  fresh rationale, sound with probability ``rationale[h]``.
-- **editor**, first answer (``given = 0``): correct with probability
-  ``direct[h]`` without a rationale, ``follow_sound`` / ``follow_unsound`` with a
-  sound / unsound one. A later call is a revision (``modified = 1``,
-  ``round + 1``): with the checker's critique a wrong answer is repaired with
-  probability ``repair[h]`` and a right one (a false alarm) is broken with
-  probability ``breakage[h]``; with the thinker's relay the repair probability
-  is ``relay * repair[h]`` (information lost in the relay), the breakage the
-  same; with only a fresh rationale the editor answers anew from it; with
-  nothing new it keeps its answer. Once ``round = round_cap`` a further
-  revision keeps the answer (correctness no longer changes; only reachable
-  with ``round_cap >= 2``, see below).
-  Every editor call resets ``checked``, ``judged``, the rationale and the feedback.
+  pending, it relays the critique (``feedback = "relay"``) as a new, unchecked
+  rationale: it clears ``checked`` and ``judged`` and sets ``modified``
+  (``1010 -> 1100``, a cell no other path reaches). Otherwise it writes a fresh
+  rationale, sound with probability ``rationale[h]``; before any answer the
+  rationale ends with a proposed answer (``given = 1``, right iff the rationale
+  is sound): ``0000 -> 1000``.
+- **editor**, first answer (``given = 0``): a direct answer, correct with
+  probability ``direct[h]``. After the thinker's proposal (an unchecked answer)
+  it writes the final answer from the rationale, correct with probability
+  ``follow_sound`` / ``follow_unsound``, and sets ``modified`` (``1000 ->
+  1100``). A call on a checked answer is a revision (``modified = 1``,
+  ``round + 1``; ``checked`` and the verdict acted on stay, ``1010 -> 1110``):
+  with the checker's critique a wrong answer is repaired with probability
+  ``repair[h]`` and a right one (a false alarm) is broken with probability
+  ``breakage[h]``; with only a fresh rationale the editor answers anew from it;
+  with nothing new it keeps its answer. The revision answering the thinker's
+  relay repairs with probability ``relay * repair[h]`` (information lost in the
+  relay), the breakage the same, and sets all four bits (``1100 -> 1111``, again
+  a cell of its own, so Comb-E's and Comb-T's last commissioner calls are
+  different cells). Once ``round = round_cap`` a further revision keeps the
+  answer (correctness no longer changes; only reachable with ``round_cap >=
+  2``, see below). Every editor call clears the rationale and the feedback.
 - **checker**: judges the current answer wrong with probability ``detect[h]``
   if it is wrong, ``false_alarm[h]`` if it is right; a negative verdict leaves
-  its critique (``feedback = "critique"``).
+  its critique (``feedback = "critique"``). It clears ``modified`` (the answer
+  is now a checked one): ``1000, 1100 -> 1010 / 1011``.
 
 Admissible handoffs (constant on each (agent, 4-bit) cell, so the cells of the
 4-bit map admit exactly their states' sets; SPEC 10's intersection rule loses
 nothing): the commissioner before any answer picks the editor or the thinker;
-with an unchecked answer STOP or the checker; with a checked answer STOP, the
-editor or the thinker; once the answer is a revision (``modified = 1``) only
-STOP: **one revision round**, as in every workflow of Table 1, and the cap is
-observable. The editor hands to the commissioner or the checker; the thinker to
-the editor; the checker to the commissioner. Only the commissioner may STOP.
-The four bits then only move forward (``0000 -> 1000 -> 101j -> 1100 ->
-111j``; the commissioner and the thinker leave them, every editor and checker
-call moves them), so **every** policy, decentralized or not, STOPs within 10
-calls, and ``length_cap = 9`` records the exact number of earlier calls. There are 102
-deterministic decentralized policies on the reachable cells
+with an unchecked answer STOP or the checker; with a checked answer judged
+wrong STOP, the editor or the thinker; with an answer judged right, or a
+checked revision (``modified = checked = 1``), only STOP: **one revision
+round**, as in every workflow of Table 1, and the cap is observable. The editor
+hands to the commissioner or the checker while the answer is neither checked
+nor modified, otherwise to the commissioner; the thinker to the editor; the
+checker to the commissioner. Only the commissioner may STOP. Every path is
+then ``[T|E] -> [C ->] [K -> C -> [E | T -> E] ->] C -> STOP`` in some form and
+**every** policy, decentralized or not, STOPs within 9 calls (``C T E C K C T E
+C``), so ``length_cap = 9`` records the exact number of earlier calls. There are
+14 deterministic decentralized policies on the reachable cells
 (:mod:`estimators.decentralized`).
 
 ``round_cap >= 2`` is a richer variant: the commissioner may also send a
@@ -82,7 +92,9 @@ lives in the dynamics, because an admissible set depending on the hidden
 ``round`` would, by the intersection rule, remove the choice from the whole
 4-bit cell. Some policies then never STOP (their accuracy is 0 and
 :func:`estimators.policy_value.policy_value` reports ``terminates=False``),
-and the 4-bit optimum beats every predefined workflow (3750 policies).
+and there are 150 decentralized policies; their optimum is still the best
+predefined workflow on every dataset (a second round repairs nothing more
+through the 4 bits).
 
 Rewards (components, SPEC 11)
 -----------------------------
@@ -158,7 +170,7 @@ and a dataset is a *mixture of levels* (``mix``), so its change is
    the fitted ``relay`` is about 0.52), and it costs one more thinker call.
    Comb-T is therefore dominated on every dataset.
 
-With one revision round the exact optimum over all 102 decentralized policies
+With one revision round the exact optimum over all 14 decentralized policies
 on the 4-bit cells *is* the best predefined workflow on every dataset (Comb-E,
 Comb-E, CoT on the reachable cells), as IC-Q's column of Table 1 reports; the
 full-information optimum, which sees ``right`` and ``difficulty``, is higher
@@ -210,7 +222,7 @@ OBSERVATION_BITS = ("given", "modified", "checked", "judged")
 #: Default number of revision rounds (label key ``round``; one, as in every workflow of Table 1).
 ROUND_CAP = 1
 #: Default cap on the recorded conversation length (label key ``length``): with one revision
-#: round no episode has more than 10 calls, so 9 records every call's exact position.
+#: round no episode has more than 9 calls, so 9 records every call's exact position.
 LENGTH_CAP = 9
 #: Default discount (decisions are discounted as everywhere in the toolkit).
 DEFAULT_GAMMA = 0.999
@@ -369,9 +381,14 @@ def _table(*rows) -> dict:
     return {(a, bits): succ for a, bits, succ in rows}
 
 
-_REFLECT_TAIL = (("editor", "0000", "checker"), ("checker", "1000", "commissioner"),
-                 ("commissioner", "1011", STOP_NAME), ("commissioner", "1010", "editor"),
-                 ("editor", "1010", "commissioner"), ("commissioner", "1100", STOP_NAME))
+def _check_tail(answered: str) -> tuple:
+    """The reflection round after the answer cell ``answered`` (``1000`` direct, ``1100`` CoT)."""
+    return (("checker", answered, "commissioner"), ("commissioner", "1011", STOP_NAME),
+            ("commissioner", "1010", "editor"), ("editor", "1010", "commissioner"),
+            ("commissioner", "1110", STOP_NAME))
+
+
+_THINK_FIRST = (("commissioner", "0000", "thinker"), ("thinker", "0000", "editor"))
 
 #: The five predefined workflows of Table 1 (module docstring).
 WORKFLOWS: dict[str, Workflow] = {
@@ -379,23 +396,23 @@ WORKFLOWS: dict[str, Workflow] = {
         ("commissioner", "0000", "editor"), ("editor", "0000", "commissioner"),
         ("commissioner", "1000", STOP_NAME))),
     "CoT": Workflow("CoT", "commissioner -> thinker -> editor -> commissioner -> STOP", _table(
-        ("commissioner", "0000", "thinker"), ("thinker", "0000", "editor"),
-        ("editor", "0000", "commissioner"), ("commissioner", "1000", STOP_NAME))),
+        *_THINK_FIRST, ("editor", "1000", "commissioner"), ("commissioner", "1100", STOP_NAME))),
     "Reflect": Workflow(
         "Reflect", "commissioner -> editor -> checker -> commissioner -> [if judged wrong: "
                    "editor -> commissioner ->] STOP",
-        _table(("commissioner", "0000", "editor"), *_REFLECT_TAIL)),
+        _table(("commissioner", "0000", "editor"), ("editor", "0000", "checker"),
+               *_check_tail("1000"))),
     "Comb-E": Workflow(
         "Comb-E", "commissioner -> thinker -> editor -> checker -> commissioner -> [if judged "
                   "wrong: editor -> commissioner ->] STOP",
-        _table(("commissioner", "0000", "thinker"), ("thinker", "0000", "editor"),
-               *_REFLECT_TAIL)),
+        _table(*_THINK_FIRST, ("editor", "1000", "checker"), *_check_tail("1100"))),
     "Comb-T": Workflow(
         "Comb-T", "commissioner -> thinker -> editor -> checker -> commissioner -> [if judged "
                   "wrong: thinker -> editor -> commissioner ->] STOP",
-        _table(("commissioner", "0000", "thinker"), ("thinker", "0000", "editor"),
-               *[r for r in _REFLECT_TAIL if r[:2] != ("commissioner", "1010")],
-               ("commissioner", "1010", "thinker"), ("thinker", "1010", "editor"))),
+        _table(*_THINK_FIRST, ("editor", "1000", "checker"),
+               *[r for r in _check_tail("1100") if r[:2] != ("commissioner", "1010")],
+               ("commissioner", "1010", "thinker"), ("thinker", "1010", "editor"),
+               ("editor", "1100", "commissioner"), ("commissioner", "1111", STOP_NAME))),
 }
 #: Workflow names in Table 1's column order.
 WORKFLOW_NAMES = tuple(WORKFLOWS)
@@ -416,23 +433,29 @@ def admissible_successors(agent: int, bits: str, *, round_cap: int = ROUND_CAP
                           ) -> tuple[int, ...]:
     """The admissible successors (indices, STOP = 4) of ``agent`` at the 4-bit observation ``bits``.
 
-    With ``round_cap = 1`` the commissioner must STOP once the answer is a
-    revision (``modified = 1``): one revision round, observable.
+    With ``round_cap = 1`` the commissioner must STOP once a checked answer is
+    judged right or revised (``1011``, ``111j``): one revision round, observable.
+    An unchecked answer (``1000``, ``1100``) may still go to the checker; the
+    editor may hand to the checker only an answer neither checked nor modified.
 
     >>> admissible_successors(0, "0000"), admissible_successors(0, "1010")
     ((1, 2), (4, 1, 2))
     >>> admissible_successors(0, "1110"), admissible_successors(0, "1110", round_cap=2)
     ((4,), (4, 1, 2))
+    >>> admissible_successors(0, "1011"), admissible_successors(0, "1100")
+    ((4,), (4, 3))
     """
     given, modified, checked = bits[0] == "1", bits[1] == "1", bits[2] == "1"
     if agent == _C:
         if not given:
             return (_E, _T)
-        if modified and round_cap == 1:
-            return (_STOP,)
-        return (_STOP, _K) if not checked else (_STOP, _E, _T)
+        if not checked:
+            return (_STOP, _K)
+        if round_cap == 1 and (modified or bits[3] == "1"):
+            return (_STOP,)                             # a revision, or judged right: final
+        return (_STOP, _E, _T)
     if agent == _E:
-        return (_C, _K)
+        return (_C,) if checked or modified else (_C, _K)
     if agent == _T:
         return (_E,)
     return (_C,)
@@ -545,24 +568,42 @@ def _act(st: tuple, agent: int, p: MathParams, round_cap: int, length_cap: int) 
     if agent == _K:
         wrong = p.detect[h] if st[_RIGHT] == 0 else p.false_alarm[h]
         neg = s.copy()
-        neg[_CHECKED], neg[_JUDGED], neg[_FB] = 1, 0, "critique"
+        neg[_MOD], neg[_CHECKED], neg[_JUDGED], neg[_FB] = 0, 1, 0, "critique"
         pos = s.copy()
-        pos[_CHECKED], pos[_JUDGED], pos[_FB] = 1, 1, "none"
+        pos[_MOD], pos[_CHECKED], pos[_JUDGED], pos[_FB] = 0, 1, 1, "none"
         return [(tuple(neg), wrong), (tuple(pos), 1.0 - wrong)]
     if agent == _T:
         if st[_CHECKED] == 1 and st[_JUDGED] == 0 and st[_FB] == "critique":
-            s[_FB] = "relay"
+            # the relay is a new, unchecked rationale: `1010 -> 1100`, a cell of its own
+            s[_FB], s[_MOD], s[_CHECKED], s[_JUDGED] = "relay", 1, 0, 0
             return [(tuple(s), 1.0)]
         good, bad = s.copy(), s.copy()
         good[_RAT], bad[_RAT] = "sound", "unsound"
+        if st[_GIVEN] == 0:
+            # the rationale ends with a proposed answer: the first answer of the conversation
+            good[_GIVEN], bad[_GIVEN] = 1, 1
+            good[_RIGHT], bad[_RIGHT] = 1, 0
         return [(tuple(good), p.rationale[h]), (tuple(bad), 1.0 - p.rationale[h])]
     # editor
     follow = {"sound": p.follow_sound, "unsound": p.follow_unsound}
-    s[_CHECKED], s[_JUDGED], s[_RAT], s[_FB] = 0, 0, "none", "none"
+    s[_RAT], s[_FB] = "none", "none"
     if st[_GIVEN] == 0:
-        p_right = p.direct[h] if st[_RAT] == "none" else follow[st[_RAT]]
-        s[_GIVEN], s[_MOD], s[_ROUND] = 1, 0, 0
+        p_right = p.direct[h]                           # a direct answer
+        s[_GIVEN], s[_MOD], s[_CHECKED], s[_JUDGED], s[_ROUND] = 1, 0, 0, 0, 0
+    elif st[_FB] == "relay":
+        # the revision answering the relayed critique: `1100 -> 1111`, reached by no other path
+        s[_MOD], s[_CHECKED], s[_JUDGED], s[_ROUND] = 1, 1, 1, min(st[_ROUND] + 1, round_cap)
+        right = st[_RIGHT]
+        if st[_ROUND] >= round_cap:
+            p_right = float(right)
+        else:
+            p_right = 1.0 - p.breakage[h] if right else p.relay * p.repair[h]
+    elif st[_CHECKED] == 0:
+        # the final answer written from the thinker's proposed answer (kept or changed)
+        p_right = follow[st[_RAT]] if st[_RAT] != "none" else float(st[_RIGHT])
+        s[_MOD], s[_JUDGED] = 1, 0
     else:
+        # a revision of a checked answer: `checked` and the verdict acted on stay
         s[_MOD], s[_ROUND] = 1, min(st[_ROUND] + 1, round_cap)
         right = st[_RIGHT]
         if st[_ROUND] >= round_cap:

@@ -452,7 +452,7 @@ def _evaluate_table(model, table, *, objective="correct", discounted=False):
 
 
 def _true_tables(m):
-    """Every decentralized policy of the true math model as a table over (agent, bits) (102)."""
+    """Every decentralized policy of the true math model as a table over (agent, bits) (14)."""
     tables = []
     for sigma in enumerate_decentralized_policies(m):
         t = dict(workflow_cells("Direct"))                          # defaults on unreached cells
@@ -485,14 +485,14 @@ def test_true_optima_of_the_two_calibrations_are_comb_e_and_cot():
 
 
 def test_decentralized_optimum_of_fitted_math_traces_against_brute_force(tmp_path):
-    """Small traces: the reported optimum of each fitted model is the best of the true model's 102
+    """Small traces: the reported optimum of each fitted model is the best of the true model's 14
     policies evaluated (policy_value) in the fitted model where it has data; the losses likewise."""
     new, old = _math_fit(tmp_path, "MathQA", 3000, 0), _math_fit(tmp_path, "MMLU-Elem", 3000, 1)
     d = trace_drift(new, old, obs=_FIELDS, rng=0)
     dec = d.decentralized
     assert dec["computed"] and dec["objective"] == "correct" and not dec["discounted"]
     tables = _true_tables(math_reasoning("MathQA"))
-    assert len(tables) == 102
+    assert len(tables) == 14
     for side, f in (("new", new), ("old", old)):
         vals = [_evaluate_table(f.model, t) for t in tables]
         best = max(v for v in vals if v is not None)
