@@ -35,6 +35,13 @@ updates. A seed takes part in at most one handoff per iteration and every
 per-seed computation is elementwise or a per-seed product, so the grouping
 never changes a seed's numbers.
 
+Engines. ``ICQ(engine=...)``: the tabular learner runs by default on the
+compiled loop (:mod:`solvers.compiled`, a numba kernel per seed, seeds one
+after another), which reproduces this batched numpy loop bit for bit (same
+streams, trajectories, ``Q`` at every checkpoint, message log and counters;
+tested); ``engine="numpy"`` keeps the batched loop, which the linear and MLP
+learners always use.
+
 Choices fixed here (the paper leaves them open):
 
 - **Updates.** ``T`` counts updates (handoffs) *per seed*; a seed stops once
@@ -109,14 +116,18 @@ from icsmdp_theory.validation import is_int, is_real, positive_int, positive_rea
 from solvers.common import TIE_TOL
 from solvers.api import register
 from solvers.approximators import LinearQ, MLPQ, TabularQ, mlp_init
+from solvers.compiled import CompiledLoop
 from solvers.records import MESSAGE_FIELDS, RunRecord
 
 __all__ = ["ICQ", "StepSize", "EpsilonGreedy", "FixedBehavior", "ICQAgent", "BatchRun", "run_icq",
            "build_agents", "replay_agent", "make_simulator", "agent_sizes", "LEARNERS",
-           "SHARED_INIT_KEY", "BEGIN_COLUMN"]
+           "SHARED_INIT_KEY", "BEGIN_COLUMN", "ENGINES"]
 
 #: Learner kinds.
 LEARNERS = ("tabular", "linear", "mlp")
+#: Loop engines: ``"compiled"`` (:mod:`solvers.compiled`, tabular learner), ``"numpy"``
+#: (:class:`BatchRun`'s batched numpy loop), ``"auto"`` (compiled whenever it applies).
+ENGINES = ("auto", "compiled", "numpy")
 _STEP_RULES = ("constant", "harmonic", "paper")
 _STEP_INDEX = ("auto", "pair", "agent")
 #: ``spawn_key`` head of the shared initial parameters.
@@ -268,6 +279,11 @@ class ICQ:
         ``"stalled"``.
     progress : bool or None
         tqdm bar on stderr; ``None``: on long runs with a terminal.
+    engine : {"auto", "compiled", "numpy"}
+        The loop: ``"compiled"`` runs each seed in a numba kernel
+        (:mod:`solvers.compiled`; tabular learner only), ``"numpy"`` the batched
+        numpy loop of :class:`BatchRun`; both give the same numbers bit for bit.
+        ``"auto"``: compiled for the tabular learner, numpy otherwise.
     """
 
     learner: str = "tabular"
@@ -287,10 +303,16 @@ class ICQ:
     horizon: int | None = None
     stall_steps: int = 100_000
     progress: bool | None = None
+    engine: str = "auto"
 
     def __post_init__(self):
         if self.learner not in LEARNERS:
             raise InvalidArgumentError(f"`learner` must be one of {LEARNERS}, got {self.learner!r}.")
+        if self.engine not in ENGINES:
+            raise InvalidArgumentError(f"`engine` must be one of {ENGINES}, got {self.engine!r}.")
+        if self.engine == "compiled" and self.learner != "tabular":
+            raise InvalidArgumentError(f"`engine` 'compiled' runs the tabular learner only, got "
+                                       f"learner {self.learner!r}; use engine 'numpy' or 'auto'.")
         positive_int("updates", self.updates)
         if is_int(self.seeds):
             positive_int("seeds", self.seeds)
@@ -344,6 +366,13 @@ class ICQ:
         return tuple(range(self.seeds)) if is_int(self.seeds) else tuple(self.seeds)
 
     @property
+    def engine_used(self) -> str:
+        """The loop that runs: ``engine``, with ``"auto"`` resolved (compiled for tabular)."""
+        if self.engine == "auto":
+            return "compiled" if self.learner == "tabular" else "numpy"
+        return self.engine
+
+    @property
     def step_size(self) -> StepSize:
         """The step rule used: ``step``, or the learner's default (see ``step``)."""
         if self.step is not None:
@@ -381,6 +410,8 @@ class ICQ:
         out["checkpoints"] = self.checkpoint_counts.tolist()
         if self.horizon is None:  # the model's own H: settings as before the option existed
             del out["horizon"]
+        if self.engine == "auto":  # likewise: the engine changes no number
+            del out["engine"]
         return out
 
 
@@ -813,8 +844,8 @@ class BatchRun:
         self.seed_ids = np.array(settings.seed_ids, dtype=np.int64)
         S, T = self.seed_ids.size, settings.updates
         self.num_seeds, self.num_updates = S, T
-        self.features, probabilities = _resolve_per_agent(model, settings)
-        self.agents = _agents_from(settings, model, self.features, probabilities)
+        self.features, self.probabilities = _resolve_per_agent(model, settings)
+        self.agents = _agents_from(settings, model, self.features, self.probabilities)
         self._init_checkpoints()
         N = self.num_agents
         self.sim, self.horizon = make_simulator(model, S, horizon=settings.horizon)
@@ -838,6 +869,9 @@ class BatchRun:
         self.trunc_due = self.horizon  # no episode can reach the horizon before this clock
         self.status, self.message = "completed", ""
         self.t_loop = self.cpu_loop = None
+        self.engine = settings.engine_used
+        # the compiled loop (tabular): built, and its kernel loaded, before the loop's clock starts
+        self.compiled = CompiledLoop(self) if self.engine == "compiled" else None
 
     def _init_checkpoints(self) -> None:
         """The checkpoint book: ``Q`` snapshots ``(K, S, cells, N+1)`` and per-checkpoint data."""
@@ -863,12 +897,15 @@ class BatchRun:
         progress = _Progress(self.num_seeds * self.num_updates, self.settings.progress,
                              f"IC-Q {self.settings.learner}")
         try:  # Ctrl-C (and SIGTERM under the CLI, which raises KeyboardInterrupt) keeps the record
-            self.start()
-            while self.step():
-                if self.sim.clock & (_CHECK_EVERY - 1) == 0:
-                    progress.update(int(self.updates.sum()))
-                    if self._stalled():
-                        break
+            if self.compiled is not None:
+                self.compiled.run(progress.update)
+            else:
+                self.start()
+                while self.step():
+                    if self.sim.clock & (_CHECK_EVERY - 1) == 0:
+                        progress.update(int(self.updates.sum()))
+                        if self._stalled():
+                            break
         except KeyboardInterrupt:
             self.status = "interrupted"
             self.message = ("interrupted (Ctrl-C or SIGTERM); checkpoints reached so far are "
@@ -1091,7 +1128,7 @@ class BatchRun:
                    "loop_cpu_seconds": loop_cpu,
                    "updates_per_second": total_updates / max(loop_seconds, 1e-12),
                    "updates_per_cpu_second": total_updates / max(loop_cpu, 1e-12),
-                   "total_updates": total_updates, "batch_steps": sim.clock}
+                   "total_updates": total_updates, "batch_steps": sim.clock, "engine": self.engine}
         return RunRecord(
             success=status == "completed", status=status, message=message, iterations=sim.clock,
             settings=({**settings.to_dict(), "horizon": self.horizon} if self.explicit

@@ -223,7 +223,8 @@ def test_keyboard_interrupt_keeps_reached_checkpoints(monkeypatch):
             raise KeyboardInterrupt
         return original(self, *args)
     monkeypatch.setattr(ICQAgent, "update", flaky)
-    rec = solve(ICQ(updates=1000, seeds=2, checkpoints=(0, 5, 1000)),
+    # the numpy loop calls ICQAgent.update (the compiled one: test_compiled.py)
+    rec = solve(ICQ(updates=1000, seeds=2, checkpoints=(0, 5, 1000), engine="numpy"),
                 load_example("tiny-handoff"))
     assert rec.status == "interrupted" and not rec.success
     assert rec.reached[:2].all() and not rec.reached[2].any()

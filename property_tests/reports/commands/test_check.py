@@ -28,8 +28,8 @@ def _interrupted_record(monkeypatch, steps: int):
             raise KeyboardInterrupt
         return real_step(self)
     monkeypatch.setattr(solvers.icq.BatchRun, "step", step)
-    rec = solve(ICQ(updates=3000, seeds=4, checkpoints=CHECKPOINTS, seed=3),
-                load_example("tiny-handoff"))
+    rec = solve(ICQ(updates=3000, seeds=4, checkpoints=CHECKPOINTS, seed=3, engine="numpy"),
+                load_example("tiny-handoff"))  # the batched loop, whose steps are patched
     monkeypatch.setattr(solvers.icq.BatchRun, "step", real_step)
     return rec
 
