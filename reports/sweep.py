@@ -9,8 +9,10 @@ run by :func:`sweep_point`:
    (:func:`icsmdp_theory.families.synthetic_instance`, sizes ``N, nX, nM``,
    ``p_handoff``, ``latent_moves``, ``instance_seed``, ``horizon``, ``gamma``)
    or a bundled example by name (the family parameters are then ignored);
-2. its observation map: ``rho`` (the family's map
-   ``phi_i(m) = m mod ceil(rho |M|)``, :func:`icsmdp_theory.families.synthetic_map`),
+2. its observation map: ``rho`` (the default synthetic family's map,
+   ``ceil(rho |M|)`` contiguous nested cells of ``m``,
+   :func:`icsmdp_theory.families.synthetic_map`; the family before issue 15,
+   ``m mod ceil(rho |M|)``, is ``family="cos-mod"`` there, not yet a sweep axis),
    or ``mod = k`` (``phi_i(m, l) = m mod k`` for every agent,
    :func:`icsmdp_theory.generators.observation_mod`), or neither (the
    instance's own map; ``rho = 1`` for the synthetic family);
@@ -234,7 +236,7 @@ AXES: dict = _axes(
     Axis("horizon", "int", 60, "primitive-step horizon H (synthetic)", low=1, family=True),
     Axis("gamma", "float", 0.95, "discount (synthetic)", low=0.0, high=1.0, open_low=True,
          open_high=True, family=True),
-    Axis("rho", "float", None, "observation m mod ceil(rho |M|) (none: the instance's map)",
+    Axis("rho", "float", None, "observation: ceil(rho |M|) nested cells of m (none: the instance's map)",
          low=0.0, high=1.0, open_low=True, optional=True),
     Axis("mod", "int", None, "observation m mod k (none: the instance's map)", low=1,
          optional=True),

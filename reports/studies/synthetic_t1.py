@@ -1,9 +1,13 @@
 """Study T1: the AIS gap predicts the value gap (paper section 5.1).
 
 One synthetic IC-SMDP (:func:`icsmdp_theory.families.synthetic_instance`) is
-drawn per seed at ``rho = 1`` and re-mapped to ``phi_i(m) = m mod ceil(rho |M|)``
-for every ``rho`` of a grid (:func:`icsmdp_theory.families.synthetic_map`);
-dynamics and rewards stay fixed. Per ``rho``:
+drawn per seed at ``rho = 1`` and re-mapped to ``ceil(rho |M|)`` observation
+cells for every ``rho`` of a grid (:func:`icsmdp_theory.families.synthetic_map`);
+dynamics and rewards stay fixed. The family is a setting (``family``,
+:data:`icsmdp_theory.families.SYNTHETIC_FAMILIES`): ``"nested"`` (default:
+contiguous nested cells, gaps non-decreasing as ``rho`` falls) or
+``"cos-mod"`` (``phi_i(m) = m mod ceil(rho |M|)``, the family before issue 15,
+whose gaps are not monotone in ``rho``). Per ``rho``:
 
 - the gap report (``estimators.gaps.gap_report``, ``minimax=False``) gives
   ``alpha_tight``, ``alpha_paper``, ``alpha_tv``, ``epsilon_phi``,
@@ -30,7 +34,8 @@ T1     N=4, nX=20, nM=20; rho in {1, .9, .75, .5,   paper scale N=10, nX=120, nM
 Campaign
 --------
 T1 is a campaign (:mod:`reports.campaign`): :func:`t1_campaign` has one task
-per ``rho`` (:func:`t1_task`, id ``rho=0.75``), every task with the study seed
+per ``rho`` (:func:`t1_task`, id ``rho=0.75``; the campaign is named ``t1``,
+``t1-cos-mod`` for the old family, which names its results file), every task with the study seed
 itself, so the numbers do not depend on where or in which order the tasks run
 (``jobs=1``, loky workers, a Dask cluster). A worker builds the base instance,
 its oracle and long-run law once (:func:`t1_base`, cached) and sends back only
@@ -45,7 +50,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Sequence
 
 import matplotlib
@@ -53,7 +58,9 @@ import numpy as np
 
 from estimators.gaps import gap_report
 from estimators.stationary import stationary_law
-from icsmdp_theory.families import synthetic_bins, synthetic_instance, synthetic_map
+from icsmdp_theory.families import (DEFAULT_SYNTHETIC_FAMILY, SYNTHETIC_FAMILIES,
+                                    synthetic_bins, synthetic_instance, synthetic_map)
+from icsmdp_theory.errors import InvalidArgumentError
 from reports.builder import ReportContext, Section
 from reports.campaign import Campaign, Task
 from reports.studies.runner import run_study, study_number, study_options, study_result
@@ -66,7 +73,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after selecting the non-interact
 
 __all__ = ["PAPER_T1_CORRELATION", "T1_REPORT_KEYS", "RhoRow", "T1Base", "T1Data",
            "t1_config", "checkpoint_grid", "pearson", "t1_base", "t1_row", "t1_task_id",
-           "t1_task", "t1_campaign", "t1_data", "compute_t1", "render_t1", "synthetic_t1"]
+           "t1_task", "t1_campaign", "t1_data", "compute_t1", "render_t1", "synthetic_t1",
+           "t1_section"]
 
 #: The paper's reported Pearson correlation between value gap and AIS gap (T1).
 PAPER_T1_CORRELATION = 0.916
@@ -76,28 +84,40 @@ T1_REPORT_KEYS = ("alpha_tight", "alpha_paper", "alpha_tv", "epsilon_phi", "delt
                   "max_q_gap", "policy_loss")
 
 
-def t1_config(quick: bool) -> dict:
+def _family_iv(family) -> str:
+    if family not in SYNTHETIC_FAMILIES:
+        raise InvalidArgumentError(f"`family` must be one of {', '.join(SYNTHETIC_FAMILIES)}, "
+                                   f"got {family!r}.")
+    return str(family)
+
+
+def t1_config(quick: bool, family: str = DEFAULT_SYNTHETIC_FAMILY) -> dict:
     """Settings of the rho sweep (module docstring, table "Sizes").
 
     Parameters
     ----------
     quick : bool
         Reduced sizes (``True``) or paper scale.
+    family : {"nested", "cos-mod"}
+        The synthetic family (:data:`icsmdp_theory.families.SYNTHETIC_FAMILIES`).
 
     Returns
     -------
     dict
         ``sizes`` (``num_agents, num_latent, num_interface``), ``rhos``,
-        ``seeds``, ``updates`` (IC-Q updates per seed) and ``reference``
-        (``"stationary"`` or ``"uniform"``, the gap report's reference law).
+        ``seeds``, ``updates`` (IC-Q updates per seed), ``reference``
+        (``"stationary"`` or ``"uniform"``, the gap report's reference law)
+        and ``family``.
     """
+    family = _family_iv(family)
+    old = family == "cos-mod"  # the budgets of before issue 15 (its numbers are kept)
     if quick:
         return dict(sizes=dict(num_agents=4, num_latent=20, num_interface=20),
-                    rhos=(1.0, 0.9, 0.75, 0.5, 0.1), seeds=3, updates=6600,
-                    reference="stationary")
+                    rhos=(1.0, 0.9, 0.75, 0.5, 0.1), seeds=3, updates=6600 if old else 200_000,
+                    reference="stationary", family=family)
     return dict(sizes=dict(num_agents=10, num_latent=120, num_interface=50),
                 rhos=(1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05), seeds=5,
-                updates=100_000, reference="uniform")
+                updates=100_000 if old else 1_600_000, reference="uniform", family=family)
 
 
 def checkpoint_grid(updates: int) -> tuple:
@@ -180,16 +200,18 @@ class T1Base:
 
 
 def _sweep_key(config: dict) -> tuple:
-    """The hashable cache key of a sweep configuration (``rhos`` left out)."""
+    """The hashable cache key of a sweep configuration (``rhos`` left out; a configuration
+    without ``family`` is the default family's)."""
     return (tuple(sorted((k, int(v)) for k, v in config["sizes"].items())),
-            int(config["seeds"]), int(config["updates"]), str(config["reference"]))
+            int(config["seeds"]), int(config["updates"]), str(config["reference"]),
+            _family_iv(config.get("family", DEFAULT_SYNTHETIC_FAMILY)))
 
 
 @lru_cache(maxsize=4)
 def _t1_base(seed: int, key: tuple) -> T1Base:
-    sizes, _, _, reference = key
+    sizes, _, _, reference, family = key
     t0 = time.perf_counter()
-    base = synthetic_instance(rho=1.0, seed=seed, **dict(sizes))
+    base = synthetic_instance(rho=1.0, seed=seed, family=family, **dict(sizes))
     oracle = solve(ModifiedPolicyIteration(tol=1e-10), base)
     law = stationary_law(base) if reference == "stationary" else None
     return T1Base(base=base, oracle=oracle, law=law, seconds=time.perf_counter() - t0)
@@ -213,11 +235,11 @@ def t1_base(seed: int, config: dict) -> T1Base:
 
 @lru_cache(maxsize=5)  # the quick grid (T2 reuses it); a few full rows at most
 def _t1_row(seed: int, key: tuple, rho: float) -> RhoRow:
-    _, seeds, updates, reference = key
+    _, seeds, updates, reference, family = key
     b = _t1_base(seed, key)
     base, oracle = b.base, b.oracle
     r0 = time.perf_counter()
-    model = base.with_observation(synthetic_map(base, rho))
+    model = base.with_observation(synthetic_map(base, rho, family))
     if reference == "stationary":
         rep = gap_report(model, reference="stationary", stationary_law=b.law.law,
                          minimax=False, oracle=oracle)
@@ -253,9 +275,9 @@ def t1_row(seed: int, config: dict, rho: float) -> RhoRow:
     return _t1_row(int(seed), _sweep_key(config), float(rho))
 
 
-def _sweep_config(quick: bool) -> dict:
+def _sweep_config(quick: bool, family: str) -> dict:
     """:func:`t1_config` without ``rhos`` (one task's share of it)."""
-    return {k: v for k, v in t1_config(quick).items() if k != "rhos"}
+    return {k: v for k, v in t1_config(quick, family).items() if k != "rhos"}
 
 
 def t1_task_id(rho: float) -> str:
@@ -292,7 +314,12 @@ def t1_task(params: dict, seed: int) -> dict:
                 oracle_seconds=round(oracle_seconds, 3))
 
 
-def t1_campaign(seed: int, quick: bool) -> Campaign:
+def _campaign_name(family: str) -> str:
+    """``t1`` (default family) or ``t1-<family>``: names the results file."""
+    return "t1" if family == DEFAULT_SYNTHETIC_FAMILY else f"t1-{family}"
+
+
+def t1_campaign(seed: int, quick: bool, family: str = DEFAULT_SYNTHETIC_FAMILY) -> Campaign:
     """T1 as a campaign: one task per ``rho`` of :func:`t1_config` (:func:`t1_task`).
 
     Every task uses the study seed itself (``Task.seed``): the instance and
@@ -302,17 +329,20 @@ def t1_campaign(seed: int, quick: bool) -> Campaign:
     ----------
     seed : int
     quick : bool
+    family : {"nested", "cos-mod"}
+        The synthetic family.
 
     Returns
     -------
     Campaign
-        Named ``t1``; its settings hold the seed, the mode and the configuration.
+        Named ``t1`` (``t1-cos-mod`` for the old family); its settings hold the
+        seed, the mode and the configuration.
     """
-    cfg = t1_config(quick)
-    sweep = _sweep_config(quick)
+    cfg = t1_config(quick, family)
+    sweep = _sweep_config(quick, family)
     tasks = tuple(Task(t1_task_id(rho), {"rho": float(rho), "config": sweep}, seed=int(seed))
                   for rho in cfg["rhos"])
-    return Campaign("t1", t1_task, tasks, seed=int(seed),
+    return Campaign(_campaign_name(cfg["family"]), t1_task, tasks, seed=int(seed),
                     settings={"study": "t1", "quick": bool(quick), "config": cfg})
 
 
@@ -357,7 +387,7 @@ class T1Data:
 
 
 def t1_data(seed: int, quick: bool, results: dict, *, results_file: str | None = None,
-            started: float | None = None) -> T1Data:
+            started: float | None = None, family: str = DEFAULT_SYNTHETIC_FAMILY) -> T1Data:
     """T1's numbers from the results of :func:`t1_campaign` only.
 
     Parameters
@@ -370,12 +400,14 @@ def t1_data(seed: int, quick: bool, results: dict, *, results_file: str | None =
         Recorded in the data.
     started : float, optional
         ``time.perf_counter()`` when the computation began (default now).
+    family : {"nested", "cos-mod"}
+        The synthetic family of the campaign.
 
     Returns
     -------
     T1Data
     """
-    cfg = t1_config(quick)
+    cfg = t1_config(quick, family)
     got = [study_result(results, t1_task_id(rho), "t1") for rho in cfg["rhos"]]
     v_ref = np.asarray(got[0]["v0"], float)  # rho = 1.0 is first in every grid
     rows = []
@@ -401,7 +433,8 @@ def t1_data(seed: int, quick: bool, results: dict, *, results_file: str | None =
 
 
 def compute_t1(seed: int, quick: bool, *, results_dir=None, jobs: int | None = None,
-               scheduler: Any = None, resume: bool = False, progress: bool = False) -> T1Data:
+               scheduler: Any = None, resume: bool = False, progress: bool = False,
+               family: str = DEFAULT_SYNTHETIC_FAMILY) -> T1Data:
     """T1's numbers: :func:`t1_campaign` run by :func:`reports.studies.runner.run_study`,
     then :func:`t1_data`.
 
@@ -410,18 +443,27 @@ def compute_t1(seed: int, quick: bool, *, results_dir=None, jobs: int | None = N
     seed : int
     quick : bool
     results_dir : path-like, optional
-        Keep the results file there (``t1-seed{seed}-{quick|full}.jsonl``);
-        default a temporary file.
+        Keep the results file there (``t1-seed{seed}-{quick|full}.jsonl``,
+        ``t1-cos-mod-...`` for the old family); default a temporary file.
     jobs, scheduler, resume, progress :
         As for :func:`reports.campaign.run_campaign` (default: every core).
+    family : {"nested", "cos-mod"}
+        The synthetic family.
 
     Returns
     -------
     T1Data
     """
-    return run_study(t1_campaign(seed, quick), t1_data, seed=seed, quick=quick,
+    family = _family_iv(family)
+    return run_study(t1_campaign(seed, quick, family), partial(t1_data, family=family),
+                     seed=seed, quick=quick,
                      results_dir=results_dir, jobs=jobs, scheduler=scheduler, resume=resume,
                      progress=progress)
+
+
+#: How each family's map reads in the report text.
+_MAP_TEXT = {"nested": "ceil(rho |M|) contiguous nested cells of m",
+             "cos-mod": "m mod ceil(rho |M|)"}
 
 
 def _r(x: float) -> str:
@@ -478,7 +520,8 @@ def render_t1(ctx: ReportContext, data: T1Data) -> Section:
     blocks = [
         ("p", f"Synthetic IC-SMDP (icsmdp_theory.families.synthetic_instance, seed {data.seed}): "
               f"N={sizes['num_agents']}, |X|={sizes['num_latent']}, |M|={sizes['num_interface']}, "
-              f"p_handoff=0.3, gamma=0.95; observation m mod ceil(rho |M|). Tabular IC-Q, "
+              f"p_handoff=0.3, gamma=0.95, family {cfg.get('family', DEFAULT_SYNTHETIC_FAMILY)!r}; "
+              f"observation: {_MAP_TEXT[cfg.get('family', DEFAULT_SYNTHETIC_FAMILY)]}. Tabular IC-Q, "
               f"{cfg['seeds']} seeds batched, T={cfg['updates']} updates per seed, fixed uniform "
               f"behavior. The alphas come from gap_report (minimax=False) under the {ref} law. "
               "Value gap = mean v0 of the converged greedy policies at rho=1 minus mean v0 at "
@@ -500,15 +543,31 @@ def render_t1(ctx: ReportContext, data: T1Data) -> Section:
                    data=out)
 
 
-def synthetic_t1(ctx: ReportContext) -> Section:
+def synthetic_t1(ctx: ReportContext, family: str = DEFAULT_SYNTHETIC_FAMILY) -> Section:
     """The T1 report section: :func:`compute_t1` then :func:`render_t1` (paper section 5.1).
 
     Runs the campaign with the context's options (:func:`reports.studies.runner.study_options`);
     records ``ctx.seeds_used["synthetic"] = ctx.seed`` and the results file in
-    ``ctx.campaign_files["t1"]``.
+    ``ctx.campaign_files["t1"]`` (``"t1-cos-mod"`` for the old family).
     """
     ctx.seeds_used["synthetic"] = ctx.seed
-    data = compute_t1(ctx.seed, ctx.quick, **study_options(ctx))
+    data = compute_t1(ctx.seed, ctx.quick, family=family, **study_options(ctx))
     if data.results_file is not None:
-        ctx.campaign_files["t1"] = data.results_file
+        ctx.campaign_files[_campaign_name(_family_iv(family))] = data.results_file
     return render_t1(ctx, data)
+
+
+def t1_section(family: str = DEFAULT_SYNTHETIC_FAMILY):
+    """The T1 section function of one synthetic family (for :func:`reports.builder.build_report`).
+
+    >>> t1_section() is synthetic_t1, t1_section("cos-mod").__name__
+    (True, 'synthetic_t1_cos_mod')
+    """
+    family = _family_iv(family)
+    if family == DEFAULT_SYNTHETIC_FAMILY:
+        return synthetic_t1
+
+    def section(ctx: ReportContext) -> Section:
+        return synthetic_t1(ctx, family)
+    section.__name__ = section.__qualname__ = f"synthetic_t1_{family.replace('-', '_')}"
+    return section

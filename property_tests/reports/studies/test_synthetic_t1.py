@@ -28,6 +28,12 @@ def test_reduced_t1_correlation_positive(ctx):
     alphas = [r["alpha_tight"] for r in rows]
     assert alphas[0] == min(alphas)  # rho = 1 retains the most
     assert all(r["optimal_gap"] > -1e-6 for r in rows)  # no policy beats V*
+    # issue 15, item 4: on the default (nested) family the knob turns one way
+    assert d["config"]["family"] == "nested"
+    for key in ("alpha_tight", "epsilon_phi", "delta_phi"):
+        vals = [r[key] for r in rows]
+        assert all(b >= a - 1e-9 for a, b in zip(vals, vals[1:])), key
+    assert rows[-1]["alpha_tight"] > rows[0]["alpha_tight"]
     # the reported correlation is the one of the reported rows (scipy, independently)
     gaps = [r["value_gap"] for r in rows]
     assert d["pearson_alpha_tight"] == pytest.approx(stats.pearsonr(gaps, alphas)[0], abs=1e-12)
@@ -74,7 +80,8 @@ def test_render_t1_draws_and_reports_given_numbers(tmp_path):
 
 
 #: T1 quick numbers at seed 0 measured with the code BEFORE the studies became campaigns
-#: (git HEAD 7258908, `compute_t1(0, True)`, the serial in-process sweep): regression
+#: (git HEAD 7258908, `compute_t1(0, True)`, the serial in-process sweep; since issue 15
+#: that family is kept by name, `family="cos-mod"`, with its budgets): regression
 #: constants for "the campaign does not change the quick report's numbers". The gap
 #: report's numbers depend on the BLAS thread count in the last bits (measured: loky
 #: workers, one BLAS thread, differ from the two-thread main process by at most 1.8e-15
@@ -92,8 +99,9 @@ _BEFORE_OPTIMAL_V0 = 3.505021890689272
 
 
 def test_quick_t1_numbers_are_those_before_the_campaigns(ctx):
-    sec = synthetic_t1(ctx)  # jobs=1; the module fixture's section is cached by the row cache
+    sec = t1.t1_section("cos-mod")(ctx)  # jobs=1, the family of before issue 15
     d = sec.data
+    assert d["config"]["family"] == "cos-mod" and d["config"]["updates"] == 6600
     rows = {r["rho"]: r for r in d["rows"]}
     for rho, want in _BEFORE_CAMPAIGNS.items():
         for k, v in want.items():
@@ -105,7 +113,7 @@ def test_quick_t1_numbers_are_those_before_the_campaigns(ctx):
 
 
 _TINY = dict(sizes=dict(num_agents=2, num_latent=3, num_interface=6), rhos=(1.0, 0.5, 0.2),
-             seeds=2, updates=400, reference="stationary")
+             seeds=2, updates=400, reference="stationary", family="nested")
 
 
 def _numbers(data: T1Data) -> dict:
@@ -134,7 +142,7 @@ def _same(a, b, path="") -> None:
 
 @pytest.fixture()
 def tiny(monkeypatch):
-    monkeypatch.setattr(t1, "t1_config", lambda quick: dict(_TINY))
+    monkeypatch.setattr(t1, "t1_config", lambda quick, family="nested": dict(_TINY))
 
 
 def test_t1_campaign_has_one_task_per_rho_with_the_study_seed(tiny):
@@ -196,6 +204,17 @@ def test_quick_t1_with_two_workers_equals_the_serial_section(ctx, tmp_path):
 
 @pytest.mark.slow
 def test_full_synthetic_t1(tmp_path):
-    """Paper scale T1 (about 6 minutes on 2 cores): positive correlation."""
-    sec = synthetic_t1(ReportContext(workdir=tmp_path, seed=0, quick=False))
-    assert sec.data["pearson_alpha_tight"] > 0
+    """Paper scale T1 on the nested family (about 10 minutes on 2 cores): alpha_tight
+    non-decreasing as rho falls, positive correlation."""
+    sec = synthetic_t1(ReportContext(workdir=tmp_path, seed=0, quick=False, jobs=2))
+    alphas = [r["alpha_tight"] for r in sec.data["rows"]]
+    assert all(b >= a - 1e-9 for a, b in zip(alphas, alphas[1:]))
+    assert sec.data["pearson_alpha_tight"] > 0.5
+
+
+def test_t1_family_is_validated_and_names_the_campaign():
+    assert t1.t1_campaign(0, True, "cos-mod").name == "t1-cos-mod"
+    assert t1.t1_campaign(0, True).name == "t1"
+    assert t1.t1_config(True)["updates"] == 200_000 and t1.t1_config(True, "cos-mod")["updates"] == 6600
+    with pytest.raises(InvalidArgumentError, match="`family` must be one of nested, cos-mod"):
+        t1.t1_config(True, "cos")

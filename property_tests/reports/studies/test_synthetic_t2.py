@@ -46,7 +46,7 @@ def test_rho_floor_and_lhs_equal_a_brute_force_sum(t2):
     lhs at the last checkpoint, summed term by term (uniform behavior over the N+1
     successors, all admissible; phi_i(m) = m mod n_bins, one private state)."""
     _, sec = t2
-    cfg = t1_config(True)
+    cfg = t1_config(True, "cos-mod")  # T2 stays on the family before issue 15
     b = t1_base(0, cfg)
     base = b.base
     N, nM = base.num_agents, base.num_interface
