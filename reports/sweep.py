@@ -7,12 +7,12 @@ run by :func:`sweep_point`:
 
 1. the instance: the synthetic family
    (:func:`icsmdp_theory.families.synthetic_instance`, sizes ``N, nX, nM``,
-   ``p_handoff``, ``latent_moves``, ``instance_seed``, ``horizon``, ``gamma``)
-   or a bundled example by name (the family parameters are then ignored);
+   ``p_handoff``, ``latent_moves``, ``instance_seed``, ``horizon``, ``gamma``,
+   ``family``) or a bundled example by name (the family parameters are then ignored);
 2. its observation map: ``rho`` (the default synthetic family's map,
    ``ceil(rho |M|)`` contiguous nested cells of ``m``,
    :func:`icsmdp_theory.families.synthetic_map`; the family before issue 15,
-   ``m mod ceil(rho |M|)``, is ``family="cos-mod"`` there, not yet a sweep axis),
+   ``m mod ceil(rho |M|)``, is the axis value ``family=cos-mod``),
    or ``mod = k`` (``phi_i(m, l) = m mod k`` for every agent,
    :func:`icsmdp_theory.generators.observation_mod`), or neither (the
    instance's own map; ``rho = 1`` for the synthetic family);
@@ -96,7 +96,8 @@ from icsmdp_theory.documents import read_json
 from icsmdp_theory.epoch import initial_epoch_law
 from icsmdp_theory.errors import InvalidArgumentError, InvalidInstanceError
 from icsmdp_theory.examples import EXAMPLES, load_example
-from icsmdp_theory.families import synthetic_instance, synthetic_map
+from icsmdp_theory.families import (DEFAULT_SYNTHETIC_FAMILY, SYNTHETIC_FAMILIES,
+                                    synthetic_instance, synthetic_map)
 from icsmdp_theory.generators import observation_mod
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import to_jsonable
@@ -236,6 +237,9 @@ AXES: dict = _axes(
     Axis("horizon", "int", 60, "primitive-step horizon H (synthetic)", low=1, family=True),
     Axis("gamma", "float", 0.95, "discount (synthetic)", low=0.0, high=1.0, open_low=True,
          open_high=True, family=True),
+    Axis("family", "choice", DEFAULT_SYNTHETIC_FAMILY,
+         "synthetic family: nested (gaps non-decreasing as rho falls) or cos-mod (before issue 15)",
+         choices=SYNTHETIC_FAMILIES, family=True),
     Axis("rho", "float", None, "observation: ceil(rho |M|) nested cells of m (none: the instance's map)",
          low=0.0, high=1.0, open_low=True, optional=True),
     Axis("mod", "int", None, "observation m mod k (none: the instance's map)", low=1,
@@ -505,10 +509,10 @@ def results_name(grid: SweepGrid) -> str:
 def _fresh_instance(instance: str, family: tuple) -> ICSMDP:
     """A newly built instance (no derived facts cached on it yet)."""
     if instance == SYNTHETIC:
-        N, nX, nM, p, moves, seed, horizon, gamma = family
+        N, nX, nM, p, moves, seed, horizon, gamma, fam = family
         return synthetic_instance(rho=1.0, p_handoff=p, num_agents=N, num_latent=nX,
                                   num_interface=nM, latent_moves=moves, seed=seed,
-                                  horizon=horizon, gamma=gamma)
+                                  horizon=horizon, gamma=gamma, family=fam)
     return load_example(instance)
 
 
@@ -546,7 +550,8 @@ def point_instance(params: Mapping) -> tuple:
                                                         int(params["mod"]))
                                         for a in model.agents])
     elif params["rho"] is not None:
-        model = model.with_observation(synthetic_map(model, float(params["rho"])))
+        fam = params["family"] if inst == SYNTHETIC else DEFAULT_SYNTHETIC_FAMILY
+        model = model.with_observation(synthetic_map(model, float(params["rho"]), fam))
     return model, oracle
 
 

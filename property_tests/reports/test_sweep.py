@@ -113,6 +113,22 @@ def test_gap_numbers_of_a_point_equal_an_independent_gap_report():
         assert got["icq_status"] == "skipped" and got["v0"] is None
 
 
+def test_family_axis_reaches_both_synthetic_families():
+    """``family=cos-mod`` is the family before issue 15 (its own draw and ``m mod k`` map at each
+    rho), ``family=nested`` the default: each point equals gap_report on the family's own draw."""
+    grid = grid_from_options(["family=nested,cos-mod", "rho=1,0.5"], SMALL, 0)
+    seen = set()
+    for tid, params in grid.points():
+        got = sweep_point(params, 0)
+        model = synthetic_instance(rho=params["rho"], num_agents=3, num_latent=5,
+                                   num_interface=6, seed=0, family=params["family"])
+        ref = gap_report(model, reference="uniform", minimax=False)
+        for k in GAP_KEYS:
+            assert got[k] == pytest.approx(getattr(ref, k), rel=1e-7, abs=1e-9), (tid, k)
+        seen.add((params["family"], got["alpha_tight"]))
+    assert len(seen) == 4          # the two families differ at some rho
+
+
 def test_mod_map_of_an_example_equals_a_hand_built_map():
     grid = grid_from_options(["mod=1,2"], ["instance=tiny-handoff"], 0)
     for _, params in grid.points():
