@@ -266,6 +266,15 @@ class _Parametric(_Estimator):
         seeds = self._all if seeds is None else np.asarray(seeds)
         return np.concatenate([a[seeds].reshape(seeds.size, -1) for a in self._arrays], axis=1)
 
+    def set_parameters(self, seeds: np.ndarray, theta: np.ndarray) -> None:
+        """Set the flat parameters ``theta[n, P]`` (the order of :meth:`parameters`) of the listed seeds."""
+        seeds = np.asarray(seeds)
+        k = 0
+        for a in self._arrays:
+            size = int(np.prod(a.shape[1:], dtype=np.int64))
+            a[seeds] = np.asarray(theta[:, k:k + size]).reshape((seeds.size,) + a.shape[1:])
+            k += size
+
     def initial_parameters(self, seeds=None) -> np.ndarray:
         """``theta_0`` per seed: ``(n, P)``."""
         seeds = self._all if seeds is None else np.asarray(seeds)

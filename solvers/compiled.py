@@ -3,7 +3,7 @@ r"""The compiled IC-Q loop: one seed's run of Algorithm 1 as one numba kernel (S
 :class:`solvers.icq.BatchRun` advances every seed of a batch in lockstep
 with numpy operations, which costs a few microseconds of Python per
 primitive step whatever the batch size. :class:`CompiledLoop` runs the same
-algorithm for the *tabular* learner seed after seed, each seed's whole run
+algorithm for every learner seed after seed, each seed's whole run
 inside one compiled kernel (``numba.njit(cache=True)``): the primitive step
 (:class:`~icsmdp_theory.simulate.BatchSimulator` semantics) or the drawn
 invocation (:class:`~icsmdp_theory.epoch_simulate.EpochBatchSimulator`
@@ -47,23 +47,53 @@ equals the batched one. Ctrl-C: the kernel returns to Python at least every
 the record keeps the checkpoints reached (status ``"interrupted"``; seeds not
 yet started have made no update).
 
+Linear and MLP learners. The same kernel runs them (``ip[I_PARAM]``): the
+successor's bootstrap, the greedy pick and the SGD step with its projection
+(:func:`_pbest`, :func:`_pgreedy`, :func:`_psgd`) do what
+:class:`~solvers.approximators.LinearQ` / :class:`~solvers.approximators.MLPQ`
+do for one seed, operation by operation: numpy's ``matmul`` of a vector and
+a matrix is a BLAS ``gemv`` (a dot product is ``0.0 + ddot``), so the kernel
+calls numpy's own OpenBLAS (``numpy.libs``, registered with LLVM by symbol
+name, :func:`_blas_symbols`) with the same arguments (layout, transposition,
+leading dimension): the same library code on the same numbers gives the same
+bits, whatever its internal summation order; ``ndarray.sum`` is numpy's
+pairwise summation (:func:`_pairwise`: blocks of at most 128 in 8 partial
+sums, halves above); ``np.maximum`` keeps its ``nan`` and signed-zero rule
+(:func:`_fmax`); products with the ReLU masks multiply by ``1.0``/``0.0``
+as numpy does. The kernel saves each seed's parameters at its checkpoints;
+the driver loads them into the numpy estimators, which compute ``Q`` and
+``eps_0`` there (:meth:`solvers.icq.BatchRun.record_checkpoints`), and the
+final parameters. numpy's ``matmul`` leaves BLAS when a contracted or
+output dimension is 1; those settings stay on the numpy loop
+(:func:`compiled_supports`). Measured (``python -m reports.bench_icq``,
+``workflow``, two cores shared with other jobs, load about 6): linear 9.2e5
+updates/s on one seed (numpy 2.7e3), MLP 64x64 5.4e4 (numpy 1.6e3); at 64
+seeds 9.3x and 3.0x, at 256 seeds 2.6x and 2.1x the numpy batched loop.
+
 Compilation. One kernel, typed on int64/float64/bool arrays only, compiled
-once per machine (about 5 s) and cached next to this module (``__pycache__``);
+once per machine (about 5 s for the tabular kernel alone, 20-40 s with the
+parametric learners on a loaded machine) and cached next to this module (``__pycache__``);
 the first call in a process loads it (about 0.3 s); :class:`CompiledLoop`
 does so before the loop's clock starts. The kernel allocates nothing, so it
 is compiled without reference counting (see ``_jit_options``).
 """
 from __future__ import annotations
 
+import ctypes
+import glob
+import os
 import time
 
+import llvmlite.binding as llb
 import numba
+import numba.extending
 import numpy as np
 
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.simulate import CategoricalRows, STEP_COLUMNS, seed_sequences
+from solvers.approximators import mlp_layer_shapes
 
-__all__ = ["CompiledLoop", "stream_generators", "MAX_STEP_ROWS"]
+__all__ = ["CompiledLoop", "stream_generators", "compiled_supports", "MAX_STEP_ROWS", "BLAS_ERROR"]
 
 #: Largest refill of a seed's step stream, in primitive steps (the kernel returns
 #: to Python at least this often, so Ctrl-C is seen within about a tenth of a second).
@@ -103,9 +133,9 @@ _DONE, _NEED_STEP, _NEED_EVENT, _NEED_GAMMA, _LOG_FULL, _BUDGET, _CAP, _STALLED,
 F_RET, F_DISC, F_PENDING, _NUM_FSTATE = range(4)
 # integer parameters
 (I_N, I_C, I_EXPLICIT, I_T, I_H, I_STALL, I_FIXED, I_DECAY, I_PAIR, I_RULE, I_HASMAX, I_LOG,
- I_NUMXM, I_SEED, _NUM_IPARAM) = range(15)
+ I_NUMXM, I_SEED, I_PARAM, I_MAXW, I_LMAX, I_PROJ, _NUM_IPARAM) = range(19)
 # float parameters
-F_GAMMA, F_EPS, F_EPSF, F_DECAY, F_C, F_K0, F_PAPER, F_MAX, F_TOL, _NUM_FPARAM = range(10)
+F_GAMMA, F_EPS, F_EPSF, F_DECAY, F_C, F_K0, F_PAPER, F_MAX, F_TOL, F_OMEGA, _NUM_FPARAM = range(11)
 # categorical tables in the packed arrays
 T_ACT, T_KER, T_INI, T_TR, T_EINI, T_LAW0 = range(6)
 _RULES = {"constant": 0, "harmonic": 1, "paper": 2}
@@ -152,9 +182,320 @@ def _best(Q, base, lst, lo, hi):
     return best
 
 
+# ---------------------------------------------------------------- linear and MLP learners
+# numpy's own BLAS, called with the arguments numpy's matmul passes to it (so the same kernel
+# and the same summation order run on both sides)
+_P = numba.types.CPointer(numba.types.float64)
+_I64 = numba.types.int64
+_ROW_MAJOR, _COL_MAJOR, _TRANS = 101, 102, 112
+
+
+def _blas_symbols() -> tuple[str, str]:
+    """Register numpy's OpenBLAS ``cblas_ddot``/``cblas_dgemv`` with LLVM; their symbol names.
+
+    numpy links its own OpenBLAS build (``numpy.libs``); the compiled learners
+    call the very functions numpy's ``matmul`` calls, found by name in that
+    library (``scipy_cblas_ddot64_`` for the ILP64 build of numpy >= 2).
+    Raises ``ImportError`` when they cannot be found (the learners then stay
+    on numpy; see :func:`compiled_supports`).
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(np.__file__)))
+    for path in sorted(glob.glob(os.path.join(root, "numpy.libs", "libscipy_openblas*.so*"))):
+        lib = ctypes.CDLL(path)
+        for suffix in ("64_", ""):
+            names = (f"scipy_cblas_ddot{suffix}", f"scipy_cblas_dgemv{suffix}")
+            if all(hasattr(lib, n) for n in names):
+                for n in names:
+                    llb.add_symbol(n, ctypes.cast(getattr(lib, n), ctypes.c_void_p).value)
+                return names
+    raise ImportError("numpy's bundled OpenBLAS (numpy.libs/libscipy_openblas*) was not found")
+
+
+try:
+    _DDOT_NAME, _DGEMV_NAME = _blas_symbols()
+    BLAS_ERROR = ""
+except (ImportError, OSError) as exc:  # pragma: no cover - a numpy built against another BLAS
+    _DDOT_NAME, _DGEMV_NAME = "scipy_cblas_ddot64_", "scipy_cblas_dgemv64_"
+    BLAS_ERROR = str(exc)
+_ddot = numba.types.ExternalFunction(_DDOT_NAME, numba.types.float64(_I64, _P, _I64, _P, _I64))
+_dgemv = numba.types.ExternalFunction(_DGEMV_NAME, numba.types.void(
+    numba.types.intc, numba.types.intc, _I64, _I64, numba.types.float64, _P, _I64, _P, _I64,
+    numba.types.float64, _P, _I64))
+
+
+@numba.extending.intrinsic
+def _ptr(typingctx, arr, off):
+    """Pointer to element ``off`` of a contiguous float64 array (flat index)."""
+    sig = _P(arr, numba.types.intp)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.gep(ary.data, [args[1]])
+    return sig, codegen
+
+
+@numba.njit(**_JIT, inline="always")
+def _vecmat(x, xo, W, wo, k, m, out, oo):
+    """``out[oo:oo+m] = x[xo:xo+k] @ W[k, m]`` (row-major at ``wo``): numpy's vector @ matrix gemv."""
+    _dgemv(_ROW_MAJOR, _TRANS, k, m, 1.0, _ptr(W, wo), m, _ptr(x, xo), 1, 0.0, _ptr(out, oo), 1)
+
+
+@numba.njit(**_JIT, inline="always")
+def _matvec(A, ao, m, n, x, xo, out, oo):
+    """``out[oo:oo+m] = A[m, n] @ x[xo:xo+n]`` (row-major at ``ao``): numpy's matrix @ vector gemv."""
+    _dgemv(_COL_MAJOR, _TRANS, n, m, 1.0, _ptr(A, ao), n, _ptr(x, xo), 1, 0.0, _ptr(out, oo), 1)
+
+
+@numba.njit(**_JIT, inline="always")
+def _fmax(a, b):
+    """``np.maximum(a, b)``: ``a`` if it is ``nan`` or larger, else ``b`` (``nan`` and signed zeros as numpy)."""
+    if a != a or a > b:
+        return a
+    return b
+
+
+@numba.njit(**_JIT, inline="always")
+def _term(mode, a, la, b, lb, i):
+    """``a[la+i] * b[lb+i]`` (mode 0) or ``(a[la+i] - b[lb+i])^2`` (mode 1), as numpy forms them."""
+    if mode == 0:
+        return a[la + i] * b[lb + i]
+    d = a[la + i] - b[lb + i]
+    return d * d
+
+
+@numba.njit(**_JIT)
+def _pairwise(mode, a, la, b, lb, n):
+    """numpy's pairwise sum (``add.reduce`` of a contiguous run, from 0.0) of the terms ``i = 0..n-1``.
+
+    Runs of fewer than 8 in order; up to 128 in 8 interleaved partial sums
+    combined as ``((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7))``, then the rest in order;
+    longer runs as two halves (the first a multiple of 8). Callers add ``0.0 +``.
+    """
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += _term(mode, a, la, b, lb, i)
+        return res
+    if n <= 128:
+        r0 = _term(mode, a, la, b, lb, 0)
+        r1 = _term(mode, a, la, b, lb, 1)
+        r2 = _term(mode, a, la, b, lb, 2)
+        r3 = _term(mode, a, la, b, lb, 3)
+        r4 = _term(mode, a, la, b, lb, 4)
+        r5 = _term(mode, a, la, b, lb, 5)
+        r6 = _term(mode, a, la, b, lb, 6)
+        r7 = _term(mode, a, la, b, lb, 7)
+        i = 8
+        stop = n - (n % 8)
+        while i < stop:
+            p = i
+            r0 += _term(mode, a, la, b, lb, p)
+            r1 += _term(mode, a, la, b, lb, p + 1)
+            r2 += _term(mode, a, la, b, lb, p + 2)
+            r3 += _term(mode, a, la, b, lb, p + 3)
+            r4 += _term(mode, a, la, b, lb, p + 4)
+            r5 += _term(mode, a, la, b, lb, p + 5)
+            r6 += _term(mode, a, la, b, lb, p + 6)
+            r7 += _term(mode, a, la, b, lb, p + 7)
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += _term(mode, a, la, b, lb, i)
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise(mode, a, la, b, lb, n2) + _pairwise(mode, a, la + n2, b, lb + n2, n - n2)
+
+
+# work-buffer layout of the parametric learners (``W_*`` offsets in units of C and maxw)
+@numba.njit(**_JIT)
+def _forward(ag, o, par, C, maxw, lmax, full):
+    """Agent ``ag``'s network at observation ``o``: hidden ``z``/``h`` in ``work``; ``Q(o, .)`` in ``work[:C]`` if ``full``.
+
+    Linear: ``Q(o, .) = psi[o] @ theta`` (numpy's matrix @ vector gemv). MLP:
+    ``z_0 = W_0[o] + b_0`` (one-hot) or ``x_o @ W_0 + b_0``, ``h = maximum(z, 0)``,
+    ``z_l = h_{l-1} @ W_l + b_l``, ``Q = h_{L-1} @ W_L + b_L`` (vector @ matrix gemv).
+    """
+    theta, pa, lay, pfeat, work = par[0], par[3], par[4], par[5], par[6]
+    if pa[ag, 0] == 0:
+        d = pa[ag, 6]
+        _matvec(pfeat, pa[ag, 5] + o * C * d, C, d, theta, pa[ag, 1], work, 0)
+        return
+    nl = pa[ag, 4]
+    r = pa[ag, 3]
+    tmp = C
+    z0 = C + 4 * maxw
+    h0 = z0 + lmax * maxw
+    fi, fo, wo, bo = lay[r, 0], lay[r, 1], lay[r, 2], lay[r, 3]
+    if pa[ag, 5] < 0:
+        for j in range(fo):
+            work[z0 + j] = theta[wo + o * fo + j] + theta[bo + j]
+    else:
+        _vecmat(pfeat, pa[ag, 5] + o * fi, theta, wo, fi, fo, work, tmp)
+        for j in range(fo):
+            work[z0 + j] = work[tmp + j] + theta[bo + j]
+    for j in range(fo):
+        work[h0 + j] = _fmax(work[z0 + j], 0.0)
+    for l in range(1, nl - 1):
+        fi, fo, wo, bo = lay[r + l, 0], lay[r + l, 1], lay[r + l, 2], lay[r + l, 3]
+        _vecmat(work, h0 + (l - 1) * maxw, theta, wo, fi, fo, work, tmp)
+        zl = z0 + l * maxw
+        hl = h0 + l * maxw
+        for j in range(fo):
+            work[zl + j] = work[tmp + j] + theta[bo + j]
+            work[hl + j] = _fmax(work[zl + j], 0.0)
+    if full:
+        l = nl - 1
+        fi, fo, wo, bo = lay[r + l, 0], lay[r + l, 1], lay[r + l, 2], lay[r + l, 3]
+        _vecmat(work, h0 + (l - 1) * maxw, theta, wo, fi, fo, work, tmp)
+        for j in range(fo):
+            work[j] = work[tmp + j] + theta[bo + j]
+
+
+@numba.njit(**_JIT, inline="always")
+def _row_max(work, cell, C, cmask):
+    """``np.max`` of the row ``Q(o, .)`` with ``-inf`` outside the cell's set (``nan`` propagates)."""
+    best = work[0] if cmask[cell * C] else -np.inf
+    for c in range(1, C):
+        best = _fmax(best, work[c] if cmask[cell * C + c] else -np.inf)
+    return best
+
+
+@numba.njit(**_JIT, inline="always")
+def _list_max(work, lst, lo, hi):
+    """``np.maximum`` chained over the listed successors in increasing order (``_Estimator.best``)."""
+    best = work[lst[lo]]
+    for j in range(lo + 1, hi):
+        best = _fmax(best, work[lst[j]])
+    return best
+
+
+@numba.njit(**_JIT, inline="always")
+def _pbest(ag, o, par, ip, ag_off, ag_cells, cell_ptr, cell_list):
+    """The parametric successor's ``b = max_{c''} Q(o', c'')`` (``ICQAgent.bootstrap``)."""
+    C = ip[I_C]
+    _forward(ag, o, par, C, ip[I_MAXW], ip[I_LMAX], True)
+    cell = ag_off[ag] + o
+    if ag_cells[ag] == 1:
+        return _row_max(par[6], cell, C, par[7])
+    return _list_max(par[6], cell_list, cell_ptr[cell], cell_ptr[cell + 1])
+
+
+@numba.njit(**_JIT, inline="always")
+def _pgreedy(ag, o, par, ip, fp, ag_off, ag_cells, cell_ptr, cell_list):
+    """The parametric greedy pick (``max_and_greedy``; per cell: ``argmax(v >= max - tol)``)."""
+    C = ip[I_C]
+    _forward(ag, o, par, C, ip[I_MAXW], ip[I_LMAX], True)
+    work = par[6]
+    cell = ag_off[ag] + o
+    if ag_cells[ag] == 1:
+        cmask = par[7]
+        thr = _row_max(work, cell, C, cmask) - fp[F_TOL]
+        for c in range(C):
+            if (work[c] if cmask[cell * C + c] else -np.inf) >= thr:
+                return c
+        return 0
+    lo, hi = cell_ptr[cell], cell_ptr[cell + 1]
+    thr = _list_max(work, cell_list, lo, hi) - fp[F_TOL]
+    for j in range(lo, hi - 1):
+        if work[cell_list[j]] >= thr:
+            return cell_list[j]
+    return cell_list[hi - 1]
+
+
+@numba.njit(**_JIT)
+def _project(ag, par, omega):
+    """``theta <- theta_0 + (theta - theta_0) min(1, omega/||theta - theta_0||)`` (``_Parametric._project``)."""
+    theta, theta0, pa, lay = par[0], par[1], par[3], par[4]
+    sq = 0.0
+    if pa[ag, 0] == 0:
+        sq = sq + (0.0 + _pairwise(1, theta, pa[ag, 1], theta0, pa[ag, 1], pa[ag, 2]))
+    else:
+        r = pa[ag, 3]
+        for l in range(pa[ag, 4]):
+            wo, bo = lay[r + l, 2], lay[r + l, 3]
+            sq = sq + (0.0 + _pairwise(1, theta, wo, theta0, wo, lay[r + l, 0] * lay[r + l, 1]))
+            sq = sq + (0.0 + _pairwise(1, theta, bo, theta0, bo, lay[r + l, 1]))
+    dist = np.sqrt(sq)
+    if dist > omega:
+        scale = omega / dist
+        for p in range(pa[ag, 1], pa[ag, 1] + pa[ag, 2]):
+            theta[p] = theta0[p] + (theta[p] - theta0[p]) * scale
+
+
+@numba.njit(**_JIT)
+def _psgd(ag, o, c, y, eta, par, ip, fp):
+    """One SGD step of agent ``ag`` on ``(Q(o, c') - y)^2 / 2`` (``LinearQ.sgd``/``MLPQ.sgd``), then the projection."""
+    theta, pa, lay, pfeat, work = par[0], par[3], par[4], par[5], par[6]
+    C = ip[I_C]
+    if pa[ag, 0] == 0:
+        d = pa[ag, 6]
+        fo = pa[ag, 5] + (o * C + c) * d
+        po = pa[ag, 1]
+        q = 0.0 + _ddot(d, _ptr(pfeat, fo), 1, _ptr(theta, po), 1)
+        g = eta * (q - y)
+        for j in range(d):
+            theta[po + j] = theta[po + j] - g * pfeat[fo + j]
+    else:
+        maxw, lmax = ip[I_MAXW], ip[I_LMAX]
+        _forward(ag, o, par, C, maxw, lmax, False)
+        nl = pa[ag, 4]
+        r = pa[ag, 3]
+        L = nl - 1
+        z0 = C + 4 * maxw
+        h0 = z0 + lmax * maxw
+        dl = C + maxw  # delta
+        nd = C + 2 * maxw  # new delta
+        wcb = C + 3 * maxw  # W_L[:, c']
+        hL = lay[r + L, 0]
+        wo, bo = lay[r + L, 2], lay[r + L, 3]
+        zl = z0 + (L - 1) * maxw
+        hl = h0 + (L - 1) * maxw
+        for j in range(hL):
+            work[wcb + j] = theta[wo + j * C + c]
+        q = 0.0 + _pairwise(0, work, hl, work, wcb, hL)
+        q = q + theta[bo + c]
+        g = eta * (q - y)
+        for j in range(hL):
+            work[dl + j] = work[wcb + j] * (1.0 if work[zl + j] > 0 else 0.0)
+            theta[wo + j * C + c] = work[wcb + j] - g * work[hl + j]
+        theta[bo + c] = theta[bo + c] - g
+        for l in range(L - 1, 0, -1):
+            fi, fo, wo, bo = lay[r + l, 0], lay[r + l, 1], lay[r + l, 2], lay[r + l, 3]
+            _matvec(theta, wo, fi, fo, work, dl, work, nd)
+            zp = z0 + (l - 1) * maxw
+            hp = h0 + (l - 1) * maxw
+            for i in range(fi):
+                work[nd + i] = work[nd + i] * (1.0 if work[zp + i] > 0 else 0.0)
+            for i in range(fi):
+                gh = g * work[hp + i]
+                for j in range(fo):
+                    theta[wo + i * fo + j] = theta[wo + i * fo + j] - gh * work[dl + j]
+            for j in range(fo):
+                theta[bo + j] = theta[bo + j] - g * work[dl + j]
+            for i in range(fi):
+                work[dl + i] = work[nd + i]
+        fi, fo, wo, bo = lay[r, 0], lay[r, 1], lay[r, 2], lay[r, 3]
+        for j in range(fo):
+            work[nd + j] = g * work[dl + j]  # gd
+        if pa[ag, 5] < 0:
+            for j in range(fo):
+                theta[wo + o * fo + j] = theta[wo + o * fo + j] - work[nd + j]
+        else:
+            xo = pa[ag, 5] + o * fi
+            for i in range(fi):
+                for j in range(fo):
+                    theta[wo + i * fo + j] = theta[wo + i * fo + j] - pfeat[xo + i] * work[nd + j]
+        for j in range(fo):
+            theta[bo + j] = theta[bo + j] - work[nd + j]
+    if ip[I_PROJ] == 1:
+        _project(ag, par, fp[F_OMEGA])
+
+
 @numba.njit(**_JIT, inline="always")
 def _choose(ag, o, u0, u1, Q, decisions, ip, fp, cat_ends, cat_cols, cat_first, cat_last,
-            cat_rowoff, ag_off, ag_single, ag_cells, ag_law, cell_ptr, cell_list):
+            cat_rowoff, ag_off, ag_single, ag_cells, ag_law, cell_ptr, cell_list, par):
     """``ICQAgent.choose`` for one seed: the successor ``c'`` committed at an epoch start."""
     if ag_single[ag] >= 0:  # nothing to choose
         return ag_single[ag]
@@ -165,17 +506,20 @@ def _choose(ag, o, u0, u1, Q, decisions, ip, fp, cat_ends, cat_cols, cat_first, 
         if ag_law[ag] == 1:
             return _sample(T_LAW0 + ag, o, u0, cat_ends, cat_cols, cat_first, cat_last, cat_rowoff)
         return cell_list[lo + np.int64(u0 * n)]
-    C = ip[I_C]
-    base = cell * C
-    best = _best(Q, base, cell_list, lo, hi)
-    thr = best - fp[F_TOL]
-    pick = -1
-    for j in range(lo, hi):
-        if Q[base + cell_list[j]] >= thr:
-            pick = cell_list[j]
-            break
-    if pick < 0:  # no comparable value (nan): the numpy argmax of all-False
-        pick = 0 if ag_cells[ag] == 1 else cell_list[lo]
+    if ip[I_PARAM] == 1:
+        pick = _pgreedy(ag, o, par, ip, fp, ag_off, ag_cells, cell_ptr, cell_list)
+    else:
+        C = ip[I_C]
+        base = cell * C
+        best = _best(Q, base, cell_list, lo, hi)
+        thr = best - fp[F_TOL]
+        pick = -1
+        for j in range(lo, hi):
+            if Q[base + cell_list[j]] >= thr:
+                pick = cell_list[j]
+                break
+        if pick < 0:  # no comparable value (nan): the numpy argmax of all-False
+            pick = 0 if ag_cells[ag] == 1 else cell_list[lo]
     if ip[I_DECAY] == 1:
         k = decisions[ag]
         decisions[ag] = k + 1
@@ -189,8 +533,9 @@ def _choose(ag, o, u0, u1, Q, decisions, ip, fp, cat_ends, cat_cols, cat_first, 
 
 
 @numba.njit(**_JIT, inline="always")
-def _update(pred, o, c, b, tau, R, Q, counts, gpow, ip, fp, ag_off):
-    """``ICQAgent.update`` for one seed: ``Q(o, c') <- Q + eta_k (y - Q)``, ``y = R + gamma^tau b``."""
+def _update(pred, o, c, b, tau, R, Q, counts, gpow, ip, fp, ag_off, par):
+    """``ICQAgent.update`` for one seed: ``Q(o, c') <- Q + eta_k (y - Q)``, ``y = R + gamma^tau b``
+    (the parametric learners: one SGD step, :func:`_psgd`)."""
     y = R + gpow[tau] * b
     idx = (ag_off[pred] + o) * ip[I_C] + c
     if ip[I_PAIR] == 1:
@@ -208,13 +553,23 @@ def _update(pred, o, c, b, tau, R, Q, counts, gpow, ip, fp, ag_off):
         eta = 1.0 / (fp[F_PAPER] * (float(k) + 1.0))
     if ip[I_HASMAX] == 1 and fp[F_MAX] < eta:
         eta = fp[F_MAX]
+    if ip[I_PARAM] == 1:
+        _psgd(pred, o, c, y, eta, par, ip, fp)
+        return
     q = Q[idx]
     Q[idx] = q + eta * (y - q)
 
 
 @numba.njit(**_JIT, inline="always")
-def _snapshot(kc, Q, q_out, reached, seed):
-    """The seed's raw ``Q`` at checkpoint ``kc`` (the driver masks each cell's inadmissible entries)."""
+def _snapshot(kc, Q, q_out, reached, seed, par, param):
+    """The seed's raw ``Q`` at checkpoint ``kc`` (the driver masks each cell's inadmissible entries);
+    for the parametric learners, its parameters (the driver evaluates them with the numpy estimators)."""
+    if param:
+        theta, th_out = par[0], par[2]
+        for p in range(theta.size):
+            th_out[kc, seed, p] = theta[p]
+        reached[kc, seed] = True
+        return
     out = q_out[kc, seed]
     nc, C = out.shape
     for cell in range(nc):
@@ -228,7 +583,7 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
               logi, logf, ip, fp, cat_ends, cat_cols, cat_first, cat_last, cat_rowoff,
               p_reward, beta_of, xm_of, l_of, place, obs_of, state_agent, e_reward, row_of,
               next_state, tau_of, ag_off, ag_single, ag_cells, ag_law, cell_ptr, cell_list,
-              checkpoint_of, max_steps, clock_cap):
+              checkpoint_of, max_steps, clock_cap, par):
     """Run one seed from its saved state until done, a refill, the cap or ``max_steps`` steps.
 
     The seed's state lives in ``ist``/``fst`` (indices ``S_*``/``F_*``) between
@@ -248,6 +603,7 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
     num_xm = ip[I_NUMXM]
     seed = ip[I_SEED]
     gamma = fp[F_GAMMA]
+    param = ip[I_PARAM] == 1
     step_rows = ustep.size // 5
     event_rows = uev.size // W
     log_rows = logi.shape[0]
@@ -280,7 +636,7 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
         if first:  # start: snapshot at update 0, first episode, first choice (row 0)
             kc = checkpoint_of[0]
             if kc >= 0:
-                _snapshot(kc, Q, q_out, reached, seed)
+                _snapshot(kc, Q, q_out, reached, seed, par, param)
             row = upos
             upos += 1
             ended = False
@@ -341,11 +697,14 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
                         G = place[c * num_xm + xm_of[G]] + private[c]
                     agent = c
                     cell = ag_off[c] + obs_of[G]
-                    b = _best(Q, cell * C, cell_list, cell_ptr[cell], cell_ptr[cell + 1])
+                    if param:
+                        b = _pbest(c, obs_of[G], par, ip, ag_off, ag_cells, cell_ptr, cell_list)
+                    else:
+                        b = _best(Q, cell * C, cell_list, cell_ptr[cell], cell_ptr[cell + 1])
                     handed = True
                 else:
                     stopped = True
-                _update(pred, obs, c, b, tau, ret, Q, counts, gpow, ip, fp, ag_off)
+                _update(pred, obs, c, b, tau, ret, Q, counts, gpow, ip, fp, ag_off, par)
                 if logging:
                     logi[logn, 0] = updates
                     logi[logn, 1] = c
@@ -359,7 +718,7 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
                 updates += 1
                 kc = checkpoint_of[updates]
                 if kc >= 0:
-                    _snapshot(kc, Q, q_out, reached, seed)
+                    _snapshot(kc, Q, q_out, reached, seed, par, param)
                 if updates >= T:
                     ist[S_FINISH] = clock
                     code = _DONE
@@ -391,7 +750,7 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
             o = obs_of[G]
             c = _choose(agent, o, ustep[base], ustep[base + 1], Q, decisions, ip, fp, cat_ends,
                         cat_cols, cat_first, cat_last, cat_rowoff, ag_off, ag_single, ag_cells,
-                        ag_law, cell_ptr, cell_list)
+                        ag_law, cell_ptr, cell_list, par)
             obs = o
             if explicit:
                 pair = G * C + c
@@ -451,6 +810,32 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
 
 
 # ---------------------------------------------------------------- the driver
+def compiled_supports(settings) -> str:
+    """Why the compiled loop cannot run ``settings`` (an :class:`solvers.icq.ICQ`), or ``""`` if it can.
+
+    Every learner runs compiled, bit-identical to the numpy loop, except where
+    numpy's ``matmul`` would leave BLAS (a contracted dimension or an output
+    of size 1: a linear feature dimension ``d = 1``, an MLP hidden width 1 or
+    input dimension 1), and when numpy's bundled OpenBLAS was not found
+    (:data:`BLAS_ERROR`) for the linear and MLP learners.
+    """
+    if settings.learner == "tabular":
+        return ""
+    if BLAS_ERROR:
+        return f"numpy's BLAS is not callable from the kernel ({BLAS_ERROR})"
+    if settings.learner == "mlp" and min(settings.hidden) < 2:
+        return f"an MLP hidden width of 1 (`hidden` = {settings.hidden})"
+    if settings.features is not None:
+        for i, f in enumerate(settings.features):
+            shape = np.shape(f)
+            dim = shape[2] if settings.learner == "linear" and len(shape) == 3 else \
+                (shape[1] if len(shape) == 2 else 2)
+            if dim < 2:
+                return f"`features[{i}]` has dimension {dim} (at least 2 needed)"
+    return ""
+
+
+
 def _pack_tables(tables: list) -> tuple[np.ndarray, ...]:
     """Concatenate categorical tables: ``(ends, cols, first, last, row_offset)``; rows keep their numbers."""
     ends, cols, first, last, rowoff = [], [], [], [], []
@@ -475,7 +860,7 @@ _NO_I = np.zeros(0, np.int64)
 
 
 class CompiledLoop:
-    """The compiled engine of a :class:`solvers.icq.BatchRun` (tabular learner).
+    """The compiled engine of a :class:`solvers.icq.BatchRun` (every learner; see :func:`compiled_supports`).
 
     Built from the run (its settings, model, simulator tables, checkpoint book
     and counters; it reads no agent), it runs every seed in turn and writes
@@ -487,15 +872,16 @@ class CompiledLoop:
     Parameters
     ----------
     run : solvers.icq.BatchRun
-        A freshly built run with ``settings.learner == "tabular"``.
+        A freshly built run whose settings the loop supports.
     """
 
     def __init__(self, run):
         settings, model = run.settings, run.model
-        if settings.learner != "tabular":
-            raise InvalidArgumentError(f"the compiled IC-Q loop runs the tabular learner only, "
-                                       f"got learner {settings.learner!r}.")
+        why = compiled_supports(settings)
+        if why:
+            raise InvalidArgumentError(f"the compiled IC-Q loop cannot run these settings: {why}.")
         self.run_ = run
+        self.param = settings.learner != "tabular"
         N = run.num_agents
         C = N + 1
         tb = run.sim.tables
@@ -539,7 +925,7 @@ class CompiledLoop:
         self.agent_arrays = (offs[:-1].copy(), ag_single, ag_cells, ag_law, cell_ptr, cell_list)
         step = settings.step_size
         decaying = (not fixed) and behavior.final_epsilon is not None and behavior.decay_steps > 0
-        pairwise = step.index in ("pair", "auto")
+        pairwise = step.index == "pair" or (step.index == "auto" and not self.param)
         ip = np.zeros(_NUM_IPARAM, np.int64)
         ip[I_N], ip[I_C], ip[I_EXPLICIT], ip[I_T], ip[I_H] = N, C, int(explicit), run.num_updates, run.horizon
         ip[I_STALL], ip[I_FIXED], ip[I_DECAY], ip[I_PAIR] = run.stall_limit, int(fixed), int(decaying), int(pairwise)
@@ -564,10 +950,77 @@ class CompiledLoop:
         self.q_init = np.where(np.concatenate([np.broadcast_to(self.union[i], (offs[i + 1] - offs[i], C))
                                                for i in range(N)]), self.init, np.nan).ravel()
         self.num_counts = max(self.num_cells * C, N) if pairwise else N
+        self._build_parametric()
         self._warm()
 
+    def _build_parametric(self) -> None:
+        """The linear / MLP learners' tables for the kernel (``par``; empty for the tabular learner).
+
+        Per agent ``pa[i] = (kind, p_off, p_size, first layer row, layers, feature offset, d, 0)``
+        (kind 0 linear, 1 MLP; feature offset -1: one-hot MLP input); per MLP layer
+        ``lay[r] = (fan_in, fan_out, W offset, b offset)`` in the flat parameter vector
+        (the agents' vectors concatenated in agent order, each in :func:`solvers.approximators.mlp_unflatten`
+        order); ``pfeat``: the linear features ``psi_i[o, c', :]`` or MLP inputs, concatenated.
+        """
+        run, settings = self.run_, self.run_.settings
+        N, C, S = run.num_agents, run.num_agents + 1, run.num_seeds
+        K = run.checkpoints.size
+        self.ip[I_PARAM] = int(self.param)
+        if not self.param:
+            self.pa, self.lay = np.zeros((0, 8), np.int64), np.zeros((0, 4), np.int64)
+            self.pfeat = self.work = self.cmask_f = _NO_F
+            self.cmask = np.zeros(0, np.uint8)
+            self.th_out = np.zeros((0, 0, 0))
+            self.theta_init = self.theta0_init = np.zeros((S, 0))
+            return
+        pa = np.zeros((N, 8), np.int64)
+        lay, feats = [], []
+        p_off = f_off = 0
+        maxw, lmax = C, 1
+        nobs = run.offsets[1:] - run.offsets[:-1]
+        for i in range(N):
+            nO, f = int(nobs[i]), run.features[i]
+            if settings.learner == "linear":
+                psi = np.eye(nO * C).reshape(nO, C, nO * C) if f is None else np.asarray(f, float)
+                d = psi.shape[2]
+                pa[i] = (0, p_off, d, 0, 0, f_off, d, 0)
+                feats.append(np.ascontiguousarray(psi, float).ravel())
+                f_off += psi.size
+                p_off += d
+                continue
+            d_in = nO if f is None else f.shape[1]
+            shapes = mlp_layer_shapes(d_in, settings.hidden, C)
+            start = p_off
+            pa[i, :5] = (1, p_off, 0, len(lay), len(shapes))
+            pa[i, 5] = -1 if f is None else f_off
+            pa[i, 6] = d_in
+            for fi, fo in shapes:
+                lay.append((fi, fo, p_off, p_off + fi * fo))
+                p_off += fi * fo + fo
+                maxw = max(maxw, fi, fo)
+            lmax = max(lmax, len(shapes) - 1)
+            pa[i, 2] = p_off - start
+            if f is not None:
+                feats.append(np.ascontiguousarray(f, float).ravel())
+                f_off += f.size
+        self.pa = pa
+        self.lay = np.array(lay, np.int64).reshape(-1, 4)
+        self.pfeat = np.ascontiguousarray(np.concatenate(feats)) if feats else _NO_F
+        self.ip[I_MAXW], self.ip[I_LMAX] = maxw, lmax
+        self.work = np.zeros(C + 4 * maxw + 2 * lmax * maxw)
+        self.cmask = np.ascontiguousarray(self.mask.ravel().astype(np.uint8))
+        if settings.omega is not None:
+            self.ip[I_PROJ], self.fp[F_OMEGA] = 1, float(settings.omega)
+        self.theta_init = np.ascontiguousarray(np.concatenate([ag.parameters() for ag in run.agents], axis=1))
+        self.theta0_init = np.ascontiguousarray(
+            np.concatenate([ag.initial_parameters() for ag in run.agents], axis=1))
+        if self.theta_init.shape[1] != p_off:  # pragma: no cover - a layout mismatch is a bug
+            raise RuntimeError(f"parameter layout: {self.theta_init.shape[1]} != {p_off}")
+        self.th_out = np.zeros((K, S, p_off))
+        self.final_theta = self.theta_init.copy()
+
     # ------------------------------------------------------------ kernel calls
-    def _fresh_state(self):
+    def _fresh_state(self, pos: int = 0):
         N = self.run_.num_agents
         ist = np.zeros(_NUM_ISTATE, np.int64)
         ist[S_SUCC] = N
@@ -575,7 +1028,9 @@ class CompiledLoop:
         fst = np.zeros(_NUM_FSTATE)
         fst[F_DISC] = 1.0
         return dict(ist=ist, fst=fst, private=np.zeros(N, np.int64), decisions=np.zeros(N, np.int64),
-                    counts=np.zeros(self.num_counts, np.int64), Q=self.q_init.copy())
+                    counts=np.zeros(self.num_counts, np.int64), Q=self.q_init.copy(),
+                    theta=self.theta_init[pos].copy() if self.param else _NO_F,
+                    theta0=self.theta0_init[pos].copy() if self.param else _NO_F)
 
     def _call(self, st, ustep, uev, logi, logf, seed_pos, max_steps, cap):
         run = self.run_
@@ -583,7 +1038,9 @@ class CompiledLoop:
         return _run_seed(st["ist"], st["fst"], st["private"], st["decisions"], st["counts"], st["Q"],
                          run.q, run.reached, ustep, uev, self.gpow, logi, logf,
                          self.ip, self.fp, *self.cat, *self.model_arrays, *self.agent_arrays,
-                         run.checkpoint_of, max_steps, cap)
+                         run.checkpoint_of, max_steps, cap,
+                         (st["theta"], st["theta0"], self.th_out, self.pa, self.lay, self.pfeat,
+                          self.work, self.cmask))
 
     def _warm(self) -> None:
         """Compile or load the kernel now (a call that returns before any work)."""
@@ -598,7 +1055,7 @@ class CompiledLoop:
         N = run.num_agents
         W = N + 2
         step_gen, event_gen = stream_generators(run.settings.seed, int(run.seed_ids[pos]))
-        st = self._fresh_state()
+        st = self._fresh_state(pos)
         ist = st["ist"]
         step_rows, event_rows = _FIRST_STEP_ROWS, _FIRST_EVENT_ROWS
         ustep = step_gen.random(step_rows * STEP_COLUMNS)
@@ -664,6 +1121,8 @@ class CompiledLoop:
         if code == _STALLED:
             self.stall_clock[pos] = ist[S_STALL_CLOCK]
         self.logs[pos] = chunks
+        if self.param:
+            self.final_theta[pos] = st["theta"]
 
     # ------------------------------------------------------------ the batch
     def run(self, progress) -> None:
@@ -709,7 +1168,10 @@ class CompiledLoop:
     def _finish_book(self) -> None:
         """Linearization columns of the reached checkpoints and the message log in batch order."""
         run = self.run_
-        if run.settings.track_linearization:
+        if self.param:  # Q and eps_0 from the saved parameters, by the numpy estimators
+            run.record_checkpoints(self.th_out)
+            run.load_parameters(np.arange(run.num_seeds), self.final_theta)
+        elif run.settings.track_linearization:
             offs = run.offsets
             k_idx, s_idx = np.nonzero(run.reached)
             run.eps0_value[k_idx, s_idx] = 0.0
@@ -717,7 +1179,7 @@ class CompiledLoop:
             for i, u in enumerate(self.union):
                 th = run.q[k_idx, s_idx, offs[i]:offs[i + 1]][:, :, u].reshape(k_idx.size, int(u.sum()) * (offs[i + 1] - offs[i]))
                 run.theta_distance[k_idx, s_idx, i] = np.sqrt(((th - self.init) ** 2).sum(axis=1))
-        if self.agent_arrays[2].any():  # cells whose sets differ from their agent's union
+        if self.agent_arrays[2].any() and not self.param:  # cells whose sets differ from their agent's union
             run.q[...] = np.where(self.mask, run.q, np.nan)
         if run.log is not None:
             parts_i, parts_f, pos = [], [], []

@@ -35,12 +35,15 @@ updates. A seed takes part in at most one handoff per iteration and every
 per-seed computation is elementwise or a per-seed product, so the grouping
 never changes a seed's numbers.
 
-Engines. ``ICQ(engine=...)``: the tabular learner runs by default on the
+Engines. ``ICQ(engine=...)``: every learner runs by default on the
 compiled loop (:mod:`solvers.compiled`, a numba kernel per seed, seeds one
 after another), which reproduces this batched numpy loop bit for bit (same
-streams, trajectories, ``Q`` at every checkpoint, message log and counters;
-tested); ``engine="numpy"`` keeps the batched loop, which the linear and MLP
-learners always use.
+streams, trajectories, ``Q`` at every checkpoint, parameters, ``eps_0``,
+message log and counters; tested); the linear and MLP learners call numpy's
+own BLAS from the kernel with numpy's arguments, and stay on the numpy loop
+where numpy's ``matmul`` would not use BLAS (a dimension of 1,
+:func:`solvers.compiled.compiled_supports`); ``engine="numpy"`` keeps the
+batched loop.
 
 Choices fixed here (the paper leaves them open):
 
@@ -116,7 +119,7 @@ from icsmdp_theory.validation import is_int, is_real, positive_int, positive_rea
 from solvers.common import TIE_TOL
 from solvers.api import register
 from solvers.approximators import LinearQ, MLPQ, TabularQ, mlp_init
-from solvers.compiled import CompiledLoop
+from solvers.compiled import CompiledLoop, compiled_supports
 from solvers.records import MESSAGE_FIELDS, RunRecord
 
 __all__ = ["ICQ", "StepSize", "EpsilonGreedy", "FixedBehavior", "ICQAgent", "BatchRun", "run_icq",
@@ -125,7 +128,7 @@ __all__ = ["ICQ", "StepSize", "EpsilonGreedy", "FixedBehavior", "ICQAgent", "Bat
 
 #: Learner kinds.
 LEARNERS = ("tabular", "linear", "mlp")
-#: Loop engines: ``"compiled"`` (:mod:`solvers.compiled`, tabular learner), ``"numpy"``
+#: Loop engines: ``"compiled"`` (:mod:`solvers.compiled`), ``"numpy"``
 #: (:class:`BatchRun`'s batched numpy loop), ``"auto"`` (compiled whenever it applies).
 ENGINES = ("auto", "compiled", "numpy")
 _STEP_RULES = ("constant", "harmonic", "paper")
@@ -281,9 +284,11 @@ class ICQ:
         tqdm bar on stderr; ``None``: on long runs with a terminal.
     engine : {"auto", "compiled", "numpy"}
         The loop: ``"compiled"`` runs each seed in a numba kernel
-        (:mod:`solvers.compiled`; tabular learner only), ``"numpy"`` the batched
-        numpy loop of :class:`BatchRun`; both give the same numbers bit for bit.
-        ``"auto"``: compiled for the tabular learner, numpy otherwise.
+        (:mod:`solvers.compiled`), ``"numpy"`` the batched numpy loop of
+        :class:`BatchRun`; both give the same numbers bit for bit. ``"auto"``:
+        compiled whenever it supports the settings
+        (:func:`solvers.compiled.compiled_supports`: not for a linear feature
+        dimension, MLP input dimension or hidden width of 1), numpy otherwise.
     """
 
     learner: str = "tabular"
@@ -310,9 +315,9 @@ class ICQ:
             raise InvalidArgumentError(f"`learner` must be one of {LEARNERS}, got {self.learner!r}.")
         if self.engine not in ENGINES:
             raise InvalidArgumentError(f"`engine` must be one of {ENGINES}, got {self.engine!r}.")
-        if self.engine == "compiled" and self.learner != "tabular":
-            raise InvalidArgumentError(f"`engine` 'compiled' runs the tabular learner only, got "
-                                       f"learner {self.learner!r}; use engine 'numpy' or 'auto'.")
+        if self.engine == "compiled" and compiled_supports(self):
+            raise InvalidArgumentError(f"`engine` 'compiled' cannot run these settings: "
+                                       f"{compiled_supports(self)}; use engine 'numpy' or 'auto'.")
         positive_int("updates", self.updates)
         if is_int(self.seeds):
             positive_int("seeds", self.seeds)
@@ -367,9 +372,9 @@ class ICQ:
 
     @property
     def engine_used(self) -> str:
-        """The loop that runs: ``engine``, with ``"auto"`` resolved (compiled for tabular)."""
+        """The loop that runs: ``engine``, with ``"auto"`` resolved (compiled whenever it supports the settings)."""
         if self.engine == "auto":
-            return "compiled" if self.learner == "tabular" else "numpy"
+            return "numpy" if compiled_supports(self) else "compiled"
         return self.engine
 
     @property
@@ -554,6 +559,10 @@ class ICQAgent:
     def parameters(self, seeds=None) -> np.ndarray:
         """``theta_i`` per seed: ``(S, P_i)`` (all seeds when ``seeds`` is ``None``)."""
         return self._est.parameters(seeds)
+
+    def load_parameters(self, seeds: np.ndarray, theta: np.ndarray) -> None:
+        """Set ``theta_i`` of the listed seeds (``(n, P_i)``, linear and MLP; the compiled loop's results)."""
+        self._est.set_parameters(seeds, theta)
 
     def initial_parameters(self, seeds=None) -> np.ndarray:
         """``theta_i0`` per seed: ``(S, P_i)`` (all seeds when ``seeds`` is ``None``)."""
@@ -870,7 +879,7 @@ class BatchRun:
         self.status, self.message = "completed", ""
         self.t_loop = self.cpu_loop = None
         self.engine = settings.engine_used
-        # the compiled loop (tabular): built, and its kernel loaded, before the loop's clock starts
+        # the compiled loop: built, and its kernel loaded, before the loop's clock starts
         self.compiled = CompiledLoop(self) if self.engine == "compiled" else None
 
     def _init_checkpoints(self) -> None:
@@ -1082,6 +1091,29 @@ class BatchRun:
                 ev, eg = np.maximum(ev, a), np.maximum(eg, g)
                 self.theta_distance[k_idx, seeds, i] = d
             self.eps0_value[k_idx, seeds], self.eps0_grad[k_idx, seeds] = ev, eg
+
+    def load_parameters(self, seeds: np.ndarray, parameters: np.ndarray) -> None:
+        """Set every agent's parameters for the listed seeds from ``parameters[n, P]`` (agents' vectors concatenated)."""
+        lo = 0
+        for ag in self.agents:
+            hi = lo + ag.parameters(seeds[:1]).shape[1]
+            ag.load_parameters(seeds, parameters[:, lo:hi])
+            lo = hi
+
+    def record_checkpoints(self, parameters: np.ndarray) -> None:
+        """``Q`` and ``eps_0`` at every reached checkpoint from saved parameters ``parameters[K, S, P]``.
+
+        The compiled loop (:mod:`solvers.compiled`) saves each seed's parameters
+        at its checkpoints; they are loaded into the agents and recorded by
+        :meth:`_snapshot`, the numpy loop's own code (the times stay those the
+        compiled loop recorded).
+        """
+        for k in np.flatnonzero(self.reached.any(axis=1)):
+            seeds = np.flatnonzero(self.reached[k])
+            self.load_parameters(seeds, parameters[k, seeds])
+            seconds = self.checkpoint_seconds[k, seeds].copy()
+            self._snapshot(seeds, np.full(seeds.size, k))
+            self.checkpoint_seconds[k, seeds] = seconds
 
     def _stalled(self) -> bool:
         """Whether a live seed made no update for ``20 H + stall_steps`` steps (status ``"stalled"``)."""

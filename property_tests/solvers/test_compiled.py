@@ -54,11 +54,17 @@ def assert_same_run(settings: ICQ, model) -> tuple:
     assert a.message.split(";")[0] == b.message.split(";")[0]
     assert a.settings.pop("engine") == "numpy" and b.settings.pop("engine") == "compiled"
     assert a.settings == b.settings
+    for f in ("theta0", "theta", "features"):  # the linear and MLP learners' parameters
+        x, y = getattr(a, f), getattr(b, f)
+        assert len(x) == len(y), f
+        for u, v in zip(x, y):
+            assert u.shape == v.shape and np.array_equal(u, v, equal_nan=True), f
     if settings.log_messages:
         assert set(a.messages) == set(b.messages)
         for k in a.messages:
             assert a.messages[k].dtype == b.messages[k].dtype, k
-            assert np.array_equal(a.messages[k], b.messages[k]), k
+            assert np.array_equal(a.messages[k], b.messages[k],
+                                  equal_nan=a.messages[k].dtype.kind == "f"), k
     else:
         assert a.messages is None and b.messages is None
     return a, b
@@ -227,9 +233,9 @@ def test_engine_validation_and_default():
     from icsmdp_theory.errors import InvalidArgumentError
     with pytest.raises(InvalidArgumentError, match="`engine` must be one of"):
         ICQ(engine="fast")
-    with pytest.raises(InvalidArgumentError, match="tabular learner only"):
-        ICQ(engine="compiled", learner="mlp")
-    assert ICQ().engine_used == "compiled" and ICQ(learner="linear").engine_used == "numpy"
+    with pytest.raises(InvalidArgumentError, match="hidden width of 1"):
+        ICQ(engine="compiled", learner="mlp", hidden=(8, 1))
+    assert ICQ().engine_used == "compiled"
     assert "engine" not in ICQ().to_dict() and ICQ(engine="numpy").to_dict()["engine"] == "numpy"
 
 
