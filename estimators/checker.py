@@ -59,7 +59,7 @@ from icsmdp_theory.cells import cell_admissible, cell_offsets
 from icsmdp_theory.epoch_level import cell_rule, epoch_level
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.model import ICSMDP, require_single_mode
 from icsmdp_theory.results import Result
 from solvers.api import ModifiedPolicyIteration, solve
 
@@ -263,6 +263,7 @@ def check_run(model: ICSMDP | EpochModel, record, *, behavior=None, tol: float =
         Defines ``mu``; ``None`` is uniform over admissible successors.
     """
     t0 = time.perf_counter()
+    require_single_mode(model, "the Theorem 1 checker (`icsmdp check`)")
     _check_record_matches(model, record)
     oracle = solve(ModifiedPolicyIteration(tol=tol), model)
     law = stationary_law(model, behavior=behavior)

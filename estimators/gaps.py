@@ -61,7 +61,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.model import ICSMDP, require_single_mode
 from icsmdp_theory.results import Result, SolveResult
 from solvers.common import greedy
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, solve
@@ -224,6 +224,7 @@ def _gap_report_iv(model, tol, minimax, oracle, minimax_tol, workers):
     if not isinstance(model, EPOCH_MODELS):
         raise InvalidArgumentError(
             f"`model` must be an ICSMDP or an EpochModel, got {type(model).__name__}.")
+    require_single_mode(model, "the AIS construction and gaps (`icsmdp gaps`)")
     if not (isinstance(tol, (float, int)) and tol > 0):
         raise InvalidArgumentError(f"`tol` must be > 0, got {tol!r}.")
     if not isinstance(minimax, (bool, np.bool_)):

@@ -42,7 +42,7 @@ from icsmdp_theory.epoch import EpochSpace, initial_epoch_law
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError, StateSpaceTooLargeError
 from icsmdp_theory.labels import canonical_label
-from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.model import ICSMDP, require_single_mode
 from icsmdp_theory.options import option_reduction
 from icsmdp_theory.validation import is_real, positive_int
 
@@ -111,6 +111,7 @@ def local_duration_law(model: ICSMDP, i: int, *, tail_tol: float = EXPORT_TAIL_T
 def _export_epoch_iv(model, tail_tol, max_epoch_states, max_transitions):
     if not isinstance(model, ICSMDP):
         raise InvalidArgumentError(f"`model` must be an ICSMDP, got {type(model).__name__}.")
+    require_single_mode(model, "the explicit epoch-model export (`export_epoch`)")
     if not is_real(tail_tol) or not 0.0 < float(tail_tol) < 1.0:
         raise InvalidArgumentError(f"`tail_tol` must be a number in (0, 1), got {tail_tol!r}.")
     return (float(tail_tol), positive_int("max_epoch_states", max_epoch_states),

@@ -39,7 +39,7 @@ from icsmdp_theory.cells import cell_of_epoch_states
 from icsmdp_theory.epoch import EpochSpace, MAX_EPOCH_STATES, initial_epoch_law
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.model import ICSMDP, require_single_mode
 from icsmdp_theory.options import gamma_bar, option_reduction
 
 __all__ = ["EpochLevel", "AgentBlock", "SuccessorFamily", "PrimitiveEpochs", "ExplicitEpochs",
@@ -399,11 +399,13 @@ def epoch_level(model: ICSMDP | EpochModel, *, max_epoch_states: int = MAX_EPOCH
     Raises
     ------
     InvalidArgumentError
-        ``model`` is neither an :class:`ICSMDP` nor an :class:`EpochModel`.
+        ``model`` is neither an :class:`ICSMDP` nor an :class:`EpochModel`, or has
+        an agent with several modes (the AIS construction takes modes in a later slice).
     StateSpaceTooLargeError
         More epoch states than ``max_epoch_states``.
     """
     if isinstance(model, ICSMDP):
+        require_single_mode(model, "the AIS construction and gaps (the epoch-level interface)")
         kind = PrimitiveEpochs
     elif isinstance(model, EpochModel):
         kind = ExplicitEpochs

@@ -22,7 +22,7 @@ from icsmdp_theory.errors import InvalidInstanceError, InvalidObservationMapErro
 from icsmdp_theory.model import ICSMDP, KernelEntries
 
 __all__ = ["FORMAT", "OBS_FORMAT", "TOP_KEYS", "NPZ_SCALARS", "NPZ_ARRAYS", "NPZ_AGENT_SCALARS",
-           "NPZ_AGENT_ARRAYS", "atomic_write", "instance_from_dict", "instance_to_dict",
+           "NPZ_AGENT_ARRAYS", "NPZ_AGENT_OPTIONAL", "atomic_write", "instance_from_dict", "instance_to_dict",
            "load_instance", "save_instance", "load_observation_maps", "observation_maps_from_dict",
            "observation_maps_to_dict", "save_observation_maps"]
 
@@ -74,23 +74,32 @@ def instance_to_dict(model: ICSMDP) -> dict:
     """The ``icsmdp/1`` document of ``model`` (inverse of :func:`instance_from_dict`)."""
     agents = []
     for a in model.agents:
-        agents.append({
+        doc = {
             "name": a.name,
             "n_private": a.num_private,
             "n_actions": a.num_actions,
             "rho_private": a.rho_private.tolist(),
-            "internal_policy": a.internal_policy.tolist(),
+            "internal_policy": _policy_as_given(a).tolist(),
             "kernel": _kernel_to_json(a),
             "reward": a.reward.tolist(),
             "end_probability": a.end_probability.tolist(),
             "observation": a.observation.tolist(),
             "successors": a.successors.tolist(),
-        })
+        }
+        if a.modes is not None:  # written only when given: one-mode files are unchanged
+            doc = {**{k: doc[k] for k in ("name", "n_private", "n_actions")},
+                   "modes": list(a.modes), **doc}
+        agents.append(doc)
     return {"format": FORMAT, "name": model.name, "gamma": model.gamma,
             "horizon": model.horizon, "n_latent": model.num_latent,
             "n_interface": model.num_interface,
             "rho_latent_interface": model.rho_latent_interface.tolist(),
             "rho_agent": model.rho_agent.tolist(), "agents": agents}
+
+
+def _policy_as_given(agent) -> np.ndarray:
+    """``internal_policy`` as the file holds it: ``[K, nM, nL, nA]`` with ``modes``, else ``[nM, nL, nA]``."""
+    return agent.mode_policies if agent.modes is not None else agent.mode_policies[0]
 
 
 def atomic_write(path: Path, write) -> None:
@@ -126,7 +135,9 @@ def _npz_arrays(model: ICSMDP) -> dict:
         p = f"agent{i}."
         out[p + "name"] = np.array(a.name)
         out[p + "rho_private"] = a.rho_private
-        out[p + "internal_policy"] = a.internal_policy
+        out[p + "internal_policy"] = _policy_as_given(a)
+        if a.modes is not None:
+            out[p + "modes"] = np.array(a.modes, dtype=str)
         out[p + "reward"] = a.reward
         out[p + "end_probability"] = a.end_probability
         out[p + "observation"] = a.observation
@@ -147,6 +158,8 @@ NPZ_ARRAYS = ("rho_latent_interface", "rho_agent")
 NPZ_AGENT_SCALARS = ("name", "kernel_is_sparse", "kernel_nY")
 NPZ_AGENT_ARRAYS = ("rho_private", "internal_policy", "reward", "end_probability", "observation",
                     "successors", "kernel_a", "kernel_y", "kernel_y2", "kernel_p")
+#: Optional per-agent arrays: ``modes`` (a 1-d string array, issue 15).
+NPZ_AGENT_OPTIONAL = ("modes",)
 _NPZ_AGENT_KEY = re.compile(r"agent(0|[1-9][0-9]*)\.(.+)")
 
 
@@ -182,11 +195,11 @@ def _npz_document(arrays: dict, fail) -> dict:
     for key in arrays:
         hit = _NPZ_AGENT_KEY.fullmatch(key)
         known = (key in NPZ_SCALARS or key in NPZ_ARRAYS) if hit is None else \
-            (int(hit[1]) < n and hit[2] in NPZ_AGENT_SCALARS + NPZ_AGENT_ARRAYS)
+            (int(hit[1]) < n and hit[2] in NPZ_AGENT_SCALARS + NPZ_AGENT_ARRAYS + NPZ_AGENT_OPTIONAL)
         if not known:
             fail(f"unknown array `{key}` in the .npz instance (allowed: "
                  f"{', '.join(NPZ_SCALARS + NPZ_ARRAYS)}, and agent<i>.<key> for i < n_agents = {n} "
-                 f"with key in {', '.join(NPZ_AGENT_SCALARS + NPZ_AGENT_ARRAYS)})")
+                 f"with key in {', '.join(NPZ_AGENT_SCALARS + NPZ_AGENT_ARRAYS + NPZ_AGENT_OPTIONAL)})")
     doc = {k: scalar(k) for k in ("format", "name", "gamma", "horizon", "n_latent", "n_interface")}
     doc.update({k: array(k) for k in NPZ_ARRAYS})
     agents = []
@@ -200,13 +213,16 @@ def _npz_document(arrays: dict, fail) -> dict:
         nY = scalar(p + "kernel_nY")
         kernel = KernelEntries(shape=[nA, nY, nY], a=array(p + "kernel_a"), y=array(p + "kernel_y"),
                                y2=array(p + "kernel_y2"), p=array(p + "kernel_p"), sparse=sparse)
-        agents.append({"name": scalar(p + "name"),
-                       "n_private": rho_l.shape[0] if isinstance(rho_l, np.ndarray) else 1,
-                       "n_actions": nA, "rho_private": rho_l, "internal_policy": pol,
-                       "kernel": kernel, "reward": array(p + "reward"),
-                       "end_probability": array(p + "end_probability"),
-                       "observation": array(p + "observation"),
-                       "successors": array(p + "successors")})
+        agent = {"name": scalar(p + "name"),
+                 "n_private": rho_l.shape[0] if isinstance(rho_l, np.ndarray) else 1,
+                 "n_actions": nA, "rho_private": rho_l, "internal_policy": pol,
+                 "kernel": kernel, "reward": array(p + "reward"),
+                 "end_probability": array(p + "end_probability"),
+                 "observation": array(p + "observation"),
+                 "successors": array(p + "successors")}
+        if p + "modes" in arrays:
+            agent["modes"] = array(p + "modes")
+        agents.append(agent)
     doc["agents"] = agents
     return doc
 

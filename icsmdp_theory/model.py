@@ -9,6 +9,7 @@ field                     meaning                                     axes
 ``rho_agent``             initial active agent (never STOP)           ``[i]``
 ``rho_private``           initial private state of agent ``i``        ``[l]``
 ``internal_policy``       ``pi_i(a | m, l)``                          ``[m, l, a]``
+``mode_policies``         ``pi_i^k(a | m, l)`` of mode ``k``          ``[k, m, l, a]``
 ``kernel[a]``             ``P(y_next | y, a)``, sparse CSR            ``[y, y_next]``
 ``reward``                ``r(x, m, i, a, c')``                       ``[x, m, a, c']``
 ``end_probability``       ``beta_i(x', m', l')`` after a step         ``[x, m, l]``
@@ -16,13 +17,28 @@ field                     meaning                                     axes
 ``successors``            admissible successors, STOP at index ``N``  ``[c']``
 ========================  ==========================================  ===================
 
+Adaptable agents (issue 15; README "Semantic choices"): an agent may have
+``K_i >= 1`` *modes* (the optional file key ``modes``, a list of distinct
+names); mode ``k`` has its own internal policy ``mode_policies[k]``, and
+rewards, kernels and end probabilities are shared by the modes. At the start
+of an invocation the agent picks a *choice* ``j = a*(N+1) + c'`` (mode ``a``,
+successor ``c'``); the model's choice dimension is
+``J = max_i K_i * (N+1)`` (:attr:`ICSMDP.num_choices`), with the entries
+``a >= K_i`` inadmissible (:attr:`ICSMDP.choice_admissible`). A one-mode
+model (every ``K_i = 1``: every file without ``modes``) has ``J = N+1`` and
+is exactly today's model. Per-mode arrays are read with ``mode=a``
+(:meth:`ICSMDP.mean_kernel`, :func:`icsmdp_theory.options.option_reduction`);
+without ``mode`` they refuse an agent with several modes
+(:func:`require_single_mode` does so for a whole consumer, with one line).
+
 The agent-local state is ``y = (x*nM + m)*nL_i + l`` (:meth:`ICSMDP.local_index`);
 it is the only place this flattening is written. A full state
 ``f = (x, m, l_0, ..., l_{N-1})`` is flattened in C order, and an epoch state
 ``s = (f, i)`` as ``s = f*N + i`` (see :mod:`icsmdp_theory.epoch`).
 
 Construction validates, in this order: sizes and ``gamma``; initial laws;
-then per agent: sizes, ``rho_private``, ``internal_policy``, ``reward``
+then per agent: sizes, ``modes`` (when given), ``rho_private``,
+``internal_policy`` (``[K, nM, nL, nA]`` with ``modes``), ``reward``
 (value scale ``max |r| / (1 - gamma) <= 1e100``), ``end_probability`` (in
 ``[0, 1]``), ``kernel``, ``observation`` labels (``0..nO-1``, every label
 used), ``successors`` (booleans, at least one true). Every array entry must
@@ -32,7 +48,7 @@ before any cast), every shape must match, probabilities are non-negative
 with rows summing to 1 within ``1e-9``; finally
 Assumption 1(ii): from every local state the invocation ends with
 probability 1 (the undiscounted continue matrix ``Kbar diag(1 - beta)`` has
-no trap set). Every violation raises :class:`InvalidInstanceError` whose
+no trap set), for every mode. Every violation raises :class:`InvalidInstanceError` whose
 message names the key, the agent and the offending index.
 """
 from __future__ import annotations
@@ -46,10 +62,12 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order
 
 from icsmdp_theory.documents import describe, format_int
-from icsmdp_theory.errors import InvalidInstanceError, InvalidObservationMapError
+from icsmdp_theory.errors import (InvalidArgumentError, InvalidInstanceError,
+                                  InvalidObservationMapError)
 
 __all__ = ["Agent", "ICSMDP", "DerivedCache", "KernelEntries", "ROW_SUM_TOL", "AGENT_KEYS",
-           "VALUE_SCALE_LIMIT", "INT64_MAX"]
+           "OPTIONAL_AGENT_KEYS", "VALUE_SCALE_LIMIT", "INT64_MAX", "require_single_mode",
+           "agents_with_modes"]
 
 #: Tolerance on probability rows summing to 1 (SPEC section 9).
 ROW_SUM_TOL = 1e-9
@@ -65,6 +83,10 @@ INT64_MAX = 2**63 - 1
 #: The keys of one agent in the JSON format, in validation order.
 AGENT_KEYS = ("name", "n_private", "n_actions", "rho_private", "internal_policy",
               "kernel", "reward", "end_probability", "observation", "successors")
+
+#: Optional keys of one agent: ``modes`` (adaptable agents, issue 15), a list of
+#: ``K >= 1`` distinct non-empty names; with it ``internal_policy`` is ``[K, nM, nL, nA]``.
+OPTIONAL_AGENT_KEYS = ("modes",)
 
 
 class DerivedCache:
@@ -172,8 +194,9 @@ class Agent:
     name : str
     rho_private : ndarray, shape (nL,)
         Initial law of the private state, ``rho_private[l]``.
-    internal_policy : ndarray, shape (nM, nL, nA)
-        ``internal_policy[m, l, a] = pi_i(a | m, l)``.
+    mode_policies : ndarray, shape (K, nM, nL, nA)
+        ``mode_policies[k, m, l, a] = pi_i^k(a | m, l)``, the internal policy of
+        mode ``k`` (``K = 1`` for a pre-configured agent).
     kernel : tuple of scipy.sparse.csr_array, each (nY, nY)
         ``kernel[a][y, y_next]``, ``y = (x*nM + m)*nL + l``.
     reward : ndarray, shape (nX, nM, nA, N+1)
@@ -187,17 +210,41 @@ class Agent:
     kernel_is_sparse : bool
         Whether the kernel was given in the sparse file form (kept for
         writing it back in the same form).
+    modes : tuple of str or None
+        The mode names of the file's ``modes`` key; ``None`` when the file
+        has none (one unnamed mode; written back without the key).
     """
 
     name: str
     rho_private: np.ndarray
-    internal_policy: np.ndarray
+    mode_policies: np.ndarray
     kernel: tuple
     reward: np.ndarray
     end_probability: np.ndarray
     observation: np.ndarray
     successors: np.ndarray
     kernel_is_sparse: bool
+    modes: tuple | None = None
+
+    @property
+    def num_modes(self) -> int:
+        """``K_i``: number of modes (1 for a pre-configured agent)."""
+        return self.mode_policies.shape[0]
+
+    @property
+    def internal_policy(self) -> np.ndarray:
+        """``pi_i(a | m, l)``, shape ``(nM, nL, nA)``: the policy of the agent's only mode.
+
+        Raises
+        ------
+        InvalidArgumentError
+            The agent has several modes (read ``mode_policies[k]`` instead).
+        """
+        if self.num_modes != 1:
+            raise InvalidArgumentError(
+                f"agent `{self.name}` has {self.num_modes} modes ({', '.join(self.modes)}): its "
+                f"internal policy depends on the mode; read `mode_policies[k]`.")
+        return self.mode_policies[0]
 
     @property
     def num_private(self) -> int:
@@ -207,7 +254,7 @@ class Agent:
     @property
     def num_actions(self) -> int:
         """``nA_i``."""
-        return self.internal_policy.shape[2]
+        return self.mode_policies.shape[3]
 
     @property
     def num_local_states(self) -> int:
@@ -235,7 +282,8 @@ class ICSMDP:
     rho_latent_interface : array_like, shape (nX, nM)
     rho_agent : array_like, shape (N,)
     agents : sequence of mappings
-        Each with the keys :data:`AGENT_KEYS`; ``kernel`` is a dense
+        Each with the keys :data:`AGENT_KEYS` (and optionally ``modes``,
+        :data:`OPTIONAL_AGENT_KEYS`); ``kernel`` is a dense
         ``[nA][nY][nY]`` array, a sequence of ``nA`` scipy sparse matrices, or
         the sparse file form ``{"shape": [nA, nY, nY], "entries": [[a, y, y2, p], ...]}``.
 
@@ -244,6 +292,13 @@ class ICSMDP:
     agents : tuple of Agent
     admissible : ndarray of bool, shape (N, N+1)
         ``admissible[i, c']``: successor ``c'`` admissible for agent ``i`` (read-only).
+    num_modes : tuple of int
+        ``(K_0, ..., K_{N-1})``, each ``>= 1`` (issue 15).
+    num_choices : int
+        ``J = max_i K_i * (N+1)``: choices ``j = a*(N+1) + c'`` (``N+1`` without modes).
+    choice_admissible : ndarray of bool, shape (N, J)
+        ``choice_admissible[i, a*(N+1) + c'] = a < K_i and admissible[i, c']``
+        (equal to ``admissible`` for a one-mode model).
     derived : DerivedCache
         This model's cache of derived values.
 
@@ -281,9 +336,16 @@ class ICSMDP:
             built.append(v.agent(i, spec, nX, nM, N))
         self.agents: tuple[Agent, ...] = tuple(built)
         self.admissible = _frozen(np.array([ag.successors for ag in self.agents], dtype=bool))
+        self.num_modes = tuple(ag.num_modes for ag in self.agents)
+        self.num_choices = max(self.num_modes) * (N + 1)
+        choice = np.zeros((N, self.num_choices), dtype=bool)
+        for i, ag in enumerate(self.agents):
+            choice[i, :ag.num_modes * (N + 1)] = np.tile(ag.successors, ag.num_modes)
+        self.choice_admissible = _frozen(choice)
         self._derived = DerivedCache()
         for i, agent in enumerate(self.agents):
-            _check_termination(self, i)
+            for k in range(agent.num_modes):
+                _check_termination(self, i, k)
         self._frozen = True
 
     def __setattr__(self, key, value):
@@ -311,6 +373,24 @@ class ICSMDP:
     def stop(self) -> int:
         """Index of STOP among successors."""
         return self.num_agents
+
+    @property
+    def has_modes(self) -> bool:
+        """Whether some agent has several modes (``K_i > 1``, issue 15)."""
+        return max(self.num_modes) > 1
+
+    def choice(self, mode: int, successor: int) -> int:
+        """The choice index ``j = mode*(N+1) + successor`` (issue 15).
+
+        >>> from icsmdp_theory.examples import load_example
+        >>> load_example("tiny-handoff").choice(0, 2)
+        2
+        """
+        return int(mode) * self.num_successors + int(successor)
+
+    def choice_decode(self, j: Any) -> tuple:
+        """Inverse of :meth:`choice`: ``j -> (mode, successor)``."""
+        return tuple(np.divmod(j, self.num_successors))
 
     @property
     def num_private(self) -> tuple[int, ...]:
@@ -357,16 +437,39 @@ class ICSMDP:
         return x, m, l
 
     # ------------------------------------------------- per-agent local arrays
-    def policy_on_local_states(self, i: int) -> np.ndarray:
-        """``pi_i(a | y)`` broadcast over ``x``: shape ``(nY_i, nA_i)``."""
+    def mode_policy(self, i: int, mode: int | None = None) -> np.ndarray:
+        """``pi_i^k(a | m, l)`` of mode ``k = mode``: shape ``(nM, nL_i, nA_i)``.
+
+        ``mode=None`` reads the agent's only mode and refuses an agent with
+        several (:class:`~icsmdp_theory.errors.InvalidArgumentError`, naming it).
+        """
         a = self.agents[i]
-        pol = np.broadcast_to(a.internal_policy[None], (self.num_latent,) + a.internal_policy.shape)
+        if mode is None:
+            return a.internal_policy
+        if isinstance(mode, bool) or not isinstance(mode, (int, np.integer)) \
+                or not 0 <= mode < a.num_modes:
+            raise InvalidArgumentError(f"`mode` of agent {i} (`{a.name}`) must lie in "
+                                       f"0..{a.num_modes - 1}, got {mode!r}.")
+        return a.mode_policies[int(mode)]
+
+    def policy_on_local_states(self, i: int, mode: int | None = None) -> np.ndarray:
+        """``pi_i(a | y)`` broadcast over ``x``: shape ``(nY_i, nA_i)`` (of mode ``mode``)."""
+        a = self.agents[i]
+        pol = self.mode_policy(i, mode)
+        pol = np.broadcast_to(pol[None], (self.num_latent,) + pol.shape)
         return pol.reshape(-1, a.num_actions)
 
-    def mean_kernel(self, i: int) -> sp.csr_array:
-        """``Kbar_i[y, y'] = sum_a pi_i(a|m, l) K_i[a][y, y']`` (cached), CSR."""
+    def mean_kernel(self, i: int, mode: int | None = None) -> sp.csr_array:
+        """``Kbar_i[y, y'] = sum_a pi_i(a|m, l) K_i[a][y, y']`` (cached), CSR.
+
+        With ``mode=k`` the policy is mode ``k``'s; ``None`` reads the only mode.
+        """
+        self.mode_policy(i, mode)  # checks `mode`; refuses None on a multi-mode agent
+        mode_k = 0 if mode is None else int(mode)
+        key = ("mean_kernel", i) if mode_k == 0 else ("mean_kernel", i, mode_k)
+
         def compute():
-            pol = self.policy_on_local_states(i)
+            pol = self.policy_on_local_states(i, mode_k)
             total = None
             for a, k in enumerate(self.agents[i].kernel):
                 term = sp.diags_array(pol[:, a]) @ k
@@ -375,13 +478,16 @@ class ICSMDP:
             total.sum_duplicates()
             total.eliminate_zeros()
             return _frozen_csr(total)
-        return self._derived.get(("mean_kernel", i), compute, observation=False)
+        return self._derived.get(key, compute, observation=False)
 
-    def mean_reward(self, i: int) -> np.ndarray:
-        """``rbar_i[y, c'] = sum_a pi_i(a|m, l) r(x, m, i, a, c')``: shape ``(nY_i, N+1)``."""
+    def mean_reward(self, i: int, mode: int | None = None) -> np.ndarray:
+        """``rbar_i[y, c'] = sum_a pi_i(a|m, l) r(x, m, i, a, c')``: shape ``(nY_i, N+1)``.
+
+        With ``mode=k`` the policy is mode ``k``'s; ``None`` reads the only mode.
+        """
         a = self.agents[i]
         # [x, m, l, c'] = sum_a pol[m, l, a] * reward[x, m, a, c']
-        r = np.einsum("mla,xmac->xmlc", a.internal_policy, a.reward)
+        r = np.einsum("mla,xmac->xmlc", self.mode_policy(i, mode), a.reward)
         return r.reshape(-1, self.num_successors)
 
     def end_probability_local(self, i: int) -> np.ndarray:
@@ -418,14 +524,52 @@ class ICSMDP:
         return new
 
     def summary(self) -> str:
-        """One line describing the sizes."""
+        """One line describing the sizes (the modes ``K`` only when some agent has several)."""
+        modes = f"K={list(self.num_modes)}, " if self.has_modes else ""
         return (f"{self.name}: N={self.num_agents} agents, nX={self.num_latent}, "
                 f"nM={self.num_interface}, nL={list(self.num_private)}, "
-                f"nO={list(self.num_observations)}, gamma={self.gamma}, H={self.horizon}, "
+                f"nO={list(self.num_observations)}, {modes}gamma={self.gamma}, H={self.horizon}, "
                 f"{self.num_epoch_states} epoch states")
 
     def __repr__(self) -> str:
         return f"ICSMDP({self.summary()})"
+
+
+def agents_with_modes(model: ICSMDP) -> list[int]:
+    """The agents with several modes (``K_i > 1``), in order (empty for a one-mode model)."""
+    return [i for i, k in enumerate(model.num_modes) if k > 1]
+
+
+def require_single_mode(model: Any, what: str) -> None:
+    """Refuse a model with an adaptable agent in a consumer that does not support modes yet.
+
+    One located line: the first agent with several modes (index, name, mode
+    names) and ``what`` is not supported. A one-mode :class:`ICSMDP` (and any
+    other model type, e.g. an explicit epoch model) passes.
+
+    Parameters
+    ----------
+    model : ICSMDP or any model
+    what : str
+        The consumer, e.g. ``"IC-Q"`` or ``"the AIS construction and gaps"``.
+
+    Raises
+    ------
+    InvalidArgumentError
+
+    Examples
+    --------
+    >>> from icsmdp_theory.examples import load_example
+    >>> require_single_mode(load_example("tiny-handoff"), "IC-Q")   # one mode: passes
+    """
+    if not isinstance(model, ICSMDP) or not model.has_modes:
+        return
+    i = agents_with_modes(model)[0]
+    a = model.agents[i]
+    raise InvalidArgumentError(
+        f"{what} does not support adaptable agents yet: agent {i} (`{a.name}`) has "
+        f"{a.num_modes} modes ({', '.join(a.modes)}); only the exact oracle (`icsmdp solve`, "
+        f"`solvers.oracle.centralized_oracle`) and the option reduction take modes.")
 
 
 def _replace_observation(agent: Agent, obs: np.ndarray) -> Agent:
@@ -837,9 +981,10 @@ class _Validator:
     def agent(self, i, spec, nX, nM, N):
         if not isinstance(spec, Mapping):
             self.fail(f"`agents[{i}]` must be an object with keys {list(AGENT_KEYS)}.")
-        unknown = [k for k in spec if k not in AGENT_KEYS]
+        unknown = [k for k in spec if k not in AGENT_KEYS + OPTIONAL_AGENT_KEYS]
         if unknown:
-            self.fail(f"`agents[{i}]`: unknown key `{unknown[0]}` (allowed: {', '.join(AGENT_KEYS)}).")
+            self.fail(f"`agents[{i}]`: unknown key `{unknown[0]}` (allowed: "
+                      f"{', '.join(AGENT_KEYS + OPTIONAL_AGENT_KEYS)}).")
         missing = [k for k in AGENT_KEYS if k not in spec]
         if missing:
             self.fail(f"`agents[{i}]`: missing key `{missing[0]}`.")
@@ -849,8 +994,14 @@ class _Validator:
         where = f" of agent {i} (`{name}`)"
         nL = self.positive_int("n_private", spec["n_private"], where)
         nA = self.positive_int("n_actions", spec["n_actions"], where)
+        modes = self.modes(spec["modes"], where) if "modes" in spec else None
         rho_l = self.distribution("rho_private", spec["rho_private"], (nL,), where, joint=True)
-        pol = self.distribution("internal_policy", spec["internal_policy"], (nM, nL, nA), where)
+        if modes is None:
+            pol = self.distribution("internal_policy", spec["internal_policy"], (nM, nL, nA),
+                                    where)[None]
+        else:
+            pol = self.distribution("internal_policy", spec["internal_policy"],
+                                    (len(modes), nM, nL, nA), where)
         # rewards and end probabilities before the kernel: their given sizes bound nY = nX*nM*nL
         # before any (nY, nY) structure is built
         rew = self.reward("reward", spec["reward"], (nX, nM, nA, N + 1), where)
@@ -861,9 +1012,30 @@ class _Validator:
         kern, is_sparse = self.kernel(i, name, spec["kernel"], nA, nX * nM * nL)
         obs = self.observation(i, name, spec["observation"], nM, nL)
         succ = self.successors("successors", spec["successors"], N, where)
-        return Agent(name=name, rho_private=_frozen(rho_l), internal_policy=_frozen(pol),
+        return Agent(name=name, rho_private=_frozen(rho_l), mode_policies=_frozen(pol),
                      kernel=kern, reward=_frozen(rew), end_probability=_frozen(beta),
-                     observation=_frozen(obs), successors=_frozen(succ), kernel_is_sparse=is_sparse)
+                     observation=_frozen(obs), successors=_frozen(succ), kernel_is_sparse=is_sparse,
+                     modes=modes)
+
+    def modes(self, value, where):
+        """``modes``: a non-empty list of distinct non-empty strings (issue 15)."""
+        if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind == "U":
+            value = value.tolist()
+        if not isinstance(value, (list, tuple)) or len(value) == 0:
+            self.fail(f"`modes`{where} must be a non-empty list of mode names, got "
+                      f"{_short_repr(value)}.")
+        seen: dict = {}
+        for k, x in enumerate(value):
+            if not isinstance(x, str):
+                self.fail(f"`modes`{where}: entry [{k}] is {describe(x)}, expected a string.")
+            if not x:
+                self.fail(f"`modes`{where}: entry [{k}] is the empty string; mode names must "
+                          f"be non-empty.")
+            if x in seen:
+                self.fail(f"`modes`{where}: entry [{k}] repeats the name {_short_repr(x)} "
+                          f"of entry [{seen[x]}]; mode names must be distinct.")
+            seen[x] = k
+        return tuple(str(x) for x in value)
 
 
 def _short_repr(value: Any) -> str:
@@ -871,8 +1043,8 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= 80 else describe(value)
 
 
-def _check_termination(model: ICSMDP, i: int) -> None:
-    """Assumption 1(ii): every invocation of agent ``i`` ends with probability 1.
+def _check_termination(model: ICSMDP, i: int, mode: int = 0) -> None:
+    """Assumption 1(ii): every invocation of agent ``i`` (in mode ``mode``) ends with probability 1.
 
     The undiscounted continue matrix ``M = Kbar diag(1 - beta)`` has spectral
     radius < 1 iff from every local state some path of continue edges
@@ -880,7 +1052,7 @@ def _check_termination(model: ICSMDP, i: int) -> None:
     ``M`` leaks mass (``sum_y' Kbar[y, y'] beta(y') > 0``). Reverse
     breadth-first search from a virtual sink finds the states that can.
     """
-    kbar = model.mean_kernel(i)
+    kbar = model.mean_kernel(i, mode)
     beta = model.end_probability_local(i)
     nY = kbar.shape[0]
     coo = kbar.tocoo()
@@ -898,7 +1070,9 @@ def _check_termination(model: ICSMDP, i: int) -> None:
     if not ok[:nY].all():
         y = int(np.flatnonzero(~ok[:nY])[0])
         x, m, l = model.local_decode(i, y)
+        agent = model.agents[i]
+        in_mode = f" in mode {mode} (`{agent.modes[mode]}`)" if agent.modes is not None else ""
         raise InvalidInstanceError(
-            f"`end_probability`/`kernel` of agent {i} (`{model.agents[i].name}`): the invocation "
+            f"`end_probability`/`kernel` of agent {i} (`{agent.name}`): the invocation{in_mode} "
             f"never ends from local state y={y} (x={x}, m={m}, l={l}); Assumption 1(ii) requires "
             f"it to end with probability 1.")

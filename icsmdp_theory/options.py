@@ -12,6 +12,11 @@ probability ``beta(y')``:
   ``gamma_bar = max_{i, y} g_i(y) < 1``;
 - undiscounted law ``P(y', tau | y) = [(Kbar diag(1-beta))^{tau-1} Kbar diag(beta)](y, y')``.
 
+An adaptable agent (issue 15) has one reduction per mode ``k``: the same
+formulas with mode ``k``'s internal policy in ``Kbar`` and ``rbar``
+(:func:`option_reduction` ``(model, i, mode=k)``); ``gamma_bar`` is the
+maximum over agents, modes and local states.
+
 ``(I - G)^{-1}`` and a dense ``D`` are never formed: both fill in. Systems
 ``(I - G) X = B`` are solved by sparse LU for small agents and by the
 Neumann series ``X = sum_k G^k B`` otherwise; it converges at rate
@@ -91,15 +96,19 @@ class OptionReduction:
         ``G = gamma Kbar diag(1-beta)`` and ``E = gamma Kbar diag(beta)``.
     method : str
         ``"lu"`` or ``"neumann"``: how ``(I - G) X = B`` is solved.
+    mode : int
+        The mode whose internal policy is reduced (issue 15).
     """
 
-    def __init__(self, model: ICSMDP, i: int, *, method: str = "auto"):
+    def __init__(self, model: ICSMDP, i: int, *, mode: int | None = None, method: str = "auto"):
         if method not in _METHODS:
             raise InvalidArgumentError(f"`method` must be one of {_METHODS}, got {method!r}.")
         self.agent = i
         self.gamma = model.gamma
-        self.kbar = model.mean_kernel(i)
-        self.rbar = model.mean_reward(i)
+        self.kbar = model.mean_kernel(i, mode)
+        self.rbar = model.mean_reward(i, mode)
+        #: the mode reduced (0 for the only mode of a pre-configured agent)
+        self.mode = 0 if mode is None else int(mode)
         self.beta = model.end_probability_local(i)
         self.num_local_states = self.kbar.shape[0]
         #: undiscounted ``M = Kbar diag(1 - beta)`` and ``Kbar diag(beta)``
@@ -291,20 +300,27 @@ class OptionReduction:
         return DurationLaw(prob=prob, tail_bound=max(tail, 0.0), max_duration=prob.shape[2])
 
 
-def option_reduction(model: ICSMDP, i: int) -> OptionReduction:
-    """The cached :class:`OptionReduction` of agent ``i`` of ``model``."""
+def option_reduction(model: ICSMDP, i: int, mode: int | None = None) -> OptionReduction:
+    """The cached :class:`OptionReduction` of agent ``i`` of ``model`` (in mode ``mode``).
+
+    ``mode=None`` reduces the agent's only mode and refuses an agent with
+    several (:class:`~icsmdp_theory.errors.InvalidArgumentError` naming it);
+    ``mode=k`` reduces mode ``k`` (issue 15).
+    """
     if not 0 <= i < model.num_agents:
         raise InvalidArgumentError(f"`i` (agent index) must lie in 0..{model.num_agents - 1}, got {i}.")
-    return model.derived.get(("option_reduction", int(i)), lambda: OptionReduction(model, i),
-                             observation=False)
+    model.mode_policy(i, mode)  # checks `mode`; refuses None on a multi-mode agent
+    k = 0 if mode is None else int(mode)
+    key = ("option_reduction", int(i)) if k == 0 else ("option_reduction", int(i), k)
+    return model.derived.get(key, lambda: OptionReduction(model, i, mode=k), observation=False)
 
 
 def gamma_bar(model: ICSMDP) -> float:
-    """``gamma_bar = max_{i, y} E[gamma^tau | y]`` (SPEC section 2), ``< 1``.
+    """``gamma_bar = max_{i, k, y} E[gamma^tau | y]`` (SPEC section 2; ``k`` the modes), ``< 1``.
 
     >>> from icsmdp_theory.examples import load_example
     >>> round(gamma_bar(load_example("tiny-handoff")), 6)
     0.9
     """
-    return float(max(option_reduction(model, i).effective_discount().max()
-                     for i in range(model.num_agents)))
+    return float(max(option_reduction(model, i, k).effective_discount().max()
+                     for i in range(model.num_agents) for k in range(model.num_modes[i])))

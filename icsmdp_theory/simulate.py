@@ -56,7 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.model import ICSMDP, require_single_mode
 
 __all__ = ["BatchSimulator", "EpisodeClock", "SeedStreams", "SimulationTables", "CategoricalRows", "seed_sequences",
            "simulation_tables", "sample_invocations", "STEP_COLUMNS", "CHOICE_COLUMNS", "PRIMITIVE_COLUMNS"]
@@ -279,7 +279,8 @@ class SimulationTables:
 
 
 def simulation_tables(model: ICSMDP) -> SimulationTables:
-    """The (cached) :class:`SimulationTables` of ``model``."""
+    """The (cached) :class:`SimulationTables` of ``model`` (one-mode models only, for now)."""
+    require_single_mode(model, "the simulator (`icsmdp simulate`, `simulate-trace`, IC-Q)")
     return model.derived.get(("simulation_tables",), lambda: _simulation_tables(model),
                              observation=True)
 
@@ -468,6 +469,8 @@ def sample_invocations(model: ICSMDP, agent: int, local_state: int, successor: i
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample independent invocations of ``agent`` from local state ``y`` committed to ``successor``.
 
+    One-mode models only (an agent with several modes is refused, naming it).
+
     Parameters
     ----------
     model : ICSMDP
@@ -490,6 +493,7 @@ def sample_invocations(model: ICSMDP, agent: int, local_state: int, successor: i
     end_state : ndarray of int (n,)
         Local state ``y'`` at the end.
     """
+    require_single_mode(model, "`sample_invocations`")
     if not (0 <= agent < model.num_agents):
         raise InvalidArgumentError(f"`agent` must lie in 0..{model.num_agents - 1}, got {agent}.")
     nY = model.agents[agent].num_local_states

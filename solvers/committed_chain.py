@@ -13,6 +13,14 @@ gives ``W = R_i + D_i V``: the solution is the decision-epoch SMDP's
 ``Q*(s, c')`` with ``s = (f, i)``, yet a sweep costs one sparse product with
 ``G`` and one with ``E`` instead of a solve with ``I - G``.
 
+Adaptable agents (issue 15): the committed state carries the *choice*
+``j = a*(N+1) + c'`` (mode ``a``, successor ``c'``) instead of ``c'``; the
+rows of choice ``j`` use mode ``a``'s reduction (``rbar_{i,a}``,
+``Kbar_{i,a}``; ``beta`` is shared), and ``V(f, j) = max`` over agent ``j``'s
+admissible choices (:attr:`~icsmdp_theory.model.ICSMDP.choice_admissible`).
+Agent ``i``'s array has ``J_i = K_i (N+1)`` columns; a one-mode agent's is
+exactly the array above, computed with the same operations.
+
 The ``W`` operator is a ``gamma``-contraction in the sup norm; each row's
 total discount is ``gamma`` for ``c' != STOP`` and ``sum_y' G(y, y')`` for
 STOP, which gives the bounds ``g_lo <= g <= g_hi = gamma`` used by the span
@@ -75,8 +83,9 @@ class CommittedChain:
     ----------
     space : EpochSpace
     gamma : float
-    admissible : ndarray of bool, shape (N, N+1)
-        ``admissible[i, c']``: successor ``c'`` admissible for agent ``i``.
+    admissible : ndarray of bool, shape (N, J)
+        ``admissible[i, j]``: choice ``j = a*(N+1) + c'`` admissible for agent ``i``
+        (the model's ``choice_admissible``; its ``admissible`` for a one-mode model).
     g_lo, g_hi : float
         Bounds on the rows' total discount (see module docstring).
     """
@@ -85,29 +94,36 @@ class CommittedChain:
         self.space = EpochSpace(model, max_epoch_states=max_epoch_states)
         self.gamma = model.gamma
         self.num_agents = N = model.num_agents
-        self.num_successors = N + 1
-        red = [option_reduction(model, i) for i in range(N)]
-        self._G = [r.continue_matrix for r in red]
-        self._E = [sp.csr_array(r.end_matrix) for r in red]
-        self._gK = [sp.csr_array(self.gamma * r.kbar) for r in red]  # gamma Kbar
-        self._beta = [r.beta[:, None, None] for r in red]
-        self._rbar = [r.rbar for r in red]
-        self.admissible = model.admissible
-        self._adm_idx = [np.flatnonzero(self.admissible[i]) for i in range(N)]
+        self.num_successors = S = N + 1
+        self.num_choices = model.num_choices
+        self.num_modes = K = model.num_modes
+        # per agent, per mode (one entry for a pre-configured agent)
+        red = [[option_reduction(model, i, a) for a in range(K[i])] for i in range(N)]
+        self._G = [[r.continue_matrix for r in ri] for ri in red]
+        self._E = [[sp.csr_array(r.end_matrix) for r in ri] for ri in red]
+        self._gK = [[sp.csr_array(self.gamma * r.kbar) for r in ri] for ri in red]  # gamma Kbar
+        self._beta = [ri[0].beta[:, None, None] for ri in red]
+        # rbar_i[y, a*(N+1) + c'] (mode-major columns; today's array when K_i = 1)
+        self._rbar = [ri[0].rbar if len(ri) == 1 else np.concatenate([r.rbar for r in ri], axis=1)
+                      for ri in red]
+        self.admissible = model.choice_admissible
+        self._adm_idx = [np.flatnonzero(self.admissible[i, :K[i] * S]) for i in range(N)]
         lows = []
         for i in range(N):
-            if self.admissible[i, :N].any():
-                lows.append(self.gamma)
-            if self.admissible[i, N]:
-                lows.append(float(self._G[i].sum(axis=1).min(initial=self.gamma)))
+            for a in range(K[i]):
+                if model.admissible[i, :N].any():
+                    lows.append(self.gamma)
+                if model.admissible[i, N]:
+                    lows.append(float(self._G[i][a].sum(axis=1).min(initial=self.gamma)))
         self.g_lo = float(min(lows))
         self.g_hi = float(self.gamma)
         self.discount_range = (self.g_lo, self.g_hi)
-        n = max(int(np.diff(k.indptr).max(initial=0)) for k in self._gK)
+        n = max(int(np.diff(k.indptr).max(initial=0)) for gi in self._gK for k in gi)
         self._gamma_n = higham_gamma(n + 8)
         self._rbar_scale = max(float(np.abs(r[:, self._adm_idx[i]]).max(initial=0.0))
                                for i, r in enumerate(self._rbar))
-        self.shapes = [(r.num_local_states, self.space.num_rest[i], N + 1) for i, r in enumerate(red)]
+        self.shapes = [(ri[0].num_local_states, self.space.num_rest[i], K[i] * S)
+                       for i, ri in enumerate(red)]
 
     # ------------------------------------------------------------ layouts
     def zeros(self) -> list[np.ndarray]:
@@ -135,7 +151,7 @@ class CommittedChain:
         or ``previous[f, j]`` when that is within ``1e-10`` (avoids cycling in PI)."""
         pol = np.empty((self.space.num_full_states, self.num_agents), dtype=np.int64)
         for j, Wj in enumerate(W):
-            qm = np.where(self.admissible[j], Wj, -np.inf)
+            qm = np.where(self.admissible[j, :Wj.shape[2]], Wj, -np.inf)
             best = qm.max(axis=2, keepdims=True)
             choice = np.argmax(qm >= best - TIE_TOL, axis=2)
             if previous is not None:
@@ -146,28 +162,34 @@ class CommittedChain:
         return pol
 
     def to_epoch_q(self, W: list[np.ndarray]) -> np.ndarray:
-        """``q[s, c']`` over epoch states ``s = f*N + i``, ``nan`` where inadmissible."""
-        q = np.empty((self.space.num_full_states, self.num_agents, self.num_successors))
+        """``q[s, j]`` over epoch states ``s = f*N + i`` and choices ``j = a*(N+1) + c'``
+        (``j = c'`` for a one-mode model), ``nan`` where inadmissible."""
+        J = self.num_choices
+        q = np.empty((self.space.num_full_states, self.num_agents, J))
         for i, Wi in enumerate(W):
-            q[:, i, :] = self.space.from_agent_view(i, Wi)
+            q[:, i, :Wi.shape[2]] = self.space.from_agent_view(i, Wi)
         q[:, ~self.admissible] = np.nan
-        return q.reshape(self.space.num_epoch_states, self.num_successors)
+        return q.reshape(self.space.num_epoch_states, J)
 
     # ------------------------------------------------------------ operators
     def sweep(self, W: list[np.ndarray], V: np.ndarray) -> list[np.ndarray]:
         """One application of the ``W`` operator with continuation values ``V[f, j]``."""
         # G W + E V = gamma Kbar [(1 - beta) W + beta V]: one sparse product per agent
-        N = self.num_agents
+        N, S = self.num_agents, self.num_successors
         out = []
         for i, Wi in enumerate(W):
-            nY, nR, S = Wi.shape
+            nY, nR, _ = Wi.shape
             nxt = self.space.to_agent_view(i, V)  # (nY, nR, N)
             beta = self._beta[i]
-            z = Wi - beta * Wi
-            z[:, :, :N] += beta * nxt
-            new = (self._gK[i] @ z.reshape(nY, nR * S)).reshape(nY, nR, S)
-            new += self._rbar[i][:, None, :]
-            out.append(new)
+            blocks = []
+            for a, gK in enumerate(self._gK[i]):  # one block of N+1 columns per mode
+                Wa = Wi[:, :, a * S:(a + 1) * S]
+                z = Wa - beta * Wa
+                z[:, :, :N] += beta * nxt
+                new = (gK @ z.reshape(nY, nR * S)).reshape(nY, nR, S)
+                new += self._rbar[i][:, None, a * S:(a + 1) * S]
+                blocks.append(new)
+            out.append(blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=2))
         return out
 
     def increments(self, new: list[np.ndarray], old: list[np.ndarray]) -> tuple[float, float]:
@@ -197,34 +219,36 @@ class CommittedChain:
         off, _ = self._offsets()
         rows, cols, vals = [], [], []
         pflat = [self.space.to_agent_view(j, policy[:, j]).ravel() for j in range(N)]
+        width = [shape[2] for shape in self.shapes]  # J_i = K_i (N+1) columns per agent
         for i in range(N):
-            nY, nR, _ = self.shapes[i]
-            g = self._G[i].tocoo()
+            nY, nR, Ji = self.shapes[i]
             r = np.arange(nR)
             c = np.arange(S)
-            # G part: (y, r, c) -> (y2, r, c)
-            y = np.repeat(g.row, nR * S)
-            y2 = np.repeat(g.col, nR * S)
-            rr = np.tile(np.repeat(r, S), g.nnz)
-            cc = np.tile(c, g.nnz * nR)
-            rows.append(off[i] + (y * nR + rr) * S + cc)
-            cols.append(off[i] + (y2 * nR + rr) * S + cc)
-            vals.append(np.repeat(g.data, nR * S))
-            # E part: (y, r, c<N) -> epoch state (f(y2, r), c) with action sigma
-            e = self._E[i].tocoo()
-            y = np.repeat(e.row, nR * N)
-            y2 = np.repeat(e.col, nR * N)
-            rr = np.tile(np.repeat(r, N), e.nnz)
-            cc = np.tile(np.arange(N), e.nnz * nR)
-            f = self.space.full_of_view[i][y2 * nR + rr]
-            tgt = np.empty_like(f)
-            for j in range(N):
-                sel = cc == j
-                v = self.space.view_of_full[j][f[sel]]
-                tgt[sel] = off[j] + v * S + pflat[j][v]
-            rows.append(off[i] + (y * nR + rr) * S + cc)
-            cols.append(tgt)
-            vals.append(np.repeat(e.data, nR * N))
+            for a in range(self.num_modes[i]):  # mode a owns columns a*S .. a*S + N
+                g = self._G[i][a].tocoo()
+                # G part: (y, r, a*S + c) -> (y2, r, a*S + c)
+                y = np.repeat(g.row, nR * S)
+                y2 = np.repeat(g.col, nR * S)
+                rr = np.tile(np.repeat(r, S), g.nnz)
+                cc = np.tile(c, g.nnz * nR)
+                rows.append(off[i] + (y * nR + rr) * Ji + a * S + cc)
+                cols.append(off[i] + (y2 * nR + rr) * Ji + a * S + cc)
+                vals.append(np.repeat(g.data, nR * S))
+                # E part: (y, r, a*S + c<N) -> epoch state (f(y2, r), c) with choice sigma
+                e = self._E[i][a].tocoo()
+                y = np.repeat(e.row, nR * N)
+                y2 = np.repeat(e.col, nR * N)
+                rr = np.tile(np.repeat(r, N), e.nnz)
+                cc = np.tile(np.arange(N), e.nnz * nR)
+                f = self.space.full_of_view[i][y2 * nR + rr]
+                tgt = np.empty_like(f)
+                for j in range(N):
+                    sel = cc == j
+                    v = self.space.view_of_full[j][f[sel]]
+                    tgt[sel] = off[j] + v * width[j] + pflat[j][v]
+                rows.append(off[i] + (y * nR + rr) * Ji + a * S + cc)
+                cols.append(tgt)
+                vals.append(np.repeat(e.data, nR * N))
         n = int(off[-1])
         return sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                             shape=(n, n))
@@ -276,7 +300,7 @@ class CommittedChain:
         return [w + c for w in W]
 
     def outputs(self, W: list[np.ndarray], look=None):
-        """``(q, v, policy)`` over epoch states ``s = f*N + i``."""
+        """``(q, v, policy)`` over epoch states ``s = f*N + i`` (``policy[s]`` a choice index)."""
         return (self.to_epoch_q(W), self.epoch_values(W).reshape(-1),
                 self.greedy(W).reshape(-1))
 

@@ -112,7 +112,7 @@ from icsmdp_theory.epoch_level import cell_rule
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.epoch_simulate import DEFAULT_HORIZON, EpochBatchSimulator
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.model import ICSMDP, require_single_mode
 from icsmdp_theory.simulate import (CHOICE_COLUMNS, PRIMITIVE_COLUMNS, STEP_COLUMNS, BatchSimulator,
                                     CategoricalRows, SeedStreams, seed_sequences)
 from icsmdp_theory.validation import is_int, is_real, positive_int, positive_real, unit_interval
@@ -849,6 +849,7 @@ class BatchRun:
         if not isinstance(model, (ICSMDP, EpochModel)):
             raise InvalidArgumentError(f"`model` must be an ICSMDP or an EpochModel, got "
                                        f"{type(model).__name__}.")
+        require_single_mode(model, "IC-Q (`icsmdp run`)")
         self.num_agents = model.num_agents
         self.seed_ids = np.array(settings.seed_ids, dtype=np.int64)
         S, T = self.seed_ids.size, settings.updates

@@ -2,7 +2,14 @@
 
 ``Q*(s, c') = R_i(y, c') + [c' != STOP] sum_{s'} D_i(y'|y) max_{c''} Q*(s', c'')``
 over full epoch states ``s = (x, m, l_0..l_{N-1}, i)``, flattened ``s = f*N + i``
-(:mod:`icsmdp_theory.epoch`). It is computed by the exact solvers of
+(:mod:`icsmdp_theory.epoch`). With adaptable agents (issue 15) the action is
+the choice ``j = a*(N+1) + c'`` (mode ``a``, successor ``c'``):
+
+``Q*(s, (a, c')) = R_{i,a}(y, c') + [c' != STOP] sum_{s'} D_{i,a}(y'|y) max_{(a'', c'')} Q*(s', (a'', c''))``
+
+with mode ``a``'s option reduction, over ``J = max_i K_i (N+1)`` columns
+(``nan`` at ``a >= K_i``); a one-mode model has ``J = N+1`` and the equation
+above. It is computed by the exact solvers of
 :mod:`solvers` through the committed-successor chain; this module adds the
 instance-level summary: ``gamma_bar`` and ``v0 = E_{rho0} V*``.
 
@@ -146,9 +153,9 @@ def make_solver(method: str = "auto", tol: float = 1e-8, max_iter: int | None = 
 
 
 def _reward_scale(model: ICSMDP) -> float:
-    """``max |R_i(y, c')|`` over agents (the size of ``T 0``)."""
-    return max(float(np.max(np.abs(option_reduction(model, i).option_reward())))
-               for i in range(model.num_agents))
+    """``max |R_{i,a}(y, c')|`` over agents and modes (the size of ``T 0``)."""
+    return max(float(np.max(np.abs(option_reduction(model, i, a).option_reward())))
+               for i in range(model.num_agents) for a in range(model.num_modes[i]))
 
 
 @register(AutoSolver, ICSMDP)
@@ -180,7 +187,9 @@ class OracleResult(Result):
     Attributes
     ----------
     solution : SolveResult
-        ``q[s, c']`` over epoch states (``nan`` where inadmissible), ``v``, ``policy``.
+        ``q[s, j]`` over epoch states and choices ``j = a*(N+1) + c'`` (``j = c'``
+        for a one-mode model; ``nan`` where inadmissible), ``v``, ``policy``
+        (a choice index per epoch state).
     gamma_bar : float
         ``max_{i, y} E[gamma^tau | y]`` (SPEC section 2).
     v0 : float
@@ -224,27 +233,29 @@ def centralized_oracle(model: ICSMDP, *, solver: Any = None) -> OracleResult:
 
 
 def bellman_operator(model: ICSMDP, q: np.ndarray) -> np.ndarray:
-    """The decision-epoch Bellman operator on ``q[s, c']`` (SPEC section 3).
+    """The decision-epoch Bellman operator on ``q[s, j]`` (SPEC section 3; ``j = c'`` without modes).
 
-    ``(T q)(s, c') = R_i(y, c') + [c' != STOP] sum_{y'} D_i(y'|y) max_{c''} q(s', c'')``
-    with ``s = (f, i)``, ``s'`` carrying ``y'`` into ``f`` and active agent ``c'``.
-    Computed with products ``D_i v`` (sparse solves with ``I - G_i``), independent
-    of the committed-chain solvers; it is a ``gamma_bar``-contraction in the sup
-    norm. Inadmissible entries of ``q`` are ignored and ``nan`` in the output.
+    ``(T q)(s, (a, c')) = R_{i,a}(y, c') + [c' != STOP] sum_{y'} D_{i,a}(y'|y) max_j q(s', j)``
+    with ``s = (f, i)``, ``s'`` carrying ``y'`` into ``f`` and active agent ``c'``,
+    ``j = a*(N+1) + c'`` and mode ``a``'s reduction (one mode: ``a = 0``, ``j = c'``).
+    Computed with products ``D_{i,a} v`` (sparse solves with ``I - G_{i,a}``),
+    independent of the committed-chain solvers; it is a ``gamma_bar``-contraction in
+    the sup norm. Inadmissible entries of ``q`` are ignored and ``nan`` in the output.
     """
     space = EpochSpace(model)
-    N, S = model.num_agents, model.num_successors
-    adm = model.admissible
-    q3 = np.asarray(q, dtype=float).reshape(space.num_full_states, N, S)
+    N, S, J = model.num_agents, model.num_successors, model.num_choices
+    adm = model.choice_admissible
+    q3 = np.asarray(q, dtype=float).reshape(space.num_full_states, N, J)
     V = np.where(adm[None], q3, -np.inf).max(axis=2)
     out = np.empty_like(q3)
     for i in range(N):
-        red = option_reduction(model, i)
-        nxt = space.to_agent_view(i, V)  # (nY, nR, N)
-        nY, nR, _ = nxt.shape
-        cont = red.apply_end_kernel(nxt.reshape(nY, nR * N)).reshape(nY, nR, N)
-        Ti = np.repeat(red.option_reward()[:, None, :], nR, axis=1)
-        Ti[:, :, :N] += cont
-        out[:, i, :] = space.from_agent_view(i, Ti)
+        for a in range(model.num_modes[i]):
+            red = option_reduction(model, i, a)
+            nxt = space.to_agent_view(i, V)  # (nY, nR, N)
+            nY, nR, _ = nxt.shape
+            cont = red.apply_end_kernel(nxt.reshape(nY, nR * N)).reshape(nY, nR, N)
+            Ti = np.repeat(red.option_reward()[:, None, :], nR, axis=1)
+            Ti[:, :, :N] += cont
+            out[:, i, a * S:(a + 1) * S] = space.from_agent_view(i, Ti)
     out[:, ~adm] = np.nan
-    return out.reshape(space.num_epoch_states, S)
+    return out.reshape(space.num_epoch_states, J)

@@ -95,7 +95,7 @@ from icsmdp_theory.epoch_level import cell_rule
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.io import atomic_write
-from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.model import ICSMDP, require_single_mode
 from icsmdp_theory.results import Result, to_jsonable
 from icsmdp_theory.validation import is_int, is_real
 from solvers.api import PolicyIteration, solve
@@ -689,6 +689,7 @@ def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, c
         Distinct policies are evaluated once.
     """
     t0 = time.perf_counter()
+    require_single_mode(model, "the exact evaluation of greedy cell policies (`run --evaluate`)")
     explicit = isinstance(model, EpochModel)
     if isinstance(record, RunRecord):
         _check_matches(model, record.num_observations, record.admissible, record.model_kind)

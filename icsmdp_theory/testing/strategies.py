@@ -31,7 +31,7 @@ from icsmdp_theory.model import ICSMDP
 __all__ = ["HypothesisChoices", "probability_vectors", "stochastic_matrices", "sparse_supports",
            "observation_maps", "handoff_graphs", "successor_masks", "icsmdps",
            "exact_ais_icsmdps", "mdp_icsmdps", "single_agent_icsmdps", "invalid_instances",
-           "INVALID_KINDS"]
+           "INVALID_KINDS", "icsmdps_with_modes"]
 
 
 class HypothesisChoices:
@@ -183,3 +183,52 @@ def invalid_instances(draw, *, kinds=tuple(BREAKAGES)):
     gamma = draw(st.sampled_from([0.0, 1.0, 1.5, -0.2]))
     doc, pattern = break_document(instance_to_dict(model), kind, agent, gamma=gamma)
     return doc, kind, pattern
+
+
+@st.composite
+def icsmdps_with_modes(draw, *, modes=(1, 3), named: bool | None = None, **kw) -> ICSMDP:
+    """A valid random IC-SMDP whose agents are adaptable (issue 15): ``K_i`` modes each.
+
+    An instance of :func:`icsmdps` (``**kw`` are its size knobs), then per agent
+    ``K_i`` in ``modes`` (an int or an inclusive ``(lo, hi)`` range) and one
+    internal policy per mode (rows from integer weights, normalized). When
+    ``hi > 1`` and every drawn ``K_i`` is 1, agent 0 gets 2 modes
+    (normalized, not filtered), so the model has modes. Mode names are
+    ``"m0", "m1", ...``; with ``named=None`` each agent with one mode is drawn
+    with or without the ``modes`` key (``False``: never; ``True``: always).
+    Every end probability is positive (:func:`icsmdps`), so every mode's
+    invocation ends (Assumption 1(ii)).
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, database=None)
+    ... @given(icsmdps_with_modes(agents=2, modes=(2, 2)))
+    ... def check(model):
+    ...     assert model.num_modes == (2, 2) and model.num_choices == 6
+    >>> check()
+    """
+    lo, hi = (modes, modes) if isinstance(modes, int) else modes
+    if not 1 <= lo <= hi:
+        raise ValueError(f"`modes` must be an int >= 1 or a range (lo, hi) with 1 <= lo <= hi, "
+                         f"got {modes!r}.")
+    base = draw(icsmdps(**kw))
+    doc = instance_to_dict(base)
+    counts = [draw(st.integers(lo, hi)) for _ in doc["agents"]]
+    if hi > 1 and max(counts) == 1:
+        counts[0] = 2
+    agents = []
+    for a, k in zip(doc["agents"], counts):
+        if k == 1 and not (draw(st.booleans()) if named is None else named):
+            agents.append(a)
+            continue
+        nM, nL, nA = np.asarray(a["internal_policy"]).shape
+        policies = [draw(stochastic_matrices(nM * nL, nA)).reshape(nM, nL, nA).tolist()
+                    for _ in range(k)]
+        out = {key: a[key] for key in ("name", "n_private", "n_actions")}
+        out["modes"] = [f"m{t}" for t in range(k)]
+        out.update({key: val for key, val in a.items() if key not in out})
+        out["internal_policy"] = policies
+        agents.append(out)
+    doc["agents"] = agents
+    return instance_from_dict(doc)

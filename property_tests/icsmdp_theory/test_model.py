@@ -484,7 +484,7 @@ def test_scipy_sparse_kernel_input_is_copied():
 # ------------------------------------------------------------ agent keys
 def test_unknown_agent_key():
     rejects(mutated(setitem(["agents", 1, "colour"], "red")),
-            f"`agents[1]`: unknown key `colour` (allowed: {AGENT}).")
+            f"`agents[1]`: unknown key `colour` (allowed: {AGENT}, modes).")
 
 
 @pytest.mark.parametrize("key", AGENT.split(", "))

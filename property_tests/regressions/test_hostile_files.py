@@ -67,7 +67,7 @@ INSTANCES = {
                              "horizon, n_latent, n_interface, n_agents, rho_latent_interface, rho_agent, "
                              "and agent<i>.<key> for i < n_agents = 2 with key in name, kernel_is_sparse, "
                              "kernel_nY, rho_private, internal_policy, reward, end_probability, "
-                             "observation, successors, kernel_a, kernel_y, kernel_y2, kernel_p).",
+                             "observation, successors, kernel_a, kernel_y, kernel_y2, kernel_p, modes).",
     "npz_vector_gamma.npz": "array `gamma` must be a scalar (a 0-d array), got shape [2].",
 }
 MAPS = {

@@ -3,7 +3,9 @@
 ``icsmdp solve [INSTANCE] [--method auto|vi|pi|mpi] [--tol T] [--max-iter K] [--json]``
 computes ``Q*_lat`` of an instance file (``.json``/``.npz``) or bundled example
 and prints ``gamma_bar``, ``v0 = E_rho0 V*``, the solver's message and its
-certified error bound; exits 1 when the solver did not meet ``tol``.
+certified error bound; exits 1 when the solver did not meet ``tol``. With
+adaptable agents (issue 15) ``q_star`` is over the choices ``j = a*(N+1) + c'``
+and the JSON adds ``num_choices``, ``choice_order`` and the mode names.
 
 The default ``--method auto`` (:class:`solvers.oracle.AutoSolver`) finishes
 fast on every instance: modified policy iteration, or policy iteration when
@@ -42,6 +44,12 @@ def _run(args) -> int:
                "num_successors": model.num_successors, "elapsed_seconds": res.elapsed,
                "state_order": "s = f*N + i, f = (x, m, l_0..l_{N-1}) in C order",
                "q_star": None}
+        if model.has_modes:  # adaptable agents (issue 15); absent for one-mode models
+            out = {**{k: v for k, v in out.items() if k != "q_star"},
+                   "num_choices": model.num_choices,
+                   "choice_order": "j = a*(N+1) + c' (mode a, successor c'); null where a >= K_i",
+                   "modes": [list(a.modes) if a.modes is not None else None
+                             for a in model.agents], "q_star": None}
         if sol.q.size <= MAX_JSON_Q_ENTRIES:
             out["q_star"] = sol.q  # nan (inadmissible) -> null
         print(json.dumps(to_jsonable(out), allow_nan=False))
