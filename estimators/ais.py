@@ -25,6 +25,14 @@ discounted kernel ``D_hat`` (rows ``cell*(N+1) + c'``, STOP rows zero):
     Q_hat(i, o, c') = R_hat_i(o, c') + [c' != STOP] sum_{o'} D_hat_i(o'|o, c') V_hat(c', o'),
     V_hat(j, o')    = max_{c'' admissible for j} Q_hat(j, o', c'').
 
+Adaptable agents (issue 15): the action is the choice ``j = a*(N+1) + c'``
+(mode ``a``, successor ``c'``) over ``J = max_i K_i (N+1)`` columns; ``R_hat``
+and ``D_hat`` condition mode ``a``'s option reduction, the successor of ``j`` is
+``c' = j mod (N+1)`` and ``V_hat = max_j`` over the cell's admissible choices
+(rows ``cell*J + j``; ``J = N+1`` and ``j = c'`` without modes):
+
+    Q_hat(i, o, j) = R_hat_{i,a}(o, c') + [c' != STOP] sum_{o'} D_hat_{i,a}(o'|o, c') V_hat(c', o').
+
 Nothing here forms ``(I - G)^-1`` or a dense ``D_i``: the end kernel is only
 pushed through the successor's observation labels (``nL_{c'} * nO_{c'}``
 columns, one sparse solve per group of successors with the same labels, or
@@ -62,7 +70,7 @@ from icsmdp_theory.epoch import MAX_EPOCH_STATES
 from icsmdp_theory.epoch_level import EPOCH_MODELS, epoch_level
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError, InvalidInstanceError
-from icsmdp_theory.model import ICSMDP
+from icsmdp_theory.model import ICSMDP, require_single_mode
 from icsmdp_theory.options import DURATION_TAIL_TOL
 from icsmdp_theory.results import SolveResult
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, register, solve
@@ -108,16 +116,18 @@ class AISModel:
     fallback_cells : tuple of (int, int)
         ``(agent, observation)`` of the cells with zero ``d``-mass, which use
         the uniform law on the cell instead.
-    admissible : ndarray of bool, shape (num_cells, N+1)
-        ``admissible[cell, c']``: ``c'`` admissible for the cell's agent.
-    reward : ndarray, shape (num_cells, N+1)
-        ``R_hat[cell, c']``; ``nan`` where inadmissible.
-    end_kernel : scipy.sparse.csr_array, shape (num_cells*(N+1), num_cells)
-        ``end_kernel[cell*(N+1) + c', cell'] = D_hat(o' | o, c')`` with
-        ``cell' = cell_offsets[c'] + o'``; STOP and inadmissible rows are zero.
+    admissible : ndarray of bool, shape (num_cells, J)
+        ``admissible[cell, j]``: choice ``j = a*(N+1) + c'`` admissible for the cell's
+        agent (``J = N+1``, ``j = c'`` without modes; :attr:`num_choices`).
+    reward : ndarray, shape (num_cells, J)
+        ``R_hat[cell, j]``; ``nan`` where inadmissible.
+    end_kernel : scipy.sparse.csr_array, shape (num_cells*J, num_cells)
+        ``end_kernel[cell*J + j, cell'] = D_hat(o' | o, j)`` with
+        ``cell' = cell_offsets[c'] + o'``, ``c' = j mod (N+1)``; STOP and inadmissible
+        rows are zero.
     duration_law : tuple of tuple
-        ``duration_law[i][c']``: ndarray ``[o, o', tau-1]`` with
-        ``P_hat_i(o', tau | o, c')`` for admissible ``c' != STOP``, else ``None``.
+        ``duration_law[i][j]``: ndarray ``[o, o', tau-1]`` with
+        ``P_hat_i(o', tau | o, j)`` for admissible ``j`` with ``c' != STOP``, else ``None``.
     duration_tail_bound : float
         ``max P(tau > T | s)`` over the states and the truncation length ``T`` used.
     smdp : FiniteSMDP
@@ -144,6 +154,11 @@ class AISModel:
         """Total number of cells ``sum_i nO_i``."""
         return int(self.cell_offsets[-1])
 
+    @property
+    def num_choices(self) -> int:
+        """``J``: choices per cell (``N+1`` without modes)."""
+        return int(self.admissible.shape[1])
+
     def cell_index(self, agent: int, observation: int) -> int:
         """Flat index of cell ``(agent, observation)``."""
         return int(self.cell_offsets[agent]) + int(observation)
@@ -155,9 +170,9 @@ class AISModel:
 
     @property
     def end_kernel_dense(self) -> np.ndarray:
-        """``D_hat`` as a dense array ``[cell, c', cell']`` (small models only)."""
-        n, S = self.num_cells, self.num_agents + 1
-        return self.end_kernel.toarray().reshape(n, S, n)
+        """``D_hat`` as a dense array ``[cell, j, cell']`` (small models only)."""
+        n, J = self.num_cells, self.num_choices
+        return self.end_kernel.toarray().reshape(n, J, n)
 
 
 # ------------------------------------------------------------------ reference
@@ -176,6 +191,8 @@ def reference_law(model: ICSMDP | EpochModel, reference: Any, stationary_law: An
         if reference == "uniform":
             return np.ones(_law_shape(model)), "uniform"
         if stationary_law is None:
+            require_single_mode(model, "the stationary reference law (`reference='stationary'`; "
+                                       "pass the law as an explicit array)")
             stationary_law = stationary.stationary_law(model)
         law = getattr(stationary_law, "law", stationary_law)
         return _explicit_law(model, law, "stationary_law"), "stationary"
@@ -248,7 +265,8 @@ class AISCore:
     primitive IC-SMDP and an explicit epoch model go through the same formulas.
     A cell's admissible successors are the intersection of its states' sets
     (SPEC section 10; for a primitive model, the agent's set); statistics of a
-    successor ``j`` are kept only on the cells that admit it.
+    choice ``j`` are kept only on the cells that admit it. Columns run over the
+    choices ``j = a*(N+1) + c'`` (``J`` of them; ``j = c'`` without modes).
     """
 
     def __init__(self, model: ICSMDP | EpochModel, d: np.ndarray, reference: str, *,
@@ -257,8 +275,9 @@ class AISCore:
         self.model = model
         self.level = lev = epoch_level(model, max_epoch_states=max_epoch_states)
         N = lev.num_agents
-        S = N + 1
+        S = J = lev.num_choices
         self.N = N
+        self.J = J
         self.num_obs = lev.num_observations
         self.offsets = cell_offsets(lev.num_observations)
         self.reference = reference
@@ -325,11 +344,11 @@ class AISCore:
             self._agent_pairs(i, law_consumer)
 
     def state_admits(self, i: int) -> np.ndarray:
-        """``(nY, N+1)`` bool: ``c'`` admissible at local state ``y`` and for its cell."""
+        """``(nY, J)`` bool: choice ``j`` admissible at local state ``y`` and for its cell."""
         return self.blocks[i].admissible & self.cell_admissible[self.offsets[i] + self.obs_y[i]]
 
     def admits(self, i: int, j: int) -> np.ndarray:
-        """``(nY,)`` bool: local state ``y`` and its cell both admit successor ``j``."""
+        """``(nY,)`` bool: local state ``y`` and its cell both admit choice ``j``."""
         return self.state_admits(i)[:, j]
 
     # -- per agent: the families' pushed kernels, and the duration pass
@@ -367,30 +386,30 @@ class AISCore:
 
     # -- the AIS model
     def ais_model(self) -> AISModel:
-        N, S = self.N, self.N + 1
+        N, S, J = self.N, self.N + 1, self.J
         nC = int(self.offsets[-1])
         rows, cols, vals = [], [], []
         duration = []
         for i in range(N):
             per = []
             cadm = self.cell_admissible[self.offsets[i]:self.offsets[i + 1]]
-            for j in range(S):
+            for j in range(J):
                 pair = self.pairs.get((i, j))
                 if pair is None:
                     per.append(None)
                     continue
                 d_hat = nonnegative_roundoff(pair.d_hat) * cadm[:, j][:, None]
                 o, o2 = np.nonzero(d_hat)
-                rows.append((self.offsets[i] + o) * S + j)
-                cols.append(self.offsets[j] + o2)
+                rows.append((self.offsets[i] + o) * J + j)
+                cols.append(self.offsets[j % S] + o2)
                 vals.append(d_hat[o, o2])
                 per.append(_readonly(pair.p_hat))
             duration.append(tuple(per))
         if rows:
             kernel = sp.csr_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                                  shape=(nC * S, nC))
+                                  shape=(nC * J, nC))
         else:
-            kernel = sp.csr_array((nC * S, nC))
+            kernel = sp.csr_array((nC * J, nC))
         reward = np.where(self.cell_admissible, self.R_hat, np.nan)
         smdp = FiniteSMDP(reward=reward, kernel=kernel, admissible=self.cell_admissible)
         return AISModel(num_agents=N, num_observations=tuple(self.num_obs),

@@ -19,6 +19,13 @@ terms involving the successor's observation run over ``c' != STOP``:
   ``alpha_tv = (epsilon_phi + span_f delta_phi) / (1 - gamma_bar)`` (provable),
   ``alpha_tight = (epsilon_phi + eta) / (1 - gamma_bar)`` (provable, tightest).
 
+Adaptable agents (issue 15): ``c'`` above becomes the choice ``j = a*(N+1) + c'``
+(mode ``a``, successor ``c'``) everywhere: ``epsilon_phi`` runs over ``(s, j)``,
+``delta_phi``, ``delta_phi_gamma`` and ``eta`` over the ``j`` with ``c' != STOP``
+(mode ``a``'s laws, the successor ``c'``'s observation), ``V_hat = max_j Q_hat*``,
+the greedy AIS policy picks a choice, and the per-cell states name the mode
+(``mode``, ``mode_name``). Without modes ``j = c'`` and nothing changes.
+
 The report also measures what the bounds bound, against the centralized
 oracle ``Q*_lat`` (SPEC section 3):
 
@@ -61,7 +68,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.model import ICSMDP, require_single_mode
+from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result, SolveResult
 from solvers.common import greedy
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, solve
@@ -111,12 +118,14 @@ class GapReport(Result):
         ``fallback``, ``epsilon``, ``epsilon_state``, ``delta``, ``delta_state``,
         ``delta_gamma``, ``eta``, ``minimax_epsilon``, ``minimax_delta``,
         ``contribution``; a state is ``{x, m, l, agent, successor}`` (``l`` lists
-        every agent's private state; ``successor = N`` is STOP).
-    q_hat : ndarray, shape (num_cells, N+1)
-        ``Q_hat*[cell, c']``, ``nan`` where inadmissible.
+        every agent's private state; ``successor = N`` is STOP), plus ``mode`` and
+        ``mode_name`` (the mode of the choice) for a model with modes.
+    q_hat : ndarray, shape (num_cells, J)
+        ``Q_hat*[cell, j]``, ``nan`` where inadmissible (``J = N+1``, ``j = c'`` without
+        modes; with modes ``j = a*(N+1) + c'``).
     v_hat : ndarray, shape (num_cells,)
-    q_star : ndarray, shape (num_epoch_states, N+1)
-        ``Q*_lat[s, c']``, ``s = f*N + i``.
+    q_star : ndarray, shape (num_epoch_states, J)
+        ``Q*_lat[s, j]``, ``s = f*N + i``.
     cell_offsets : ndarray of int, shape (N+1,)
     oracle_error_bound, ais_error_bound, policy_evaluation_error_bound : float
         Certified sup-norm errors of ``Q*``, ``Q_hat*`` and ``V^sigma``.
@@ -211,9 +220,10 @@ def _evaluate_policy(model, oracle: SolveResult, policy: np.ndarray, tol: float)
         ev = evaluate_epoch_policy(model, policy, np.asarray(oracle.v, dtype=float), tol=tol)
         return np.asarray(ev.x), ev.error_bound, ev.how
     chain = committed_chain(model)
-    F, N, S = model.num_full_states, model.num_agents, model.num_successors
-    q3 = np.nan_to_num(np.asarray(oracle.q, dtype=float).reshape(F, N, S))
-    W0 = [chain.space.to_agent_view(i, q3[:, i, :]) for i in range(N)]
+    F, N, J = model.num_full_states, model.num_agents, model.num_choices
+    width = [shape[2] for shape in chain.shapes]        # K_i (N+1) columns per agent
+    q3 = np.nan_to_num(np.asarray(oracle.q, dtype=float).reshape(F, N, J))
+    W0 = [chain.space.to_agent_view(i, q3[:, i, :width[i]]) for i in range(N)]
     pol = policy.reshape(F, N)
     ev = evaluate_policy(chain, pol, W0, tol=tol,
                          exact_limit=PolicyIteration().exact_limit, rtol=1e-12)
@@ -224,17 +234,16 @@ def _gap_report_iv(model, tol, minimax, oracle, minimax_tol, workers):
     if not isinstance(model, EPOCH_MODELS):
         raise InvalidArgumentError(
             f"`model` must be an ICSMDP or an EpochModel, got {type(model).__name__}.")
-    require_single_mode(model, "the AIS construction and gaps (`icsmdp gaps`)")
     if not (isinstance(tol, (float, int)) and tol > 0):
         raise InvalidArgumentError(f"`tol` must be > 0, got {tol!r}.")
     if not isinstance(minimax, (bool, np.bool_)):
         raise InvalidArgumentError(f"`minimax` must be True or False, got {minimax!r}.")
     if oracle is not None:
-        if not isinstance(oracle, SolveResult) or np.shape(oracle.q) != (
-                model.num_epoch_states, model.num_successors):
+        J = getattr(model, "num_choices", model.num_successors)
+        if not isinstance(oracle, SolveResult) or np.shape(oracle.q) != (model.num_epoch_states, J):
             raise InvalidArgumentError(
                 f"`oracle` must be the SolveResult of `solve(solver, model)` with q of shape "
-                f"({model.num_epoch_states}, {model.num_successors}).")
+                f"({model.num_epoch_states}, {J}).")
     if not (minimax_tol > 0):
         raise InvalidArgumentError(f"`minimax_tol` must be > 0, got {minimax_tol!r}.")
     return resolve_workers(workers)
@@ -285,6 +294,7 @@ def gap_report(model: ICSMDP | EpochModel, *, reference: str | np.ndarray = "uni
 def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, workers) -> GapReport:
     t0 = time.perf_counter()
     N = model.num_agents
+    S = N + 1
     minimax = collector is not None
     core = AISCore(model, d, ref_name, law_consumer=collector)
     lev = core.level
@@ -298,7 +308,8 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
     off = core.offsets
     cadm = core.cell_admissible
 
-    # per-cell accumulators: value and realizing state; sups over c' admissible for the cell
+    # per-cell accumulators: value and realizing state; sups over the choices j admissible for
+    # the cell (j = c' without modes; successor c' = j mod (N+1))
     eps_cell = np.zeros(nC)
     eps_state: list = [None] * nC
     delta_cell = np.zeros(nC)
@@ -308,7 +319,7 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
     for i in range(N):
         obs, nO = core.obs_y[i], core.num_obs[i]
         cells_i = np.arange(off[i], off[i + 1])
-        adm_y = core.state_admits(i)                                # (nY, N+1)
+        adm_y = core.state_admits(i)                                # (nY, J)
         diff = np.where(adm_y, np.abs(core.R[i] - core.R_hat[off[i] + obs]), -np.inf)
         best, where = _cell_argmax(diff.max(axis=1), obs, nO)
         kbest = diff.argmax(axis=1)
@@ -316,8 +327,9 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
             eps_cell[cells_i[o]] = best[o]
             y = where[o]
             eps_state[cells_i[o]] = lev.describe(i, y, int(kbest[y]))
-        for j in range(N):
-            pair = core.pairs.get((i, j))
+        for j in range(core.J):
+            c_next = j % S
+            pair = core.pairs.get((i, j)) if c_next != N else None
             if pair is None:
                 continue
             rows = adm_y[:, j]
@@ -331,10 +343,10 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
                 if best[o] > delta_cell[c] or delta_state[c] is None:
                     delta_cell[c] = max(best[o], 0.0)
                     y = where[o]
-                    delta_state[c] = lev.describe(i, y, j, int(lbest[y]) if j != i else None)
+                    delta_state[c] = lev.describe(i, y, j, int(lbest[y]) if c_next != i else None)
             l1 = np.abs(pair.d_phi - pair.d_hat[obs][:, None, :]).sum(axis=2)
             np.maximum.at(dgam_cell, off[i] + obs[rows], l1[rows].max(axis=1))
-            vj = v_hat[off[j]:off[j + 1]]
+            vj = v_hat[off[c_next]:off[c_next + 1]]
             e = np.abs(pair.d_phi @ vj - (pair.d_hat @ vj)[obs][:, None])
             np.maximum.at(eta_cell, off[i] + obs[rows], e[rows].max(axis=1))
 
@@ -356,7 +368,7 @@ def _gap_report(model, d, ref_name, *, tol, oracle, collector, minimax_tol, work
     max_value_gap = float(np.max(np.abs(np.asarray(oracle.v) - v_hat[flat_cells])))
     # the greedy AIS policy at each epoch state: among the successors its cell admits (and,
     # under a fitted model's union rule, the state itself admits)
-    own = np.empty((flat_cells.size, N + 1), dtype=bool)
+    own = np.empty((flat_cells.size, core.J), dtype=bool)
     for i in range(N):
         own[lev.block(i).epoch_state] = lev.block(i).admissible[:, None, :]
     policy = greedy(q_hat[flat_cells], own & ais.admissible[flat_cells])   # epoch policy [s]

@@ -1,6 +1,7 @@
 r"""Minimax gaps of an observation map, independent of the reference law (SPEC section 5).
 
-For a cell ``(i, o)`` and successor ``c'``:
+For a cell ``(i, o)`` and successor ``c'`` (with adaptable agents, issue 15: for
+each choice ``j = a*(N+1) + c'``, mode ``a``'s rewards and laws):
 
 - the smallest ``epsilon`` any ``R_hat`` can achieve is half the range of
   ``R_i(y, c')`` over the cell's states (the midrange is optimal);
@@ -66,7 +67,8 @@ class MinimaxGaps(Result):
         Per-cell values (max over successors); cell ``(i, o)`` has index
         ``cell_offsets[i] + o``.
     cell_epsilon_successor, cell_delta_successor : ndarray of int, shape (num_cells,)
-        The successor realizing each cell's value (``-1`` if none).
+        The successor realizing each cell's value (``-1`` if none); with modes, the
+        choice ``j = a*(N+1) + c'``.
     cell_offsets : ndarray of int, shape (N+1,)
     tail_bound : float
         Mass of the ``(o', tau)`` support left out by the truncation.
@@ -200,10 +202,11 @@ class MinimaxCollector:
 
 
 def _minimax_epsilon(core) -> tuple[np.ndarray, np.ndarray]:
-    """Per cell: ``max_{c' admissible for the cell} (max R - min R)/2`` and the successor realizing it."""
+    """Per cell: ``max_{j admissible for the cell} (max R - min R)/2`` and the choice realizing it
+    (``j = a*(N+1) + c'``; ``j = c'`` without modes)."""
     offsets = core.offsets
     nC = int(offsets[-1])
-    S = core.N + 1
+    S = core.J                  # choices (N+1 successors without modes)
     eps = np.zeros(nC)
     succ = np.full(nC, -1, dtype=np.int64)
     for i in range(core.N):

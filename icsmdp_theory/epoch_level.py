@@ -24,6 +24,15 @@ successor's observation ``o'``:
 - ``pushed_end_kernel``: ``D_phi(o' | y, l, j) = sum_tau gamma^tau P(o', tau | y, l, j)``;
 - ``duration_laws``: ``P(o', tau | y, l, j)`` one ``tau`` at a time.
 
+Adaptable agents (issue 15): the action of agent ``i`` is the *choice*
+``j = a*(N+1) + c'`` (mode ``a``, successor ``c'``) over ``J = max_i K_i (N+1)``
+columns (:attr:`EpochLevel.num_choices`; ``J = N+1`` and ``j = c'`` without
+modes). A block's ``admissible`` and ``reward`` have ``J`` columns (mode ``a``'s
+option reduction in columns ``a*(N+1) .. a*(N+1) + N``), and a family's
+``successors`` are choices sharing one mode (:attr:`SuccessorFamily.mode`): the
+end law of choice ``j`` is mode ``a``'s, seen by successor ``c' = j mod (N+1)``.
+An explicit epoch model has one mode.
+
 Both kinds share the flat epoch-state index ``s`` (a primitive model's
 ``s = f*N + i``; an explicit model's sorted ``(k, i)`` list), so the oracle's
 ``Q*(s, c')``, reference laws and policies are arrays over ``s``.
@@ -39,7 +48,7 @@ from icsmdp_theory.cells import cell_of_epoch_states
 from icsmdp_theory.epoch import EpochSpace, MAX_EPOCH_STATES, initial_epoch_law
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.model import ICSMDP, require_single_mode
+from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.options import gamma_bar, option_reduction
 
 __all__ = ["EpochLevel", "AgentBlock", "SuccessorFamily", "PrimitiveEpochs", "ExplicitEpochs",
@@ -64,10 +73,11 @@ class AgentBlock:
     agent : int
     observation : ndarray of int, shape (nY,)
         ``o = phi_i`` of local state ``y`` (compacted labels ``0..nO_i-1``).
-    admissible : ndarray of bool, shape (nY, N+1)
-        The state's own admissible successors.
-    reward : ndarray, shape (nY, N+1)
-        Option reward ``R_i(y, c')`` (any value where inadmissible).
+    admissible : ndarray of bool, shape (nY, J)
+        The state's own admissible choices ``j = a*(N+1) + c'`` (``J = N+1``, ``j = c'``
+        without modes).
+    reward : ndarray, shape (nY, J)
+        Option reward ``R_{i,a}(y, c')`` of mode ``a`` (any value where inadmissible).
     epoch_state : ndarray of int, shape (nY, nRest)
         Flat epoch-state index of ``(y, r)``.
     """
@@ -89,19 +99,23 @@ class AgentBlock:
 
 @dataclass(frozen=True, eq=False)
 class SuccessorFamily:
-    """Successors ``j`` of agent ``i`` whose end laws are equal (computed once).
+    """Choices ``j`` of agent ``i`` whose end laws are equal (computed once).
 
     Attributes
     ----------
     key : bytes
         Equal keys (for the same agent) mean equal laws.
     successors : tuple of int
+        The choices ``j = a*(N+1) + c'`` (``c' != STOP``, all with mode ``a = mode``;
+        ``j = c'`` without modes).
     num_slots : int
         ``num_l``: slots of the successor's frozen state.
     num_observations : int
         ``nO_j``.
     pushed : ndarray, shape (nY, num_l, nO_j)
         ``D_phi``.
+    mode : int
+        The mode whose option reduction gives the laws (0 without modes).
     """
 
     key: bytes
@@ -109,6 +123,7 @@ class SuccessorFamily:
     num_slots: int
     num_observations: int
     pushed: np.ndarray
+    mode: int = 0
 
 
 class EpochLevel:
@@ -129,6 +144,20 @@ class EpochLevel:
     num_epoch_states: int
     gamma: float
     num_observations: tuple
+    #: ``N + 1``
+    num_successors: int
+    #: ``J = max_i K_i (N+1)``: the choice dimension (``N + 1`` without modes)
+    num_choices: int
+    #: ``(K_0, ..., K_{N-1})``
+    num_modes: tuple
+
+    def successor_of(self, j: int) -> int:
+        """The successor ``c' = j mod (N+1)`` of choice ``j``."""
+        return int(j) % self.num_successors
+
+    def mode_of(self, j: int) -> int:
+        """The mode ``a = j // (N+1)`` of choice ``j``."""
+        return int(j) // self.num_successors
 
     def agent_names(self) -> list[str]:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -173,6 +202,9 @@ class PrimitiveEpochs(EpochLevel):
         self.num_epoch_states = model.num_epoch_states
         self.gamma = model.gamma
         self.num_observations = tuple(model.num_observations)
+        self.num_successors = model.num_successors
+        self.num_choices = model.num_choices
+        self.num_modes = tuple(model.num_modes)
         self._blocks: dict = {}
         self._families: dict = {}
 
@@ -182,19 +214,26 @@ class PrimitiveEpochs(EpochLevel):
     def block(self, i: int) -> AgentBlock:
         if i not in self._blocks:
             model = self.model
-            red = option_reduction(model, i)
-            nY = red.num_local_states
+            S, J = model.num_successors, model.num_choices
+            reds = [option_reduction(model, i, a) for a in range(model.num_modes[i])]
+            nY = reds[0].num_local_states
             _, m, l = model.local_decode(i, np.arange(nY))
             f = self.space.full_of_view[i].reshape(nY, -1)
-            adm = np.broadcast_to(model.admissible[i], (nY, model.num_successors))
+            adm = np.broadcast_to(model.choice_admissible[i], (nY, J))
+            if J == S:                   # one mode: today's array
+                reward = reds[0].option_reward()
+            else:                        # mode a in columns a*S .. a*S + N; zeros past K_i
+                reward = np.zeros((nY, J))
+                for a, red in enumerate(reds):
+                    reward[:, a * S:(a + 1) * S] = red.option_reward()
             self._blocks[i] = AgentBlock(agent=i, observation=model.agents[i].observation[m, l],
-                                         admissible=adm, reward=red.option_reward(),
+                                         admissible=adm, reward=reward,
                                          epoch_state=f * model.num_agents + i)
         return self._blocks[i]
 
     def _labels(self, i: int) -> np.ndarray:
         model = self.model
-        nY = option_reduction(model, i).num_local_states
+        nY = option_reduction(model, i, 0).num_local_states
         _, m, l = model.local_decode(i, np.arange(nY))
         return m * model.agents[i].num_private + l
 
@@ -202,47 +241,52 @@ class PrimitiveEpochs(EpochLevel):
         """Successors grouped by equal label matrices; ``D`` pushed through each group's labels.
 
         Either one sparse solve per group (few columns) or one pushforward of the end
-        kernel onto the ``(m', l'_i)`` labels, whichever has fewer columns.
+        kernel onto the ``(m', l'_i)`` labels, whichever has fewer columns. With modes,
+        one set of groups per mode ``a`` (mode ``a``'s reduction; choices ``a*(N+1) + c'``).
         """
         if i in self._families:
             return self._families[i][0]
         model = self.model
-        N = model.num_agents
-        red = option_reduction(model, i)
-        nY = red.num_local_states
+        N, S = model.num_agents, model.num_successors
         labels = self._labels(i)
         nL_i = model.agents[i].num_private
         groups: dict[bytes, list] = {}
         H_of = {}
-        for j in range(N):
-            if not model.admissible[i, j]:
+        for c in range(N):
+            if not model.admissible[i, c]:
                 continue
-            H = _label_matrix(model, i, j)
+            H = _label_matrix(model, i, c)
             key = H.tobytes() + bytes(str(H.shape), "ascii")
             H_of[key] = H
-            groups.setdefault(key, []).append(j)
+            groups.setdefault(key, []).append(c)
         total_cols = sum(H_of[k].shape[1] for k in groups)
         out = []
-        if total_cols <= model.num_interface * nL_i:
-            pushed = {k: red.solve_continue(red.end_matrix @ H_of[k][labels]) for k in groups}
-        else:
-            dlab = red.end_kernel_pushforward(labels, model.num_interface * nL_i)
-            pushed = {k: dlab @ H_of[k] for k in groups}
-        for key, js in groups.items():
-            j = js[0]
-            num_l = model.agents[j].num_private if j != i else 1
-            num_o = model.num_observations[j]
-            out.append(SuccessorFamily(key=key, successors=tuple(js), num_slots=num_l,
-                                       num_observations=num_o,
-                                       pushed=pushed[key].reshape(nY, num_l, num_o)))
-        self._families[i] = (out, H_of, labels)
+        H_fam = {}                       # family key -> label matrix
+        for a in range(model.num_modes[i]):
+            red = option_reduction(model, i, a)
+            nY = red.num_local_states
+            if total_cols <= model.num_interface * nL_i:
+                pushed = {k: red.solve_continue(red.end_matrix @ H_of[k][labels]) for k in groups}
+            else:
+                dlab = red.end_kernel_pushforward(labels, model.num_interface * nL_i)
+                pushed = {k: dlab @ H_of[k] for k in groups}
+            for key, cs in groups.items():
+                c = cs[0]
+                num_l = model.agents[c].num_private if c != i else 1
+                num_o = model.num_observations[c]
+                fkey = key if a == 0 else key + b"|mode %d" % a
+                H_fam[fkey] = H_of[key]
+                out.append(SuccessorFamily(key=fkey, successors=tuple(a * S + c for c in cs),
+                                           num_slots=num_l, num_observations=num_o,
+                                           pushed=pushed[key].reshape(nY, num_l, num_o), mode=a))
+        self._families[i] = (out, H_fam, labels)
         return out
 
     def duration_laws(self, i: int, family: SuccessorFamily) -> Iterator[np.ndarray]:
         """``P(o', tau | y, l_j) = [(Kbar diag(1-beta))^(tau-1) Kbar diag(beta) H](y, (l_j, o'))``."""
         self.families(i)
         _, H_of, labels = self._families[i]
-        red = option_reduction(self.model, i)
+        red = option_reduction(self.model, i, family.mode)
         Hy = H_of[family.key][labels]
         nY = Hy.shape[0]
         cont = red.continue_matrix_undiscounted
@@ -252,7 +296,9 @@ class PrimitiveEpochs(EpochLevel):
             term = cont @ term
 
     def slot_weights(self, i: int, j: int, w: np.ndarray) -> np.ndarray:
-        """Reference weights ``w[y, r]`` summed to ``[y, l_j]`` (``[y, 1]`` for ``j == i``)."""
+        """Reference weights ``w[y, r]`` summed to ``[y, l_c]`` (``[y, 1]`` for ``c == i``),
+        ``c = j mod (N+1)`` the successor of choice ``j``."""
+        j = self.successor_of(j)
         if j == i:
             return w.sum(axis=1)[:, None]
         rest = tuple(a.num_private for k, a in enumerate(self.model.agents) if k != i)
@@ -262,14 +308,24 @@ class PrimitiveEpochs(EpochLevel):
         return w.sum(axis=axes) if axes else w
 
     def describe(self, i: int, y: int, successor: int, slot: int | None = None) -> dict:
-        """A full epoch state ``{x, m, l, agent, successor}`` (other private states 0)."""
+        """A full epoch state ``{x, m, l, agent, successor}`` (other private states 0).
+
+        ``successor`` is a choice ``j = a*(N+1) + c'``; with modes the dict also names
+        the mode: ``mode`` (``a``) and ``mode_name`` (``None`` for an unnamed mode).
+        """
         model = self.model
+        a, successor = self.mode_of(successor), self.successor_of(successor)
         x, m, l_i = (int(v) for v in model.local_decode(i, int(y)))
         l = [0] * model.num_agents
         l[i] = l_i
         if slot is not None and successor != i and successor < model.num_agents:
             l[successor] = int(slot)
-        return {"x": x, "m": m, "l": l, "agent": int(i), "successor": int(successor)}
+        out = {"x": x, "m": m, "l": l, "agent": int(i), "successor": int(successor)}
+        if model.has_modes:
+            names = model.agents[i].modes
+            out["mode"] = a
+            out["mode_name"] = None if names is None else names[a]
+        return out
 
     def gamma_bar(self) -> float:
         return float(gamma_bar(self.model))
@@ -294,6 +350,8 @@ class ExplicitEpochs(EpochLevel):
         self.num_epoch_states = model.num_epoch_states
         self.gamma = model.gamma
         self.num_observations = tuple(model.num_observations)
+        self.num_successors = self.num_choices = model.num_agents + 1
+        self.num_modes = (1,) * model.num_agents
         counts = model.counts or {}
         self.cell_rule = "union" if counts.get("format") == FITTED_COUNTS else "intersection"
         self._states = [np.flatnonzero(model.state_agent == i) for i in range(model.num_agents)]
@@ -396,16 +454,16 @@ def epoch_level(model: ICSMDP | EpochModel, *, max_epoch_states: int = MAX_EPOCH
                 ) -> EpochLevel:
     """The :class:`EpochLevel` of ``model`` (cached on the model's observation store).
 
+    A model with adaptable agents has choices ``j = a*(N+1) + c'`` (module docstring).
+
     Raises
     ------
     InvalidArgumentError
-        ``model`` is neither an :class:`ICSMDP` nor an :class:`EpochModel`, or has
-        an agent with several modes (the AIS construction takes modes in a later slice).
+        ``model`` is neither an :class:`ICSMDP` nor an :class:`EpochModel`.
     StateSpaceTooLargeError
         More epoch states than ``max_epoch_states``.
     """
     if isinstance(model, ICSMDP):
-        require_single_mode(model, "the AIS construction and gaps (the epoch-level interface)")
         kind = PrimitiveEpochs
     elif isinstance(model, EpochModel):
         kind = ExplicitEpochs

@@ -67,7 +67,7 @@ from icsmdp_theory.errors import (InvalidArgumentError, InvalidInstanceError,
 
 __all__ = ["Agent", "ICSMDP", "DerivedCache", "KernelEntries", "ROW_SUM_TOL", "AGENT_KEYS",
            "OPTIONAL_AGENT_KEYS", "VALUE_SCALE_LIMIT", "INT64_MAX", "require_single_mode",
-           "agents_with_modes"]
+           "agents_with_modes", "MODES_SUPPORTED"]
 
 #: Tolerance on probability rows summing to 1 (SPEC section 9).
 ROW_SUM_TOL = 1e-9
@@ -540,6 +540,12 @@ def agents_with_modes(model: ICSMDP) -> list[int]:
     return [i for i, k in enumerate(model.num_modes) if k > 1]
 
 
+#: What accepts a model with adaptable agents (named in :func:`require_single_mode`'s refusals).
+MODES_SUPPORTED = ("the exact oracle (`icsmdp solve`), the option reduction, and the AIS "
+                   "construction and gaps (`icsmdp gaps --no-mixing` with the uniform or an "
+                   "explicit reference)")
+
+
 def require_single_mode(model: Any, what: str) -> None:
     """Refuse a model with an adaptable agent in a consumer that does not support modes yet.
 
@@ -568,8 +574,7 @@ def require_single_mode(model: Any, what: str) -> None:
     a = model.agents[i]
     raise InvalidArgumentError(
         f"{what} does not support adaptable agents yet: agent {i} (`{a.name}`) has "
-        f"{a.num_modes} modes ({', '.join(a.modes)}); only the exact oracle (`icsmdp solve`, "
-        f"`solvers.oracle.centralized_oracle`) and the option reduction take modes.")
+        f"{a.num_modes} modes ({', '.join(a.modes)}); what takes modes: {MODES_SUPPORTED}.")
 
 
 def _replace_observation(agent: Agent, obs: np.ndarray) -> Agent:
