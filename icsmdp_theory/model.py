@@ -541,9 +541,9 @@ def agents_with_modes(model: ICSMDP) -> list[int]:
 
 
 #: What accepts a model with adaptable agents (named in :func:`require_single_mode`'s refusals).
-MODES_SUPPORTED = ("the exact oracle (`icsmdp solve`), the option reduction, and the AIS "
+MODES_SUPPORTED = ("the exact oracle (`icsmdp solve`), the option reduction, the AIS "
                    "construction and gaps (`icsmdp gaps --no-mixing` with the uniform or an "
-                   "explicit reference)")
+                   "explicit reference) and IC-Q (`icsmdp run` without `--evaluate`)")
 
 
 def require_single_mode(model: Any, what: str) -> None:

@@ -13,6 +13,14 @@ holds at most ``H`` primitive steps (:meth:`BatchSimulator.truncated` flags
 the seeds that reached it); what happens to an invocation cut there is the
 learner's choice (:mod:`solvers.icq` discards it and restarts).
 
+Adaptable agents (issue 15). With ``BatchSimulator(model, S, modes=True)``
+the caller commits a choice ``j = a*(N+1) + c'`` instead of ``c'``: mode ``a``
+draws the invocation's actions from ``pi_i^a`` (one block of action rows per
+mode in :class:`SimulationTables`), rewards, kernels and end probabilities are
+the agent's own, and control passes to ``c'``. The callers that commit
+successors only (``icsmdp simulate``, ``simulate-trace``) keep refusing a
+model with modes (:func:`simulation_tables`).
+
 Vectorization. One call of :meth:`BatchSimulator.step` advances every seed of
 the batch by one primitive step with about twenty numpy operations, whatever
 the agents: all agents' local states are concatenated into one global index
@@ -258,8 +266,16 @@ class SimulationTables:
     reward : ndarray (sum nA_i nY_i * (N+1),)
         ``reward[A*(N+1) + c'] = r(x, m, i, a, c')``.
     actions, kernel, initial : categorical tables
-        Rows ``G`` -> ``A`` (``pi_int``); rows ``A`` -> ``G'`` (``K[i][a]``);
-        rows ``0`` (``(x, m)`` joint), ``1+j`` (``l_j``), ``N+1`` (agent) of ``rho0``.
+        Rows ``k * mode_stride + G`` -> ``A`` (mode ``k``'s internal policy
+        ``pi_i^k``; a one-mode model has only ``k = 0``, i.e. rows ``G``); rows
+        ``A`` -> ``G'`` (``K[i][a]``); rows ``0`` (``(x, m)`` joint), ``1+j``
+        (``l_j``), ``N+1`` (agent) of ``rho0``.
+    num_modes : int
+        ``max_i K_i``: blocks of action rows (1 without adaptable agents). An
+        agent with ``K_i < max K`` repeats its mode 0 in the blocks ``k >= K_i``
+        (never sampled: those choices are inadmissible).
+    mode_stride : int
+        ``sum_i nY_i``: the row offset of one mode block of ``actions``.
     """
 
     num_agents: int
@@ -276,11 +292,21 @@ class SimulationTables:
     actions: CategoricalRows
     kernel: CategoricalRows
     initial: CategoricalRows
+    num_modes: int = 1
+    mode_stride: int = 0
 
 
-def simulation_tables(model: ICSMDP) -> SimulationTables:
-    """The (cached) :class:`SimulationTables` of ``model`` (one-mode models only, for now)."""
-    require_single_mode(model, "the simulator (`icsmdp simulate`, `simulate-trace`, IC-Q)")
+def simulation_tables(model: ICSMDP, *, modes: bool = False) -> SimulationTables:
+    """The (cached) :class:`SimulationTables` of ``model``.
+
+    ``modes=False`` (the callers that commit successors only: ``icsmdp
+    simulate``, ``simulate-trace``) refuses a model with adaptable agents
+    (:func:`~icsmdp_theory.model.require_single_mode`); ``modes=True`` (IC-Q,
+    whose agents commit choices ``j = a*(N+1) + c'``) builds one block of
+    action rows per mode. A one-mode model gets the same tables either way.
+    """
+    if not modes:
+        require_single_mode(model, "the simulator (`icsmdp simulate`, `simulate-trace`)")
     return model.derived.get(("simulation_tables",), lambda: _simulation_tables(model),
                              observation=True)
 
@@ -293,7 +319,9 @@ def _simulation_tables(model: ICSMDP) -> SimulationTables:
     soff = np.concatenate([[0], np.cumsum(nYs)])
     aoff = np.concatenate([[0], np.cumsum(nYs * nAs)])
     xm_of, l_of, beta_of, obs_of, rewards = [], [], [], [], []
+    K = max(model.num_modes)
     act_cols, act_p, k_counts, k_cols, k_p = [], [], [], [], []
+    act_p_modes = [[] for _ in range(K)]
     for i, a in enumerate(model.agents):
         nY, nA = int(nYs[i]), int(nAs[i])
         x, m, l = model.local_decode(i, np.arange(nY))
@@ -301,14 +329,17 @@ def _simulation_tables(model: ICSMDP) -> SimulationTables:
         beta_of.append(model.end_probability_local(i))
         obs_of.append(a.observation[m, l])
         act_cols.append(aoff[i] + np.arange(nA)[None, :] * nY + np.arange(nY)[:, None])
-        act_p.append(model.policy_on_local_states(i))  # (nY, nA)
+        for k in range(K):  # (nY, nA) per mode; modes k >= K_i repeat mode 0 (never drawn)
+            act_p_modes[k].append(model.policy_on_local_states(i, k if k < a.num_modes else 0))
         # reward rows in action-major order A = aoff + a*nY + y: r[x, m, a, c']
         rewards.append(np.swapaxes(a.reward[x, m], 0, 1).reshape(-1))
         for k in a.kernel:
             k_counts.append(np.diff(k.indptr))
             k_cols.append(k.indices + soff[i])
             k_p.append(k.data)
-    nA_per_G = np.repeat(nAs, nYs)
+    nA_per_G = np.tile(np.repeat(nAs, nYs), K)
+    act_cols = [c for _ in range(K) for c in act_cols]
+    act_p = [p for block in act_p_modes for p in block]
     actions = CategoricalRows(np.concatenate([[0], np.cumsum(nA_per_G)]),
                            np.concatenate([c.ravel() for c in act_cols]),
                            np.concatenate([p.ravel() for p in act_p]))
@@ -324,7 +355,8 @@ def _simulation_tables(model: ICSMDP) -> SimulationTables:
         num_agents=N, num_xm=nX * nM, gamma=model.gamma, horizon=model.horizon,
         state_offset=soff, place=place, xm_of=np.concatenate(xm_of), l_of=np.concatenate(l_of),
         beta_of=np.concatenate(beta_of), obs_of=np.concatenate(obs_of),
-        reward=np.concatenate(rewards), actions=actions, kernel=kernel, initial=initial)
+        reward=np.concatenate(rewards), actions=actions, kernel=kernel, initial=initial,
+        num_modes=K, mode_stride=int(soff[-1]))
     return tables
 
 
@@ -354,12 +386,25 @@ class BatchSimulator(EpisodeClock):
     Every call of :meth:`step` advances every seed by one primitive step and
     the batch clock by one.
 
+    Parameters
+    ----------
+    model : ICSMDP
+    num_seeds : int
+    modes : bool
+        ``False`` (default): :meth:`begin` takes successors ``c'`` and a model
+        with adaptable agents is refused. ``True``: :meth:`begin` takes choices
+        ``j = a*(N+1) + c'`` (issue 15): mode ``a`` fixes the internal policy
+        ``pi_i^a`` of the invocation and control passes to ``c' = j mod (N+1)``;
+        for a one-mode model ``j = c'`` and nothing changes.
+
     Attributes (one entry per seed)
     -------------------------------
     agent : int array (S,)
         Active agent ``i``.
     successor : int array (S,)
         Committed successor ``c'`` of the running epoch (``N`` = STOP).
+    mode : int array (S,)
+        Committed mode ``a`` of the running epoch (0 without adaptable agents).
     private : int array (S, N)
         Private states ``l_j``; the active agent's entry is stale during an
         invocation (its current value is in ``G``) and written back at the end.
@@ -375,8 +420,8 @@ class BatchSimulator(EpisodeClock):
         Primitive steps taken by the batch (each seed took as many).
     """
 
-    def __init__(self, model: ICSMDP, num_seeds: int):
-        self.tables = tb = simulation_tables(model)
+    def __init__(self, model: ICSMDP, num_seeds: int, *, modes: bool = False):
+        self.tables = tb = simulation_tables(model, modes=modes)
         self.num_seeds = S = int(num_seeds)
         self.num_agents = N = tb.num_agents
         self.horizon = tb.horizon
@@ -389,6 +434,10 @@ class BatchSimulator(EpisodeClock):
         self._initial_fixed = np.where(single, init.cols[init.first], 0)
         self.agent = np.zeros(S, np.int64)
         self.successor = np.full(S, N, np.int64)
+        self.mode = np.zeros(S, np.int64)
+        #: several modes: the action row of seed n is ``mode_row[n] + G[n]``
+        self._modes = tb.num_modes > 1
+        self._mode_row = np.zeros(S, np.int64)
         self.private = np.zeros((S, N), np.int64)
         self._private_flat = self.private.reshape(-1)  # a view: private[s, j] at s*N + j
         self.G = np.zeros(S, np.int64)
@@ -430,7 +479,16 @@ class BatchSimulator(EpisodeClock):
         return self.tables.obs_of[self.G[idx]]
 
     def begin(self, idx: np.ndarray, successors: np.ndarray) -> None:
-        """Commit seeds ``idx`` to ``successors`` and start their epoch (``tau = 0``, ``R = 0``)."""
+        """Commit seeds ``idx`` to ``successors`` and start their epoch (``tau = 0``, ``R = 0``).
+
+        With adaptable agents (``modes=True``) ``successors`` holds the choices
+        ``j = a*(N+1) + c'``: the seed runs mode ``a``'s internal policy and
+        hands over to ``c'``.
+        """
+        if self._modes:
+            a, successors = np.divmod(successors, self._c)
+            self.mode[idx] = a
+            self._mode_row[idx] = a * self.tables.mode_stride
         self.successor[idx] = successors
         self.epoch_start[idx] = self.clock
         self.ret[idx] = 0.0
@@ -442,7 +500,7 @@ class BatchSimulator(EpisodeClock):
         Each argument is a length-``S`` array of uniforms.
         """
         tb = self.tables
-        A = tb.actions.sample(self.G, u_action)
+        A = tb.actions.sample(self.G + self._mode_row if self._modes else self.G, u_action)
         r = tb.reward[A * self._c + self.successor]
         r *= self.discount
         self.ret += r
@@ -465,11 +523,13 @@ class BatchSimulator(EpisodeClock):
 
 
 def sample_invocations(model: ICSMDP, agent: int, local_state: int, successor: int,
-                       num_samples: int, *, rng=None, max_steps: int = 100_000
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       num_samples: int, *, rng=None, max_steps: int = 100_000,
+                       mode: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample independent invocations of ``agent`` from local state ``y`` committed to ``successor``.
 
-    One-mode models only (an agent with several modes is refused, naming it).
+    With ``mode=a`` the invocation runs mode ``a``'s internal policy
+    ``pi_i^a`` (adaptable agents, issue 15); ``mode=None`` reads the agent's
+    only mode and refuses an agent with several, naming it.
 
     Parameters
     ----------
@@ -483,6 +543,8 @@ def sample_invocations(model: ICSMDP, agent: int, local_state: int, successor: i
     rng : Generator, int or None
     max_steps : int
         Stop (raise) if some invocation is still running after this many steps.
+    mode : int or None
+        The committed mode ``a`` (``0 <= a < K_i``).
 
     Returns
     -------
@@ -493,9 +555,13 @@ def sample_invocations(model: ICSMDP, agent: int, local_state: int, successor: i
     end_state : ndarray of int (n,)
         Local state ``y'`` at the end.
     """
-    require_single_mode(model, "`sample_invocations`")
     if not (0 <= agent < model.num_agents):
         raise InvalidArgumentError(f"`agent` must lie in 0..{model.num_agents - 1}, got {agent}.")
+    if mode is None:
+        model.mode_policy(agent)  # refuses an agent with several modes, naming it
+        mode = 0
+    else:
+        model.mode_policy(agent, mode)  # checks 0 <= mode < K_i
     nY = model.agents[agent].num_local_states
     if not (0 <= local_state < nY):
         raise InvalidArgumentError(f"`local_state` must lie in 0..{nY - 1}, got {local_state}.")
@@ -503,10 +569,10 @@ def sample_invocations(model: ICSMDP, agent: int, local_state: int, successor: i
         raise InvalidArgumentError(f"`successor` must lie in 0..{model.num_agents}, got {successor}.")
     rng = np.random.default_rng(rng)
     n = int(num_samples)
-    sim = BatchSimulator(model, n)
+    sim = BatchSimulator(model, n, modes=True)
     sim.agent[:] = agent
     sim.G[:] = sim.tables.state_offset[agent] + local_state
-    sim.begin(np.arange(n), np.full(n, successor))
+    sim.begin(np.arange(n), np.full(n, model.choice(mode, successor)))
     ret, tau, end = np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.int64)
     running = np.ones(n, bool)
     for step in range(1, max_steps + 1):

@@ -36,6 +36,15 @@ bit (tested on every bundled example, an explicit epoch model, several
 seeds, behaviors, step rules and truncating horizons). The message log is
 put in the batched loop's order (batch step, then receiver, then seed).
 
+Adaptable agents (issue 15). ``Q`` is ``J = max_i K_i (N+1)`` wide and the
+committed ``succ`` is the choice ``j = a*(N+1) + c'``: the action row is
+``mode_stride * a + G`` (the per-mode blocks of
+:class:`~icsmdp_theory.simulate.SimulationTables`), the reward ``r(.., c')``
+and the handoff use ``c' = j mod (N+1)``, the update and the log's journal
+use ``j``; one mode (``ip[I_MODES] = 0``) leaves every index as before.
+Bit-identical to the numpy loop with modes too (tested,
+``property_tests/solvers/test_icq_modes.py``).
+
 Batch semantics kept. A batch stops when every seed made ``T`` updates, or
 at the first multiple of 512 batch steps at which some live seed made no
 update for ``20 H + stall_steps`` steps (status ``"stalled"``). The kernel
@@ -133,7 +142,7 @@ _DONE, _NEED_STEP, _NEED_EVENT, _NEED_GAMMA, _LOG_FULL, _BUDGET, _CAP, _STALLED,
 F_RET, F_DISC, F_PENDING, _NUM_FSTATE = range(4)
 # integer parameters
 (I_N, I_C, I_EXPLICIT, I_T, I_H, I_STALL, I_FIXED, I_DECAY, I_PAIR, I_RULE, I_HASMAX, I_LOG,
- I_NUMXM, I_SEED, I_PARAM, I_MAXW, I_LMAX, I_PROJ, _NUM_IPARAM) = range(19)
+ I_NUMXM, I_SEED, I_PARAM, I_MAXW, I_LMAX, I_PROJ, I_MODES, I_MSTRIDE, _NUM_IPARAM) = range(21)
 # float parameters
 F_GAMMA, F_EPS, F_EPSF, F_DECAY, F_C, F_K0, F_PAPER, F_MAX, F_TOL, F_OMEGA, _NUM_FPARAM = range(11)
 # categorical tables in the packed arrays
@@ -593,7 +602,10 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
     if max_steps <= 0:
         return _BUDGET
     N = ip[I_N]
-    C = ip[I_C]
+    C = ip[I_C]  # Q's width: J = max_i K_i (N+1) choices j = a*(N+1) + c' (N+1 without modes)
+    C1 = N + 1
+    modes = ip[I_MODES] == 1
+    mstride = ip[I_MSTRIDE]
     W = N + 2
     explicit = ip[I_EXPLICIT] == 1
     T = ip[I_T]
@@ -629,6 +641,12 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
     ret = fst[F_RET]
     disc = fst[F_DISC]
     pending = fst[F_PENDING]
+    # the committed choice j = succ: successor cs = j mod (N+1), mode rows at moff (0 without modes)
+    cs = succ
+    moff = 0
+    if modes:
+        cs = succ % C1
+        moff = (succ // C1) * mstride
     first = ist[S_STARTED] == 0
     steps = 0
     code = _BUDGET
@@ -672,9 +690,9 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
                 if ended:
                     ret = pending
             else:
-                A = _sample(T_ACT, G, ustep[base + 2], cat_ends, cat_cols, cat_first, cat_last,
+                A = _sample(T_ACT, G + moff, ustep[base + 2], cat_ends, cat_cols, cat_first, cat_last,
                             cat_rowoff)
-                r = p_reward[A * C + succ]
+                r = p_reward[A * C1 + cs]
                 r = r * disc
                 ret = ret + r
                 disc = disc * gamma
@@ -686,7 +704,7 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
             # ---- an ended epoch: handoff, bootstrap, update, counts, checkpoints
             if ended:
                 pred = agent
-                c = succ
+                c = cs
                 tau = clock - epoch_start
                 b = 0.0
                 if c < N:
@@ -704,9 +722,10 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
                     handed = True
                 else:
                     stopped = True
-                _update(pred, obs, c, b, tau, ret, Q, counts, gpow, ip, fp, ag_off, par)
+                _update(pred, obs, succ, b, tau, ret, Q, counts, gpow, ip, fp, ag_off, par)
                 if logging:
                     logi[logn, 0] = updates
+                    logi[logn, 6] = succ
                     logi[logn, 1] = c
                     logi[logn, 2] = pred
                     logi[logn, 3] = tau
@@ -763,12 +782,17 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
                 t = _sample(T_TR, rr, ustep[base + 2], cat_ends, cat_cols, cat_first, cat_last,
                             cat_rowoff)
                 succ = c
+                cs = c
                 nxt = next_state[t]
                 pending = e_reward[pair]
                 epoch_start = clock
                 epoch_end = clock + tau_of[t]
             else:
                 succ = c
+                cs = c
+                if modes:
+                    cs = c % C1
+                    moff = (c // C1) * mstride
                 epoch_start = clock
                 ret = 0.0
                 disc = 1.0
@@ -810,14 +834,16 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
 
 
 # ---------------------------------------------------------------- the driver
-def compiled_supports(settings) -> str:
-    """Why the compiled loop cannot run ``settings`` (an :class:`solvers.icq.ICQ`), or ``""`` if it can.
+def compiled_supports(settings, model=None) -> str:
+    """Why the compiled loop cannot run ``settings`` (an :class:`solvers.icq.ICQ`) on ``model``, or ``""`` if it can.
 
     Every learner runs compiled, bit-identical to the numpy loop, except where
     numpy's ``matmul`` would leave BLAS (a contracted dimension or an output
     of size 1: a linear feature dimension ``d = 1``, an MLP hidden width 1 or
     input dimension 1), and when numpy's bundled OpenBLAS was not found
-    (:data:`BLAS_ERROR`) for the linear and MLP learners.
+    (:data:`BLAS_ERROR`) for the linear and MLP learners. Every model runs,
+    adaptable agents included (``model`` is accepted for callers that ask per
+    model, :meth:`solvers.icq.ICQ.engine_for`; no model is refused today).
     """
     if settings.learner == "tabular":
         return ""
@@ -877,13 +903,13 @@ class CompiledLoop:
 
     def __init__(self, run):
         settings, model = run.settings, run.model
-        why = compiled_supports(settings)
+        why = compiled_supports(settings, model)
         if why:
             raise InvalidArgumentError(f"the compiled IC-Q loop cannot run these settings: {why}.")
         self.run_ = run
         self.param = settings.learner != "tabular"
         N = run.num_agents
-        C = N + 1
+        C = int(run.q.shape[-1])  # J choices j = a*(N+1) + c' (N+1 without adaptable agents)
         tb = run.sim.tables
         self.explicit = explicit = bool(run.explicit)
         adm = np.asarray(run.cell_admissible, bool)  # (cells, C): each cell's set
@@ -931,6 +957,8 @@ class CompiledLoop:
         ip[I_STALL], ip[I_FIXED], ip[I_DECAY], ip[I_PAIR] = run.stall_limit, int(fixed), int(decaying), int(pairwise)
         ip[I_RULE], ip[I_HASMAX], ip[I_LOG] = _RULES[step.rule], int(step.max_step is not None), int(run.log is not None)
         ip[I_NUMXM] = 0 if explicit else tb.num_xm
+        ip[I_MODES] = int(C != N + 1)
+        ip[I_MSTRIDE] = 0 if explicit else tb.mode_stride
         fp = np.zeros(_NUM_FPARAM)
         fp[F_GAMMA] = float(tb.gamma)
         if not fixed:
@@ -963,7 +991,7 @@ class CompiledLoop:
         order); ``pfeat``: the linear features ``psi_i[o, c', :]`` or MLP inputs, concatenated.
         """
         run, settings = self.run_, self.run_.settings
-        N, C, S = run.num_agents, run.num_agents + 1, run.num_seeds
+        N, C, S = run.num_agents, int(run.q.shape[-1]), run.num_seeds
         K = run.checkpoints.size
         self.ip[I_PARAM] = int(self.param)
         if not self.param:
@@ -1045,7 +1073,7 @@ class CompiledLoop:
     def _warm(self) -> None:
         """Compile or load the kernel now (a call that returns before any work)."""
         st = self._fresh_state()
-        self._call(st, np.zeros(5), np.zeros(self.run_.num_agents + 2), np.zeros((1, 6), np.int64),
+        self._call(st, np.zeros(5), np.zeros(self.run_.num_agents + 2), np.zeros((1, 7), np.int64),
                    np.zeros((1, 2)), 0, 0, 0)
 
     # ------------------------------------------------------------ one seed
@@ -1061,7 +1089,7 @@ class CompiledLoop:
         ustep = step_gen.random(step_rows * STEP_COLUMNS)
         uev = event_gen.random(event_rows * W)
         logging = run.log is not None
-        logi = np.zeros((_LOG_ROWS if logging else 1, 6), np.int64)
+        logi = np.zeros((_LOG_ROWS if logging else 1, 7), np.int64)
         logf = np.zeros((logi.shape[0], 2))
         chunks = []
         code = _BUDGET
@@ -1193,4 +1221,4 @@ class CompiledLoop:
                 order = np.lexsort((ps, li[:, 2], li[:, 5]))  # batch step, receiver, seed
                 li, lf, ps = li[order], lf[order], ps[order]
                 run.log[:] = [(run.seed_ids[ps], li[:, 0], li[:, 1], li[:, 2], lf[:, 0], li[:, 3],
-                               lf[:, 1], li[:, 4], li[:, 1])]
+                               lf[:, 1], li[:, 4], li[:, 6])]

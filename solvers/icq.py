@@ -17,6 +17,20 @@ batch. An epoch of agent ``i`` in seed ``s``:
    ``(Q_i(o, c') - y)^2 / 2`` with ``y = R + gamma^tau b`` (:meth:`ICQAgent.update`;
    after STOP ``y = R``).
 
+Adaptable agents (issue 15; README "Semantic choices"). An agent with
+``K_i`` modes learns ``Q_i(o, j)`` over the choices ``j = a*(N+1) + c'``
+(mode ``a < K_i``, successor ``c'``; the estimators are ``J = max_i K_i (N+1)``
+wide, the choices ``a >= K_i`` and the inadmissible ``c'`` are masked,
+``model.choice_admissible``): the behavior picks ``j`` among the admissible
+choices, the committed mode ``a`` fixes the internal policy ``pi_i^a`` for the
+invocation (:class:`~icsmdp_theory.simulate.BatchSimulator` with
+``modes=True``), control passes to ``c' = j mod (N+1)``, whose bootstrap is
+``b = max_{j''} Q_{c'}(o', j'')`` over its admissible choices, and the
+message stays ``(b, tau, R)``. The fixed point is ``Q*_lat`` over
+``(s, (a, c'))`` (:mod:`solvers.oracle`) where the map is exact (tested). A
+one-mode model has ``J = N+1``, ``j = c'``, and runs exactly as before (bit
+for bit, both engines).
+
 Nothing else crosses between agents. The batch run (:class:`BatchRun`) holds
 the agents in a list and passes them only arrays of seeds, their own
 observations and choices, uniforms, and the three scalars; an agent holds no
@@ -112,7 +126,7 @@ from icsmdp_theory.epoch_level import cell_rule
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.epoch_simulate import DEFAULT_HORIZON, EpochBatchSimulator
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.model import ICSMDP, require_single_mode
+from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.simulate import (CHOICE_COLUMNS, PRIMITIVE_COLUMNS, STEP_COLUMNS, BatchSimulator,
                                     CategoricalRows, SeedStreams, seed_sequences)
 from icsmdp_theory.validation import is_int, is_real, positive_int, positive_real, unit_interval
@@ -124,7 +138,7 @@ from solvers.records import MESSAGE_FIELDS, RunRecord
 
 __all__ = ["ICQ", "StepSize", "EpsilonGreedy", "FixedBehavior", "ICQAgent", "BatchRun", "run_icq",
            "build_agents", "replay_agent", "make_simulator", "agent_sizes", "LEARNERS",
-           "SHARED_INIT_KEY", "BEGIN_COLUMN", "ENGINES"]
+           "SHARED_INIT_KEY", "BEGIN_COLUMN", "ENGINES", "num_choices", "choice_cells"]
 
 #: Learner kinds.
 LEARNERS = ("tabular", "linear", "mlp")
@@ -229,8 +243,10 @@ class FixedBehavior:
     ----------
     probabilities : sequence of N arrays (nO_i, N+1) or None
         ``None``: uniform over admissible successors (SPEC section 6's default
-        behavior, e.g. ``estimators.behavior.uniform_behavior(model)``).
-        Mass on inadmissible successors is rejected.
+        behavior, e.g. ``estimators.behavior.uniform_behavior(model)``); with
+        adaptable agents, uniform over the admissible choices ``j = a*(N+1) + c'``
+        and the arrays are ``(nO_i, J)``. Mass on inadmissible successors
+        (choices) is rejected.
     """
 
     probabilities: Any = None
@@ -376,6 +392,19 @@ class ICQ:
         if self.engine == "auto":
             return "numpy" if compiled_supports(self) else "compiled"
         return self.engine
+
+    def engine_for(self, model) -> str:
+        """The loop that runs on ``model``: :attr:`engine_used`, except that a model the compiled
+        loop would not take (:func:`solvers.compiled.compiled_supports` with the model; none
+        today, adaptable agents included) runs on numpy under ``"auto"`` and is refused (one
+        located line) under ``"compiled"``."""
+        why = compiled_supports(self, model)
+        if not why:
+            return self.engine_used
+        if self.engine == "compiled":
+            raise InvalidArgumentError(f"`engine` 'compiled' cannot run on `{model.name}`: {why}; "
+                                       f"use engine 'numpy' or 'auto'.")
+        return "numpy"
 
     @property
     def step_size(self) -> StepSize:
@@ -619,7 +648,9 @@ class _CellSets:
 def agent_sizes(model: ICSMDP | EpochModel) -> list[tuple[str, int, np.ndarray]]:
     """``(name, nO_i, admissible)`` per agent: what an agent is built from.
 
-    ``admissible`` is ``(N+1,)`` for a primitive model (the agent's own set) and
+    ``admissible`` is ``(J,)`` for a primitive model (the agent's own admissible
+    choices ``j = a*(N+1) + c'``, ``model.choice_admissible[i]``; ``J = N+1`` and
+    its admissible successors without adaptable agents) and
     ``(nO_i, N+1)`` for an explicit epoch model (each cell's set, the
     intersection of its states' sets, :func:`icsmdp_theory.cells.cell_admissible`).
 
@@ -645,12 +676,33 @@ def agent_sizes(model: ICSMDP | EpochModel) -> list[tuple[str, int, np.ndarray]]
         offs = cell_offsets(model.num_observations)
         return [(name, int(model.num_observations[i]), cadm[offs[i]:offs[i + 1]])
                 for i, name in enumerate(model.agent_names)]
-    return [(a.name, a.num_observations, np.array(a.successors, dtype=bool)) for a in model.agents]
+    return [(a.name, a.num_observations, np.array(model.choice_admissible[i], dtype=bool))
+            for i, a in enumerate(model.agents)]
+
+
+def num_choices(model: ICSMDP | EpochModel) -> int:
+    """The width of every agent's estimator: ``J = max_i K_i (N+1)`` choices ``j = a*(N+1) + c'``
+    for a primitive model (``N+1`` without adaptable agents), ``N+1`` for an explicit epoch model."""
+    return model.num_successors if isinstance(model, EpochModel) else int(model.num_choices)
+
+
+def choice_cells(model: ICSMDP | EpochModel) -> np.ndarray:
+    """``adm[cell, j]``: choice ``j`` admissible in the cell, ``(n_cells, J)`` (see :func:`num_choices`).
+
+    A primitive model: the cell's agent's admissible choices
+    (``model.choice_admissible``; its admissible successors without adaptable
+    agents); an explicit epoch model: :func:`icsmdp_theory.cells.cell_admissible`.
+    """
+    if isinstance(model, EpochModel):
+        return cell_admissible(model)
+    return np.repeat(model.choice_admissible, model.num_observations, axis=0)
 
 
 def _resolve_per_agent(model: ICSMDP, settings: ICQ):
     """Validate features / fixed behavior against the model: per-agent lists."""
-    N, C = model.num_agents, model.num_successors
+    N, C = model.num_agents, num_choices(model)
+    # the width's name in messages: today's N+1 unless some agent has modes
+    width = "N+1" if C == model.num_successors else "J = max_i K_i (N+1)"
     sizes = agent_sizes(model)
     feats = [None] * N
     if settings.features is not None:
@@ -660,13 +712,13 @@ def _resolve_per_agent(model: ICSMDP, settings: ICQ):
         for i, f in enumerate(settings.features):
             f = np.array(f, dtype=float)
             name, nO, _ = sizes[i]
-            want = "(nO_i, N+1, d)" if settings.learner == "linear" else "(nO_i, d_in)"
+            want = f"(nO_i, {width.split(' ')[0]}, d)" if settings.learner == "linear" else "(nO_i, d_in)"
             ok = (f.ndim == 3 and f.shape[:2] == (nO, C)) if settings.learner == "linear" \
                 else (f.ndim == 2 and f.shape[0] == nO)
             if settings.learner == "tabular" or not ok or not np.all(np.isfinite(f)):
                 raise InvalidArgumentError(
                     f"`features[{i}]` (agent `{name}`) must be a finite array "
-                    f"{want} with nO_i = {nO}, N+1 = {C} for learner {settings.learner!r}; "
+                    f"{want} with nO_i = {nO}, {width} = {C} for learner {settings.learner!r}; "
                     f"got shape {f.shape}.")
             feats[i] = f
     probs = [None] * N
@@ -712,7 +764,7 @@ def _initial_mlp_parameters(settings: ICQ, key: tuple, d_in: int, C: int, one_ho
 def _agents_from(settings: ICQ, model: ICSMDP, features: list, probabilities: list) -> list[ICQAgent]:
     """The agents from validated per-agent features and fixed-behavior laws (:func:`_resolve_per_agent`)."""
     seed_ids = settings.seed_ids
-    S, C = len(seed_ids), model.num_successors
+    S, C = len(seed_ids), num_choices(model)
     step = settings.step_size
     agents = []
     for i, (_, nO, cell_adm) in enumerate(agent_sizes(model)):
@@ -766,7 +818,8 @@ def make_simulator(model: ICSMDP | EpochModel, num_seeds: int, *, horizon: int |
         H = DEFAULT_HORIZON if horizon is None else int(horizon)
         return EpochBatchSimulator(model, num_seeds, horizon=H), H
     if isinstance(model, ICSMDP):
-        return BatchSimulator(model, num_seeds), int(model.horizon if horizon is None else horizon)
+        return BatchSimulator(model, num_seeds, modes=True), \
+            int(model.horizon if horizon is None else horizon)
     raise InvalidArgumentError(f"`model` must be an ICSMDP or an EpochModel, got "
                                f"{type(model).__name__}.")
 
@@ -849,7 +902,7 @@ class BatchRun:
         if not isinstance(model, (ICSMDP, EpochModel)):
             raise InvalidArgumentError(f"`model` must be an ICSMDP or an EpochModel, got "
                                        f"{type(model).__name__}.")
-        require_single_mode(model, "IC-Q (`icsmdp run`)")
+        self.engine = settings.engine_for(model)  # refuses engine 'compiled' where it cannot run
         self.num_agents = model.num_agents
         self.seed_ids = np.array(settings.seed_ids, dtype=np.int64)
         S, T = self.seed_ids.size, settings.updates
@@ -871,6 +924,7 @@ class BatchRun:
         self.alive = np.ones(S, bool)
         self.num_alive = S
         self.obs = np.zeros(S, np.int64)  # the active agent's observation at its epoch start
+        self.choice = np.zeros(S, np.int64)  # its choice j = a*(N+1) + c' (j = c' without modes)
         self.log = [] if settings.log_messages else None
         # stall watch: batch clock when each seed was last seen updating
         self.stall_limit = 20 * self.horizon + settings.stall_steps
@@ -879,21 +933,20 @@ class BatchRun:
         self.trunc_due = self.horizon  # no episode can reach the horizon before this clock
         self.status, self.message = "completed", ""
         self.t_loop = self.cpu_loop = None
-        self.engine = settings.engine_used
         # the compiled loop: built, and its kernel loaded, before the loop's clock starts
         self.compiled = CompiledLoop(self) if self.engine == "compiled" else None
 
     def _init_checkpoints(self) -> None:
-        """The checkpoint book: ``Q`` snapshots ``(K, S, cells, N+1)`` and per-checkpoint data."""
+        """The checkpoint book: ``Q`` snapshots ``(K, S, cells, J)`` and per-checkpoint data."""
         S, N = self.num_seeds, self.num_agents
         self.offsets = cell_offsets(self.model.num_observations)
         self.explicit = isinstance(self.model, EpochModel)
-        self.cell_admissible = cell_admissible(self.model)
+        self.cell_admissible = choice_cells(self.model)
         self.checkpoints = self.settings.checkpoint_counts
         K = self.checkpoints.size
         self.checkpoint_of = np.full(self.num_updates + 1, -1, dtype=np.int64)  # count -> index
         self.checkpoint_of[self.checkpoints] = np.arange(K)
-        self.q = np.full((K, S, int(self.offsets[-1]), self.model.num_successors), np.nan)
+        self.q = np.full((K, S, int(self.offsets[-1]), num_choices(self.model)), np.nan)
         self.reached = np.zeros((K, S), bool)
         self.checkpoint_seconds = np.full((K, S), np.nan)
         self.eps0_value = np.full((K, S), np.nan)
@@ -962,7 +1015,11 @@ class BatchRun:
 
     # ------------------------------------------------------------ epochs
     def _start_epochs(self, idx: np.ndarray, u: np.ndarray) -> None:
-        """The active agents of seeds ``idx`` observe and commit to a successor (this step's uniforms)."""
+        """The active agents of seeds ``idx`` observe and commit to a choice (this step's uniforms).
+
+        The choice is ``j = a*(N+1) + c'`` (mode ``a``, successor ``c'``; ``j = c'``
+        without adaptable agents); the simulator runs mode ``a`` and hands over to ``c'``.
+        """
         sim, N = self.sim, self.num_agents
         ag = sim.agent[idx]
         if N > 1:
@@ -975,6 +1032,7 @@ class BatchRun:
         for i, lo, hi in _runs(ag, N):
             c[lo:hi] = self.agents[i].choose(idx[lo:hi], o[lo:hi], uc[lo:hi], up[lo:hi])
         self.obs[idx] = o
+        self.choice[idx] = c
         if self._begin_uniform:
             sim.begin(idx, c, u[BEGIN_COLUMN][idx])
         else:
@@ -992,10 +1050,11 @@ class BatchRun:
             order = np.argsort(pred, kind="stable")
             h, pred = h[order], pred[order]
         c = sim.successor[h]
+        j = self.choice[h]
         tau = sim.clock - sim.epoch_start[h]
         R = sim.ret[h]
         b, handed, stopped = self._hand_off(h, c)
-        self._update(h, pred, c, b, tau, R)
+        self._update(h, pred, c, j, b, tau, R)
         return self._count_updates(h, handed, stopped)
 
     def _hand_off(self, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1024,13 +1083,17 @@ class BatchRun:
         stopped = h[~go] if gi.size < h.size else _EMPTY
         return b, handed, stopped
 
-    def _update(self, h, pred, c, b, tau, R) -> None:
-        """Each predecessor takes its SGD step on its message ``(b, tau, R)``; the log records it."""
+    def _update(self, h, pred, c, j, b, tau, R) -> None:
+        """Each predecessor takes its SGD step on its message ``(b, tau, R)`` at its own ``(o, j)``.
+
+        The log records the sender ``c'`` and, in the receiver's journal, its
+        choice ``j`` (``j = c'`` without adaptable agents).
+        """
         oh = self.obs[h]
         for i, lo, hi in _runs(pred, self.num_agents):
-            self.agents[i].update(h[lo:hi], oh[lo:hi], c[lo:hi], b[lo:hi], tau[lo:hi], R[lo:hi])
+            self.agents[i].update(h[lo:hi], oh[lo:hi], j[lo:hi], b[lo:hi], tau[lo:hi], R[lo:hi])
         if self.log is not None:
-            self.log.append((self.seed_ids[h], self.updates[h], c, pred, b, tau, R, oh, c))
+            self.log.append((self.seed_ids[h], self.updates[h], c, pred, b, tau, R, oh, j))
 
     def _count_updates(self, h, handed, stopped) -> tuple[np.ndarray, np.ndarray]:
         """Count one update for seeds ``h``; snapshot at checkpoints; retire seeds at ``T``."""
@@ -1169,7 +1232,7 @@ class BatchRun:
             elapsed=time.perf_counter() - self.t_start,
             instance=model.name, learner=settings.learner, gamma=model.gamma,
             num_agents=self.num_agents, num_observations=tuple(model.num_observations),
-            admissible=self.cell_admissible if self.explicit else np.array(model.admissible),
+            admissible=self.cell_admissible if self.explicit else np.array(model.choice_admissible),
             model_kind="epoch" if self.explicit else "icsmdp",
             num_epoch_states=int(model.num_epoch_states), checkpoints=self.checkpoints, q=self.q,
             seeds=self.seed_ids, base_seed=settings.seed, reached=self.reached,
@@ -1217,7 +1280,8 @@ def replay_agent(settings: ICQ, model: ICSMDP | EpochModel, messages: dict, agen
     -------
     ndarray (S, nO_i, N+1)
         ``Q_i`` of every seed after feeding, message by message in log
-        order, ``update(seed, o, c', b, tau, R)``.
+        order, ``update(seed, o, c', b, tau, R)`` (``(S, nO_i, J)`` and the
+        journal's choice ``j`` in place of ``c'`` with adaptable agents).
     """
     me = build_agents(settings, model)[agent]  # the others are dropped immediately
     pos_of = {int(s): p for p, s in enumerate(settings.seed_ids)}

@@ -44,8 +44,11 @@ key                         shape, dtype    meaning                             
 ==========================  ==============  =====================================================  ========
 ``checkpoints``             (K,) int        update counts ``T`` (per seed) of the snapshots          yes
 ``q``                       (K, S, n, C)    ``Q_i(o, c')`` at cell ``(i, o)``; ``nan`` where          yes
-                            float64         ``c'`` is inadmissible for ``i`` or not reached
-``admissible``              (N, C) bool     ``succ[i][c']`` (``model_kind`` ``"icsmdp"``); for an    yes
+                            float64         ``c'`` is inadmissible for ``i`` or not reached; with
+                                            adaptable agents ``C = J = max_i K_i (N+1)`` and the
+                                            column is the choice ``j = a*(N+1) + c'``
+``admissible``              (N, C) bool     ``succ[i][c']`` (``model_kind`` ``"icsmdp"``; with        yes
+                                            modes the admissible choices ``j``); for an
                             or (n, C)       ``"epoch"`` run the cell's set ``adm(i, o)``, the
                                             intersection of its states' sets (SPEC section 10)
 ``seeds``                   (S,) int        seed ids (child index of ``SeedSequence(base_seed)``)     no
@@ -69,7 +72,9 @@ A message row is what predecessor ``receiver`` got at the end of its epoch
 ``epoch`` (the seed's handoff count, from 0) in seed ``seed``: ``(b, tau, R)``
 from ``sender`` (the successor, or ``N`` for STOP with ``b = 0``); the
 ``observation`` and ``successor`` columns are the receiver's own journal (what
-it observed and chose at the start of that epoch), never sent.
+it observed and chose at the start of that epoch), never sent; with adaptable
+agents ``successor`` holds the receiver's choice ``j = a*(N+1) + c'`` (mode
+``a``; ``sender`` is ``c' = j mod (N+1)``), and ``j = c'`` without them.
 
 Policy evaluation
 -----------------
@@ -124,12 +129,14 @@ class RunRecord(Result):
     num_agents : int
     num_observations : tuple of int
     admissible : ndarray (N, N+1) bool, or (n_cells, N+1) for ``model_kind == "epoch"``
+        (``(N, J)``, ``model.choice_admissible``, with adaptable agents)
     model_kind : {"icsmdp", "epoch"}
         A primitive instance or an explicit epoch model (SPEC section 10).
     num_epoch_states : int or None
     checkpoints : ndarray (K,) int
     q : ndarray (K, S, n_cells, N+1)
-        ``nan`` where inadmissible or not reached.
+        ``nan`` where inadmissible or not reached; ``(K, S, n_cells, J)`` over the
+        choices ``j = a*(N+1) + c'`` for a model with adaptable agents.
     seeds : ndarray (S,) int
     base_seed : int or None
     reached : ndarray (K, S) bool
@@ -401,6 +408,9 @@ def _arrays_iv(npz: Path, arrays: dict, meta: dict) -> dict:
     """The arrays checked against the format and the sidecar; returns the RunRecord fields."""
     N, nO = meta["num_agents"], meta["num_observations"]
     n, C = sum(nO), N + 1
+    q_shape = np.shape(arrays["q"]) if "q" in arrays else ()
+    if len(q_shape) == 4 and q_shape[3] > C and q_shape[3] % C == 0 and meta["model_kind"] == "icsmdp":
+        C = int(q_shape[3])  # adaptable agents: J = max_i K_i (N+1) choices j = a*(N+1) + c'
     diverged = meta["status"] in _NONFINITE_STATUSES
     groups = ("theta0_", "theta_", "features_")
     known = set(_ARRAY_FIELDS) | {f"msg_{k}" for k in MESSAGE_FIELDS} | \
@@ -496,11 +506,18 @@ def _arrays_iv(npz: Path, arrays: dict, meta: dict) -> dict:
             kind = "int" if k in _MESSAGE_INTS else "real"
             msgs[k] = _array_iv(npz, arrays, f"msg_{k}", (M,), kind, low=_MESSAGE_INTS.get(k),
                                 inf=diverged, nan=diverged)
-        for k, top in (("sender", N), ("receiver", N - 1), ("successor", N)):
+        for k, top in (("sender", N), ("receiver", N - 1), ("successor", C - 1)):
             bad = msgs[k] > top
             if bad.any():
                 _fail(npz, f"array `msg_{k}` entry {_where(bad)} is {int(msgs[k][bad][0])}; "
-                           f"entries must be <= {top} (N = {N}).")
+                           f"entries must be <= {top} (N = {N}"
+                           f"{'' if C == N + 1 else f', J = {C} choices'}).")
+        bad = msgs["successor"] % (N + 1) != msgs["sender"]
+        if C > N + 1 and bad.any():
+            j = int(np.flatnonzero(bad)[0])
+            _fail(npz, f"array `msg_successor` entry [{j}] is the choice {int(msgs['successor'][j])}, "
+                       f"whose successor j mod (N+1) = {int(msgs['successor'][j]) % (N + 1)} is not "
+                       f"`msg_sender` {int(msgs['sender'][j])}.")
         bad = msgs["observation"] >= np.asarray(nO)[msgs["receiver"]]
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
@@ -559,7 +576,7 @@ def _check_matches(model: ICSMDP | EpochModel, num_observations, admissible,
         raise InvalidArgumentError(
             f"the run's observation counts {list(num_observations)} do not match the instance's "
             f"{list(model.num_observations)} (`{model.name}`).")
-    adm = cell_admissible(model, rule=cell_rule(model)) if kind == "epoch" else model.admissible
+    adm = cell_admissible(model, rule=cell_rule(model)) if kind == "epoch" else model.choice_admissible
     if np.shape(admissible) != adm.shape or not np.array_equal(admissible, adm):
         raise InvalidArgumentError(
             f"the run's admissible successors do not match the instance's (`{model.name}`).")

@@ -224,18 +224,19 @@ def test_require_single_mode_message():
 
 def test_consumers_refuse_modes():
     model = instance_from_dict(modes_doc())
-    calls = {"the AIS construction and gaps": lambda: gap_report(model),
-             "epoch-level interface": lambda: epoch_level(model),
-             "the simulator": lambda: simulation_tables(model),
+    # the AIS construction and gaps take modes (slice 2: property_tests/estimators/test_gaps_modes.py)
+    calls = {"the simulator": lambda: simulation_tables(model),
              "epoch-model export": lambda: export_epoch(model),
              "Theorem 1 checker": lambda: check_run(model, None),
-             "greedy cell policies": lambda: evaluate_greedy_policies(model, np.zeros((1, 5, 3))),
-             "IC-Q (`icsmdp run`)": lambda: solve(ICQ(updates=10, seeds=1), model)}
+             "greedy cell policies": lambda: evaluate_greedy_policies(model, np.zeros((1, 5, 3)))}
     for what, call in calls.items():
         with pytest.raises(InvalidArgumentError) as exc:
             call()
         msg = str(exc.value)
         assert what in msg and "agent 1 (`checker`) has 2 modes" in msg and "\n" not in msg
+    # IC-Q takes modes (slice 3, property_tests/solvers/test_icq_modes.py): Q over J = 6 choices
+    rec = solve(ICQ(updates=10, seeds=1), model)
+    assert rec.success and rec.q.shape[-1] == 6
 
 
 def test_cli_solve_with_modes_and_refusals(tmp_path, capsys):
@@ -249,9 +250,12 @@ def test_cli_solve_with_modes_and_refusals(tmp_path, capsys):
     run = tmp_path / "r"
     assert main(["run", "tiny-handoff", "--updates", "50", "--out", str(run)]) == 0
     capsys.readouterr()
+    # IC-Q takes modes (slice 3): Q over the J = 6 choices j = a*(N+1) + c'
+    assert main(["run", str(path), "--updates", "50", "--json"]) == 0
+    assert np.shape(json.loads(capsys.readouterr().out)["q"])[-1] == 6
     for argv in (["gaps", str(path)], ["gaps", str(path), "--json"],
-                 ["run", str(path), "--updates", "50"],
                  ["check", str(path), str(run) + ".npz"],
+                 ["run", str(path), "--updates", "50", "--evaluate", "--out", str(tmp_path / "r2")],
                  ["export-epoch", str(path), "--out", str(tmp_path / "e.json")],
                  ["simulate-trace", str(path), "--episodes", "2", "--out", str(tmp_path / "t.jsonl")],
                  ["simulate", str(path), "--policy", "greedy", "--episodes", "2"]):
@@ -261,6 +265,7 @@ def test_cli_solve_with_modes_and_refusals(tmp_path, capsys):
         assert out == "" and err.count("\n") == 1, (argv, err)
         assert "does not support adaptable agents yet: agent 1 (`checker`) has 2 modes" in err
     assert not (tmp_path / "e.json").exists() and not (tmp_path / "t.jsonl").exists()
+    assert not list(tmp_path.glob("r2*"))           # `run --evaluate` refused before the run
 
 
 # ------------------------------------------- Q* with modes against an explicit enumeration

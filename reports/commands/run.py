@@ -25,6 +25,7 @@ import sys
 import numpy as np
 
 from icsmdp_theory.errors import InvalidArgumentError
+from icsmdp_theory.model import require_single_mode
 from icsmdp_theory.results import to_jsonable
 from reports.arguments import (EXIT_INTERRUPTED, float_arg, int_arg, load_model_arg,
                                one_line_parse_errors, run_record_paths, show_progress)
@@ -70,6 +71,8 @@ def _run(args) -> int:
     settings = _settings_from_args(args, progress=show_progress(args))
     out = run_record_paths("--out", args.out)  # before any work: a run is never lost
     model = load_model_arg(args.instance)
+    if args.evaluate:  # refused before the run, not after it
+        require_single_mode(model, "the exact evaluation of greedy cell policies (`run --evaluate`)")
     record = solve(settings, model)
     paths = save_run(record, out) if out is not None else None
     evaluation = None
