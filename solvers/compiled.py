@@ -592,7 +592,7 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
               logi, logf, ip, fp, cat_ends, cat_cols, cat_first, cat_last, cat_rowoff,
               p_reward, beta_of, xm_of, l_of, place, obs_of, state_agent, e_reward, row_of,
               next_state, tau_of, ag_off, ag_single, ag_cells, ag_law, cell_ptr, cell_list,
-              checkpoint_of, max_steps, clock_cap, par):
+              checkpoints, max_steps, clock_cap, par):
     """Run one seed from its saved state until done, a refill, the cap or ``max_steps`` steps.
 
     The seed's state lives in ``ist``/``fst`` (indices ``S_*``/``F_*``) between
@@ -629,6 +629,9 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
     epoch_start = ist[S_EPOCH_START]
     episodes = ist[S_EPISODES]
     updates = ist[S_UPDATES]
+    # the checkpoints (sorted update counts) still ahead: nk is the next one's index
+    num_ck = checkpoints.size
+    nk = np.searchsorted(checkpoints, updates, side="right")
     trunc = ist[S_TRUNC]
     obs = ist[S_OBS]
     last_update = ist[S_LAST_UPDATE]
@@ -652,9 +655,8 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
     code = _BUDGET
     while True:
         if first:  # start: snapshot at update 0, first episode, first choice (row 0)
-            kc = checkpoint_of[0]
-            if kc >= 0:
-                _snapshot(kc, Q, q_out, reached, seed, par, param)
+            if num_ck > 0 and checkpoints[0] == 0:
+                _snapshot(0, Q, q_out, reached, seed, par, param)
             row = upos
             upos += 1
             ended = False
@@ -735,9 +737,9 @@ def _run_seed(ist, fst, private, decisions, counts, Q, q_out, reached, ustep, ue
                     logf[logn, 1] = ret
                     logn += 1
                 updates += 1
-                kc = checkpoint_of[updates]
-                if kc >= 0:
-                    _snapshot(kc, Q, q_out, reached, seed, par, param)
+                if nk < num_ck and checkpoints[nk] == updates:
+                    _snapshot(nk, Q, q_out, reached, seed, par, param)
+                    nk += 1
                 if updates >= T:
                     ist[S_FINISH] = clock
                     code = _DONE
@@ -1066,7 +1068,7 @@ class CompiledLoop:
         return _run_seed(st["ist"], st["fst"], st["private"], st["decisions"], st["counts"], st["Q"],
                          run.q, run.reached, ustep, uev, self.gpow, logi, logf,
                          self.ip, self.fp, *self.cat, *self.model_arrays, *self.agent_arrays,
-                         run.checkpoint_of, max_steps, cap,
+                         run.checkpoints, max_steps, cap,
                          (st["theta"], st["theta0"], self.th_out, self.pa, self.lay, self.pfeat,
                           self.work, self.cmask))
 

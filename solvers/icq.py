@@ -944,14 +944,19 @@ class BatchRun:
         self.cell_admissible = choice_cells(self.model)
         self.checkpoints = self.settings.checkpoint_counts
         K = self.checkpoints.size
-        self.checkpoint_of = np.full(self.num_updates + 1, -1, dtype=np.int64)  # count -> index
-        self.checkpoint_of[self.checkpoints] = np.arange(K)
+        # count -> checkpoint index by search (not a length-T table: T may be 1e9)
+        self._checkpoint_pad = np.append(self.checkpoints, -1)
         self.q = np.full((K, S, int(self.offsets[-1]), num_choices(self.model)), np.nan)
         self.reached = np.zeros((K, S), bool)
         self.checkpoint_seconds = np.full((K, S), np.nan)
         self.eps0_value = np.full((K, S), np.nan)
         self.eps0_grad = np.full((K, S), np.nan)
         self.theta_distance = np.full((K, S, N), np.nan)
+
+    def checkpoint_index(self, counts: np.ndarray) -> np.ndarray:
+        """The checkpoint index of each update count in ``counts`` (``-1``: not a checkpoint)."""
+        idx = np.searchsorted(self.checkpoints, counts)
+        return np.where(self._checkpoint_pad[idx] == counts, idx, -1)
 
     # ------------------------------------------------------------ driving
     def run(self) -> RunRecord:
@@ -980,7 +985,7 @@ class BatchRun:
     def start(self) -> None:
         """Snapshot at update 0 if it is a checkpoint; every seed starts its first episode."""
         every = np.arange(self.num_seeds)
-        if self.checkpoint_of[0] >= 0:
+        if self.checkpoint_index(np.zeros(1, np.int64))[0] >= 0:
             self._snapshot(every, np.zeros(self.num_seeds, np.int64))
         u = self.streams.step()
         self.sim.restart(every, self.streams.events(every))
@@ -1099,7 +1104,7 @@ class BatchRun:
         """Count one update for seeds ``h``; snapshot at checkpoints; retire seeds at ``T``."""
         k = self.updates[h] + 1
         self.updates[h] = k
-        kc = self.checkpoint_of[k]
+        kc = self.checkpoint_index(k)
         if kc.max() >= 0:  # some checkpoint reached (T is one)
             snap = kc >= 0
             self._snapshot(h[snap], kc[snap])

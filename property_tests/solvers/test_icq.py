@@ -25,8 +25,8 @@ from icsmdp_theory.io import instance_from_dict, instance_to_dict
 from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.simulate import BatchSimulator
 from solvers.api import PolicyIteration, solve
-from solvers.icq import (ICQ, EpsilonGreedy, FixedBehavior, ICQAgent, StepSize, build_agents,
-                         replay_agent)
+from solvers.icq import (ICQ, BatchRun, EpsilonGreedy, FixedBehavior, ICQAgent, StepSize,
+                         build_agents, replay_agent)
 from solvers.records import cells_from_epoch_q, evaluate_greedy_policies
 
 stationary = pytest.importorskip("estimators.stationary", reason="estimators.stationary not available")
@@ -368,3 +368,10 @@ def test_tabular_converges_to_stationary_q_hat_on_workflow():
     assert err_s.mean(axis=1)[0] > err_s.mean(axis=1)[1] > err_s.mean(axis=1)[2]
     assert err_s[-1].max() <= 0.15
     assert err_u[-1].min() > 0.6
+
+
+def test_a_huge_update_budget_allocates_nothing_of_its_length():
+    """T = 10^12 updates: the run is set up at once (no table of length T, which was 8 TB) and
+    the checkpoint lookup names exactly the recorded counts."""
+    run = BatchRun(ICQ(updates=10**12, seeds=1, checkpoints=(0, 10)), load_example("tiny-handoff"))
+    assert run.checkpoint_index(np.array([0, 1, 10, 11, 10**12])).tolist() == [0, -1, 1, -1, 2]
