@@ -32,17 +32,45 @@ off every shortest path (how small a value difference IC-Q must resolve).
 Both are study-specific scores of a policy on this family, hence here rather
 than in ``estimators``.
 
-**Learning.** Tabular IC-Q with epsilon-greedy exploration, per family:
+**Learning.** Tabular IC-Q (the compiled loop of :mod:`solvers.compiled`,
+``ICQ(engine="auto")``) with epsilon-greedy exploration, a budget per family:
 
 Sizes
 -----
 =======  ==========================================  ==========================================
 mode     quick (default, CI)                          full (``--full``)
 =======  ==========================================  ==========================================
-routing  N=12 on the four graph families, 15000       N=100; 2 seeds; 800000 updates, epsilon
-         updates, 4 seeds, epsilon 0.3, step          0.4, steps 5/(k+5) (chain: 2400000, 0.05,
-         10/(k+10)                                    min(30/(k+1), 1))
+routing  N=12 on the four graph families, 15000       N=100. ER, BA, WS: 4 seeds, 2,000,000
+         updates, 4 seeds, epsilon 0.3, step          updates, epsilon 0.4, step 5/(k+5).
+         10/(k+10)                                    Chain: 2 seeds, 500,000,000 updates,
+                                                      epsilon 0.05, step min(20/(k+1), 1)
 =======  ==========================================  ==========================================
+
+Why these budgets (measured learning curves, seed 0 graphs, worst seed of the
+accuracy at each count of updates per seed). Erdos-Renyi, Barabasi-Albert and
+Watts-Strogatz reach 100 % on four seeds by 750,000 updates (250,000:
+0.962 / 0.995 / 0.806; 500,000: 0.9999 / 1 / 0.9991), so 2,000,000 is a
+margin of 2.7. The chain is the hard family: its smallest ``Q*`` margin is
+0.020 (pairs 98 hops apart: ``2.9 x 0.95^k``), the returns carry the
+detention noise (a bootstrapped header is detained with probability 0.05,
+which moves the target by about 2), and a pair far from its destination is
+visited only by packets that start beyond it. The step size trades the two
+errors: a large ``c`` carries the destination's reward back along the 99
+hops faster but averages the noise over fewer visits. With epsilon 0.05 and
+``min(c/(k+1), 1)``, seed 0: ``c = 30`` (the earlier setting) reaches 0.9835
+at 7.5e7 updates, peaks at 0.998 and falls back to 0.9935 at 3e8 (noise);
+``c = 15`` is at 0.9994 after 3e8 (bias); ``c = 20`` reaches 0.9978 at 7.5e7
+and 1.0 from 2.6e8 on. Over two seeds (4e8 updates) ``c = 20`` is at 1.0 on
+both from 2.5e8 except one dip of seed 1 (0.9995 at 3.5e8), hence 5e8
+updates per seed. Neither more exploration (epsilon 0.1 to 1, or a horizon
+of 4 hops for more restarts), nor an optimistic (10) or pessimistic (-20,
+-30) initial table, nor a per-router step count, nor a decay of epsilon to
+0 did better per update (between 0.22 and 0.98 at 2e7 to 5e7 updates,
+against 0.968 at 2e7 and 0.983 at 5e7 for ``c = 30``). Measured with
+``routing_study("chain", n=100, seed=0, seeds=1, ...)`` (the variants: the
+same ``ICQ`` call with ``init``, ``horizon``, ``StepSize(index="agent")`` or
+``EpsilonGreedy(final_epsilon=0, decay_steps=...)``) on 2 cores shared with
+other jobs (load average 3 to 6).
 
 The study is a campaign (:mod:`reports.campaign`): :func:`routing_campaign` has
 one task per graph family (:func:`routing_task`), each with the study seed;
@@ -92,6 +120,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after selecting the non-interactive backend)
 
 __all__ = ["PAPER_ROUTING_ACCURACY", "ROUTING_KEYS", "ORACLE_LIMIT", "ROUTING_Q_STAR_SOLVER",
+           "FULL_SEEDS", "FULL_GRAPH_SEEDS", "FULL_UPDATES", "FULL_CHAIN_UPDATES",
+           "FULL_CHAIN_EPSILON", "FULL_CHAIN_STEP", "FULL_CURVE",
            "RoutingAccuracy", "RoutingData", "routing_smdp", "routing_q_star", "routing_accuracy", "decision_gap",
            "routing_study", "routing_task", "routing_task_id", "routing_campaign",
            "routing_data", "compute_routing", "render_routing", "routing"]
@@ -107,6 +137,21 @@ ROUTING_KEYS = ("num_routers", "graph_seed", "updates", "seeds", "epsilon", "fam
 ORACLE_LIMIT = 40
 #: The exact solver of :func:`routing_q_star` when none is given.
 ROUTING_Q_STAR_SOLVER = ValueIteration(tol=1e-10)
+
+#: Full study (``--full``): IC-Q seeds on the chain (the config's ``seeds``).
+FULL_SEEDS = 2
+#: Full study: IC-Q seeds on Erdos-Renyi, Barabasi-Albert and Watts-Strogatz.
+FULL_GRAPH_SEEDS = 4
+#: Full study: updates per seed on Erdos-Renyi, Barabasi-Albert and Watts-Strogatz.
+FULL_UPDATES = 2_000_000
+#: Full study: updates per seed on the chain.
+FULL_CHAIN_UPDATES = 500_000_000
+#: Full study: the chain's epsilon-greedy exploration.
+FULL_CHAIN_EPSILON = 0.05
+#: Full study: the chain's harmonic step ``(c, k0, max_step)``, ``min(c/(k + k0), max_step)``.
+FULL_CHAIN_STEP = (20.0, 1.0, 1.0)
+#: Full study: fractions of the budget at which the greedy policy is scored (learning curve).
+FULL_CURVE = (1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4)
 
 
 # ================================================================ exact Q*
@@ -316,14 +361,23 @@ def decision_gap(model: ICSMDP, graph: nx.Graph, q_cells: np.ndarray) -> float:
 # ================================================================ the study
 def _routing_config(quick: bool) -> dict:
     """Routing settings: ``n`` routers, ``seeds``, and per graph family (``default`` unless
-    the family has its own entry) ``updates`` per seed, ``epsilon`` and ``step`` =
+    the family has its own entry) ``updates`` per seed, ``epsilon``, ``step`` =
     ``(c, k0, max_step)`` of the harmonic step ``min(c/(k + k0), max_step)`` (``None``:
-    ICQ's tabular default ``10/(k + 10)``). The chain's far pairs have Q* margins near
-    0.02, so it gets its own budget and a step that keeps full steps for the first visits."""
+    ICQ's tabular default ``10/(k + 10)``) and optionally ``init`` (the table's initial
+    value, default 0). Optional keys: ``curve``, the fractions of ``updates`` at which the
+    greedy policy is also scored (default 1/8, 1/4, 1/2); ``split_seeds``, one campaign task
+    per (family, seed) instead of one per family (same numbers: a seed's run depends only
+    on its own streams), so that two workers share the chain's seeds.
+
+    Full budgets (measured learning curves in the module docstring): the chain's far pairs
+    have ``Q*`` margins near 0.02 (:func:`decision_gap`), so it gets the largest budget."""
     if quick:
         return dict(n=12, seeds=4, default=dict(updates=15_000, epsilon=0.3, step=None))
-    return dict(n=100, seeds=2, default=dict(updates=800_000, epsilon=0.4, step=(5.0, 5.0, None)),
-                chain=dict(updates=2_400_000, epsilon=0.05, step=(30.0, 1.0, 1.0)))
+    return dict(n=100, seeds=FULL_SEEDS, split_seeds=True, curve=FULL_CURVE,
+                default=dict(updates=FULL_UPDATES, epsilon=0.4, step=(5.0, 5.0, None),
+                             seeds=FULL_GRAPH_SEEDS),
+                chain=dict(updates=FULL_CHAIN_UPDATES, epsilon=FULL_CHAIN_EPSILON,
+                           step=FULL_CHAIN_STEP, seeds=FULL_SEEDS))
 
 
 def _family_settings(cfg: dict, kind: str) -> dict:
@@ -337,8 +391,9 @@ def _step_text(step) -> str:
     return f"{c:g}/(k+{k0:g})" + ("" if cap is None else f", at most {cap:g}")
 
 
-def routing_study(kind: str, *, n: int, updates: int, seeds: int, epsilon: float,
-                  seed: int = 0, step: tuple | None = None, checkpoints: tuple = ()) -> dict:
+def routing_study(kind: str, *, n: int, updates: int, seeds: Any, epsilon: float,
+                  seed: int = 0, step: tuple | None = None, checkpoints: tuple = (),
+                  init: float = 0.0) -> dict:
     """One graph family: exact and IC-Q accuracies and path-length ratios (JSON-ready dict).
 
     Parameters
@@ -348,7 +403,8 @@ def routing_study(kind: str, *, n: int, updates: int, seeds: int, epsilon: float
     n : int
         Routers.
     updates, seeds, epsilon :
-        IC-Q updates per seed, batched seeds, epsilon-greedy exploration.
+        IC-Q updates per seed, seeds (a count, or the seed ids to run: a subset of a
+        batch reproduces those seeds exactly), epsilon-greedy exploration.
     seed : int
         Graph and IC-Q seed.
     step : tuple or None
@@ -357,6 +413,8 @@ def routing_study(kind: str, *, n: int, updates: int, seeds: int, epsilon: float
     checkpoints : tuple of int
         Extra update counts at which the greedy policy's accuracy is also
         scored (the learning curve, ``curve``).
+    init : float
+        Initial value of the IC-Q tables.
 
     Returns
     -------
@@ -384,7 +442,8 @@ def routing_study(kind: str, *, n: int, updates: int, seeds: int, epsilon: float
     rule = None if step is None else StepSize(rule="harmonic", c=step[0], k0=step[1],
                                               max_step=step[2] if len(step) > 2 else None)
     rec = solve(ICQ(updates=updates, seeds=seeds, seed=seed, step=rule, checkpoints=cks,
-                    behavior=EpsilonGreedy(epsilon=epsilon), progress=False), model)
+                    behavior=EpsilonGreedy(epsilon=epsilon), init=float(init), progress=False),
+                model)
     t2 = time.perf_counter()
     accs = [routing_accuracy(model, g, rec.q[-1, s]) for s in range(rec.q.shape[1])]
     curve = [dict(updates=int(T), accuracy_per_seed=[
@@ -404,44 +463,64 @@ def routing_study(kind: str, *, n: int, updates: int, seeds: int, epsilon: float
                 failures=[list(f) for a in accs for f in a.failures][:20],
                 curve=curve + [dict(updates=int(updates),
                                     accuracy_per_seed=[a.accuracy for a in accs])],
-                status=rec.status,
+                status=rec.status, seed_ids=[int(k) for k in rec.seeds],
                 seconds={"oracle": round(t1 - t0, 3), "icq": round(t2 - t1, 3),
                          "accuracy": round(t3 - t2, 3)})
 
 
 def routing_task(params: dict, seed: int) -> dict:
-    """One graph family (a task of :func:`routing_campaign`): :func:`routing_study` plus
-    ``settings`` (``updates, epsilon, step, step_text``).
+    """One graph family, or one seed of it (a task of :func:`routing_campaign`):
+    :func:`routing_study` plus ``settings`` (``updates, epsilon, step, step_text, init``).
 
     Parameters
     ----------
     params : dict
-        ``kind``, ``n``, ``seeds``, ``updates``, ``epsilon``, ``step``.
+        ``kind``, ``n``, ``seeds``, ``updates``, ``epsilon``, ``step``; optional ``init``
+        (default 0), ``seed_ids`` (run only those seeds of the batch) and ``curve``
+        (fractions of ``updates`` scored on the way; default 1/8, 1/4, 1/2).
     seed : int
         The study seed (graph and IC-Q batch).
     """
     T, step = int(params["updates"]), params["step"]
     step = None if step is None else tuple(step)
-    out = routing_study(params["kind"], n=int(params["n"]), updates=T, seeds=int(params["seeds"]),
+    init = float(params.get("init", 0.0))
+    seeds = params.get("seed_ids")
+    seeds = int(params["seeds"]) if seeds is None else tuple(int(k) for k in seeds)
+    curve = params.get("curve", (1 / 8, 1 / 4, 1 / 2))
+    out = routing_study(params["kind"], n=int(params["n"]), updates=T, seeds=seeds,
                         epsilon=float(params["epsilon"]), seed=seed, step=step,
-                        checkpoints=(T // 8, T // 4, T // 2))
+                        checkpoints=tuple(int(T * f) for f in curve), init=init)
     out["settings"] = dict(updates=T, epsilon=params["epsilon"], step=step,
-                           step_text=_step_text(step))
+                           step_text=_step_text(step), init=init)
     return out
 
 
-def routing_task_id(kind: str) -> str:
-    """The task id of graph family ``kind`` in :func:`routing_campaign`: ``family=chain``."""
-    return f"family={kind}"
+def routing_task_id(kind: str, seed: int | None = None) -> str:
+    """The task id of graph family ``kind`` in :func:`routing_campaign`: ``family=chain``,
+    or ``family=chain/seed=1`` for seed 1 alone (config ``split_seeds``)."""
+    return f"family={kind}" if seed is None else f"family={kind}/seed={int(seed)}"
+
+
+def _family_seeds(cfg: dict, kind: str) -> int:
+    """Seeds of graph family ``kind``: its own ``seeds`` setting, else the config's."""
+    return int(_family_settings(cfg, kind).get("seeds", cfg["seeds"]))
+
+
+def _family_task_ids(cfg: dict, kind: str) -> list:
+    if cfg.get("split_seeds"):
+        return [routing_task_id(kind, j) for j in range(_family_seeds(cfg, kind))]
+    return [routing_task_id(kind)]
 
 
 def routing_campaign(seed: int, quick: bool) -> Campaign:
-    """The routing study as a campaign: one task per graph family (:func:`routing_task`).
+    """The routing study as a campaign: one task per graph family (:func:`routing_task`),
+    or per (family, seed) when the config says ``split_seeds`` (the full study).
 
     The chain (largest budget at full scale) comes first, so that it starts
     first. Every task uses the study seed itself (``Task.seed``): the graphs and
-    the IC-Q batches are those of the study run in one process (the seeds of a
-    family are one batched IC-Q run, so they are not split into tasks).
+    the IC-Q batches are those of the study run in one process (a seed's IC-Q
+    run depends only on its own streams, so splitting a family's seeds into
+    tasks changes no number).
 
     Parameters
     ----------
@@ -455,11 +534,42 @@ def routing_campaign(seed: int, quick: bool) -> Campaign:
     """
     cfg = _routing_config(quick)
     kinds = sorted(GRAPH_KINDS, key=lambda k: k != "chain")
-    tasks = tuple(Task(routing_task_id(k), dict(kind=k, n=cfg["n"], seeds=cfg["seeds"],
-                                                **_family_settings(cfg, k)), seed=int(seed))
-                  for k in kinds)
-    return Campaign("routing", routing_task, tasks, seed=int(seed),
+    extra = {} if "curve" not in cfg else {"curve": list(cfg["curve"])}
+    tasks = []
+    for k in kinds:
+        base = dict(dict(kind=k, n=cfg["n"], seeds=cfg["seeds"]), **_family_settings(cfg, k),
+                    **extra)
+        if cfg.get("split_seeds"):
+            tasks += [Task(routing_task_id(k, j), dict(base, seed_ids=[j]), seed=int(seed))
+                      for j in range(_family_seeds(cfg, k))]
+        else:
+            tasks.append(Task(routing_task_id(k), base, seed=int(seed)))
+    return Campaign("routing", routing_task, tuple(tasks), seed=int(seed),
                     settings={"study": "routing", "quick": bool(quick), "config": cfg})
+
+
+def _merge_seed_results(parts: list) -> dict:
+    """One family's result from the results of its per-seed tasks (in seed order)."""
+    if len(parts) == 1:
+        return dict(parts[0])
+    out = dict(parts[0])
+    accs = [a for p in parts for a in p["accuracy_per_seed"]]
+    ratios = [r for p in parts for r in p["length_ratio_per_seed"]]
+    out.update(accuracy_per_seed=accs, accuracy_mean=float(np.mean(accs)),
+               accuracy_min=float(min(accs)), length_ratio_per_seed=ratios,
+               seed_ids=[k for p in parts for k in p.get("seed_ids", [])],
+               failures=[f for p in parts for f in p["failures"]][:20],
+               status=next((p["status"] for p in parts if p["status"] != "completed"),
+                           parts[0]["status"]),
+               curve=[dict(updates=c["updates"], accuracy_per_seed=[
+                   a for p in parts for a in p["curve"][j]["accuracy_per_seed"]])
+                   for j, c in enumerate(parts[0]["curve"])],
+               seconds={key: round(sum(p["seconds"][key] for p in parts), 3)
+                        for key in parts[0]["seconds"]})
+    finite = [r for r in ratios if r is not None and np.isfinite(r)]
+    out["length_ratio_mean"] = float(np.mean(finite)) if finite else None
+    out["seconds"]["icq_per_seed"] = [p["seconds"]["icq"] for p in parts]
+    return out
 
 
 @dataclass(frozen=True)
@@ -512,13 +622,15 @@ def routing_data(seed: int, quick: bool, results: dict, *, results_file: str | N
     RoutingData
     """
     families = {}
+    cfg = _routing_config(quick)
     for k in GRAPH_KINDS:
-        f = dict(study_result(results, routing_task_id(k), "routing"))
+        f = _merge_seed_results([study_result(results, t, "routing")
+                                 for t in _family_task_ids(cfg, k)])
         for key in _FAMILY_FLOATS:
             f[key] = study_number(f[key])
         f["length_ratio_per_seed"] = [study_number(x) for x in f["length_ratio_per_seed"]]
         families[k] = f
-    return RoutingData(seed=seed, config=_routing_config(quick), families=families,
+    return RoutingData(seed=seed, config=cfg, families=families,
                        started=time.perf_counter() if started is None else started,
                        results_file=results_file)
 
@@ -600,20 +712,39 @@ def render_routing(ctx: ReportContext, data: RoutingData) -> Section:
     fig.legend(loc="outside upper center", ncols=2, fontsize=9)
     fig.savefig(ctx.workdir / "routing.png", dpi=110)
     plt.close(fig)
-    rows = [[k, f["num_edges"], f["updates"], f["settings"]["epsilon"], f["settings"]["step_text"],
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    for k, f in fams.items():
+        xs = [c["updates"] for c in f["curve"]]
+        line, = ax.plot(xs, [min(c["accuracy_per_seed"]) for c in f["curve"]], "o-", ms=3,
+                        label=f"{k} (worst seed)")
+        ax.plot(xs, [float(np.mean(c["accuracy_per_seed"])) for c in f["curve"]], ":",
+                color=line.get_color())
+    ax.axhline(PAPER_ROUTING_ACCURACY, color="k", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("IC-Q updates per seed")
+    ax.set_ylabel("routing accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"Learning curves, N = {cfg['n']} (dotted: mean over seeds)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.savefig(ctx.workdir / "routing_curves.png", dpi=110)
+    plt.close(fig)
+    rows = [[k, f["num_edges"], len(f["accuracy_per_seed"]), f["updates"], f["settings"]["epsilon"],
+             f["settings"]["step_text"],
+             f["settings"].get("init", 0.0),
              f["oracle_accuracy"], f["q_star_min_decision_gap"], f["accuracy_mean"],
              f["accuracy_min"], f["length_ratio_mean"], f["seconds"]["icq"]]
             for k, f in fams.items()]
-    curves = [[k] + [f"{c['updates']}: {min(c['accuracy_per_seed']):.4f}" for c in f["curve"]]
+    curves = [[k] + [f"{c['updates']:,}: {min(c['accuracy_per_seed']):.4f}" for c in f["curve"]]
               for k, f in fams.items()]
     width = max(len(r) for r in curves)
     curves = [r + [""] * (width - len(r)) for r in curves]
     blocks = [
         ("p", f"N={cfg['n']} routers (icsmdp_theory.families.routing_instance; header = "
               "(destination, detain flag), exact observation, successors = neighbours + STOP). "
-              f"Tabular IC-Q, {cfg['seeds']} seeds batched, epsilon-greedy exploration; per "
-              "family: T updates per seed, epsilon and the harmonic step size eta_k (k = visits "
-              "of the cell) in the table. Accuracy: the greedy decentralized policy is "
+              "Tabular IC-Q (the compiled loop), epsilon-greedy exploration; the budget per "
+              "family in the table: seeds, T updates per seed, epsilon, the harmonic step size "
+              "eta_k (k = visits of the (cell, successor) pair) and the tables' initial value. "
+              "Accuracy: the greedy decentralized policy is "
               "followed from every source for every other destination (undetained packet) and "
               "must STOP at the destination within N moves; length ratio = learned hops / "
               "networkx shortest path, over delivered pairs. Paper: 100% accuracy. "
@@ -621,12 +752,15 @@ def render_routing(ctx: ReportContext, data: RoutingData) -> Section:
               "successor on a shortest path and the best one off every shortest path "
               "(undetained packets), i.e. how small a value difference IC-Q must resolve "
               "through noisy (detention) returns."),
-        ("table", ["graph", "edges", "T per seed", "epsilon", "step eta_k", "oracle accuracy",
+        ("table", ["graph", "edges", "seeds", "T per seed", "epsilon", "step eta_k", "initial Q",
+                   "oracle accuracy",
                    "min Q* margin", "IC-Q accuracy (mean)", "IC-Q accuracy (min seed)",
-                   "length ratio", "IC-Q seconds"], rows),
+                   "length ratio", "IC-Q seconds (sum over seeds)"], rows),
         ("p", "Learning curve: accuracy of the worst seed at each checkpoint (updates: "
               "accuracy)."),
         ("table", ["graph"] + [f"checkpoint {j + 1}" for j in range(width - 1)], curves),
+        ("figure", "routing_curves.png", "Learning curves: routing accuracy of the greedy "
+                   "policy against IC-Q updates per seed, per graph family."),
         ("p", _routing_note(fams)),
         ("figure", "routing.png", "Routing accuracy of IC-Q and path efficiency per graph family."),
     ]

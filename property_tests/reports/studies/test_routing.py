@@ -9,9 +9,12 @@ from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.families import GRAPH_KINDS, routing_graph, routing_instance, synthetic_instance
 from reports.builder import ReportContext, build_report
 from reports.htmlcheck import check_report
+from reports.campaign import run_campaign
+from reports.studies import routing as routing_module
 from reports.studies.routing import (ROUTING_KEYS, RoutingData, compute_routing, decision_gap,
                                      render_routing, routing_accuracy, routing_campaign,
-                                     routing_q_star, routing_smdp, routing_study)
+                                     routing_data, routing_q_star, routing_smdp, routing_study,
+                                     routing_task)
 from solvers import ModifiedPolicyIteration, PolicyIteration, ValueIteration
 from solvers.oracle import centralized_oracle
 from solvers.records import cells_from_epoch_q
@@ -194,8 +197,10 @@ def test_render_routing_reports_the_computed_families(quick_routing):
     assert list(sec.data["timings_seconds"]) == ["section", *GRAPH_KINDS]
     table = next(b for b in sec.blocks if b[0] == "table")
     assert [r[0] for r in table[2]] == list(GRAPH_KINDS)
-    assert sec.blocks[4][1].startswith("Every seed routes every")
-    assert (ctx.workdir / "routing.png").is_file()
+    notes = [b[1] for b in sec.blocks if b[0] == "p"]
+    assert notes[-1].startswith("Every seed routes every")
+    assert [b[1] for b in sec.blocks if b[0] == "figure"] == ["routing_curves.png", "routing.png"]
+    assert (ctx.workdir / "routing.png").is_file() and (ctx.workdir / "routing_curves.png").is_file()
 
 
 def test_rendered_routing_passes_the_report_check(quick_routing, tmp_path):
@@ -205,3 +210,67 @@ def test_rendered_routing_passes_the_report_check(quick_routing, tmp_path):
     assert check_report(path) == []  # prose rule included
     doc = json.loads((path / "report.json").read_text(encoding="utf-8"))
     assert [r["verdict"] for r in doc["summary"]["rows"]] == ["holds", "holds"]
+
+
+# ------------------------------------------------------------------ per-seed tasks
+def test_per_seed_tasks_give_the_numbers_of_one_batched_run():
+    """A family split into one task per seed (the full study's layout) equals the batched
+    run of all its seeds: same accuracies per seed and checkpoint, same length ratios."""
+    params = dict(kind="chain", n=6, seeds=3, updates=3000, epsilon=0.3, step=[30.0, 1.0, 1.0],
+                  init=0.0, curve=[0.25, 0.5])
+    whole = routing_task(params, 1)
+    parts = [routing_task(dict(params, seed_ids=[j]), 1) for j in range(3)]
+    assert [p["accuracy_per_seed"][0] for p in parts] == whole["accuracy_per_seed"]
+    assert [p["length_ratio_per_seed"][0] for p in parts] == whole["length_ratio_per_seed"]
+    for j, c in enumerate(whole["curve"]):
+        assert [p["curve"][j]["accuracy_per_seed"][0] for p in parts] == c["accuracy_per_seed"]
+    assert whole["curve"][0]["updates"] == 750 and whole["settings"]["init"] == 0.0
+    # the study's merge of the per-seed results
+    merged = routing_module._merge_seed_results(parts)
+    assert merged["accuracy_per_seed"] == whole["accuracy_per_seed"]
+    assert merged["accuracy_min"] == min(whole["accuracy_per_seed"])
+    assert merged["seed_ids"] == [0, 1, 2] == whole["seed_ids"]
+
+
+def test_full_campaign_splits_seeds_chain_first(monkeypatch, tmp_path):
+    c = routing_campaign(0, False)
+    cfg = c.settings["config"]
+    assert cfg["n"] == 100 and cfg["seeds"] >= 2 and cfg["split_seeds"]
+    ids = [t.id for t in c.tasks]
+    seeds = {k: cfg.get(k, cfg["default"]).get("seeds", cfg["seeds"]) for k in GRAPH_KINDS}
+    assert min(seeds.values()) >= 2  # the issue: at least 2 seeds on every family
+    assert ids[:seeds["chain"]] == [f"family=chain/seed={j}" for j in range(seeds["chain"])]
+    assert sorted(ids) == sorted(f"family={k}/seed={j}" for k in GRAPH_KINDS
+                                 for j in range(seeds[k]))
+    assert all(t.params["seed_ids"] == [int(t.id[-1])] for t in c.tasks)
+    # a tiny stand-in of the full layout runs through the campaign and merges per family
+    tiny = dict(n=6, seeds=2, split_seeds=True, curve=[0.5],
+                default=dict(updates=1500, epsilon=0.3, step=None, seeds=3),
+                chain=dict(updates=2000, epsilon=0.2, step=(30.0, 1.0, 1.0), init=0.0))
+    monkeypatch.setattr(routing_module, "_routing_config", lambda quick: tiny)
+    run = run_campaign(routing_campaign(0, False), tmp_path / "r.jsonl", jobs=1)
+    data = routing_data(0, False, run.results)
+    assert list(data.families) == list(GRAPH_KINDS)
+    for k, f in data.families.items():
+        S = 2 if k == "chain" else 3
+        assert len(f["accuracy_per_seed"]) == S and f["seed_ids"] == list(range(S)), k
+        assert [c["updates"] for c in f["curve"]] == [f["updates"] // 2, f["updates"]], k
+        assert len(f["seconds"]["icq_per_seed"]) == S, k
+        assert f["accuracy_min"] == min(f["accuracy_per_seed"]), k
+
+
+@pytest.mark.slow
+def test_full_study_routes_every_pair_on_every_family_and_seed(tmp_path):
+    """Issue 15: the full study (N = 100, its budgets, every seed) reaches 100 % routing
+    accuracy on all four graph families. The reference is the exact Q* (oracle accuracy 1,
+    computed by the study with value iteration) and the networkx shortest paths."""
+    data = compute_routing(0, False, jobs=2)
+    cfg = data.config
+    assert cfg["n"] == 100 and list(data.families) == list(GRAPH_KINDS)
+    for kind, f in data.families.items():
+        seeds = cfg.get(kind, cfg["default"]).get("seeds", cfg["seeds"])
+        assert seeds >= 2, kind
+        assert f["oracle_accuracy"] == 1.0, kind
+        assert f["seed_ids"] == list(range(seeds)), kind
+        assert f["accuracy_per_seed"] == [1.0] * seeds, (kind, f["failures"])
+        assert f["length_ratio_mean"] == pytest.approx(1.0, abs=0.2), kind
