@@ -1,7 +1,9 @@
 """Instance families of the paper's experiments (section 5): synthetic IC-SMDP and routing.
 
 The multi-LLM math-reasoning workflow (section 5.2) is an explicit epoch model:
-:func:`icsmdp_theory.math_reasoning.math_reasoning`, re-exported here.
+:func:`icsmdp_theory.math_reasoning.math_reasoning`, re-exported here; the
+CPU-programming family of section 5.3 (adaptable agents) is
+:func:`icsmdp_theory.cpu_programming.cpu_programming`, re-exported here.
 
 The paper's generators are not published; the families below are this
 toolkit's own, fixed designs (changing them changes every reproduced number).
@@ -169,6 +171,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
+from icsmdp_theory.cpu_programming import cpu_programming
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.generators import observation_mod, random_sparse_rows
 from icsmdp_theory.math_reasoning import math_reasoning
@@ -178,7 +181,7 @@ from icsmdp_theory.validation import is_int, is_real, positive_int, unit_interva
 __all__ = ["synthetic_instance", "synthetic_map", "synthetic_bins", "nested_boundaries",
            "nested_observation", "SYNTHETIC_FAMILIES", "DEFAULT_SYNTHETIC_FAMILY", "routing_graph",
            "routing_instance", "check_routing_graph", "GRAPH_KINDS", "routing_destination",
-           "routing_header", "math_reasoning"]
+           "routing_header", "math_reasoning", "cpu_programming"]
 
 #: Graph families of the routing experiment.
 GRAPH_KINDS = ("erdos_renyi", "barabasi_albert", "watts_strogatz", "chain")

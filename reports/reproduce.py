@@ -8,7 +8,9 @@ with the sections of one experiment:
 - ``kind="routing"``: routing (:mod:`reports.studies.routing`);
 - ``kind="all"``: the three (the full paper-scale reproduction with ``quick=False``);
 - ``kind="llm"``: the multi-LLM workflow of Table 1 on its calibrated model
-  (:mod:`reports.studies.llm`; sizes in its docstring).
+  (:mod:`reports.studies.llm`; sizes in its docstring);
+- ``kind="cpu"``: multi-agent CPU programming with adaptable agents
+  (:mod:`reports.studies.cpu`; sizes in its docstring).
 
 Instances come from :mod:`icsmdp_theory.families`. Every IC-Q run is tabular;
 the synthetic runs use the fixed uniform behavior (``FixedBehavior()``) so
@@ -52,6 +54,7 @@ from typing import Any
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.validation import positive_int
 from reports.builder import DEFAULT_OUT, build_report
+from reports.studies.cpu import cpu
 from reports.studies.llm import llm
 from reports.studies.routing import routing
 from reports.studies.synthetic_t1 import synthetic_t1
@@ -61,7 +64,7 @@ __all__ = ["reproduce", "campaign_dir", "REPRODUCE_KINDS", "SECTIONS", "CAMPAIGN
 
 #: Sections per experiment kind.
 SECTIONS = {"synthetic": (synthetic_t1, synthetic_t2), "routing": (routing,),
-            "all": (synthetic_t1, synthetic_t2, routing), "llm": (llm,)}
+            "all": (synthetic_t1, synthetic_t2, routing), "llm": (llm,), "cpu": (cpu,)}
 #: Accepted ``kind`` values.
 REPRODUCE_KINDS = tuple(SECTIONS)
 #: Subdirectory of ``out`` holding the studies' results files.
@@ -86,7 +89,7 @@ def reproduce(kind: str, quick: bool = True, out=DEFAULT_OUT, *, seed: int = 0,
 
     Parameters
     ----------
-    kind : {"synthetic", "routing", "all", "llm"}
+    kind : {"synthetic", "routing", "all", "llm", "cpu"}
         The sections (:data:`SECTIONS`).
     quick : bool
         Reduced sizes (default) or paper scale (module docstring, "Sizes").

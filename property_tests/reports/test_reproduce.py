@@ -18,7 +18,7 @@ from reports.studies.synthetic_t2 import synthetic_t2
 
 
 def test_sections_per_kind():
-    assert REPRODUCE_KINDS == ("synthetic", "routing", "all", "llm") == cli_reproduce.KINDS
+    assert REPRODUCE_KINDS == ("synthetic", "routing", "all", "llm", "cpu") == cli_reproduce.KINDS
     assert SECTIONS["synthetic"] == (synthetic_t1, synthetic_t2)
     assert SECTIONS["routing"] == (routing,)
     assert SECTIONS["all"] == (synthetic_t1, synthetic_t2, routing)
@@ -83,7 +83,7 @@ def test_resume_runs_no_finished_task_and_gives_the_same_families(routing_report
 
 def test_reproduce_rejects_bad_kind(tmp_path):
     with pytest.raises(InvalidArgumentError, match="`kind` must be one of"):
-        reproduce("cpu", out=tmp_path)
+        reproduce("nope", out=tmp_path)
     with pytest.raises(InvalidArgumentError, match="`seed` must be an integer >= 0, got -1"):
         reproduce("routing", out=tmp_path, seed=-1)
     with pytest.raises(InvalidArgumentError, match="`seed`"):
@@ -100,7 +100,7 @@ def _parser():
 
 def test_cli_bad_input_raises(tmp_path):
     p = _parser()
-    args = p.parse_args(["reproduce", "cpu", "--out", str(tmp_path)])
+    args = p.parse_args(["reproduce", "nope", "--out", str(tmp_path)])
     with pytest.raises(InvalidArgumentError):
         args.func(args)
     args = p.parse_args(["reproduce", "routing", "--seed", "-3", "--out", str(tmp_path)])

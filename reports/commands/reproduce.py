@@ -1,6 +1,6 @@
 """``icsmdp reproduce``: the paper's experiments as a report (:mod:`reports.reproduce`).
 
-``icsmdp reproduce synthetic|routing|all|llm [--full] [--out DIR] [--seed S] [--jobs N]
+``icsmdp reproduce synthetic|routing|all|llm|cpu [--full] [--out DIR] [--seed S] [--jobs N]
 [--scheduler ADDRESS] [--resume] [--json]`` writes the report directory of one
 experiment and prints its absolute path (``--out`` and ``--scheduler`` are
 checked before any work; a progress bar per study on stderr when it is a
@@ -35,7 +35,7 @@ from reports.studies.runner import StudyInterrupted, StudyTaskErrors
 __all__ = ["add_parser", "KINDS"]
 
 #: Experiment kinds (kept in sync with :data:`reports.reproduce.REPRODUCE_KINDS`).
-KINDS = ("synthetic", "routing", "all", "llm")
+KINDS = ("synthetic", "routing", "all", "llm", "cpu")
 
 
 def _exit_status(args) -> int:
@@ -80,7 +80,8 @@ def _run(args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("reproduce", help=COMMAND_HELP["reproduce"])
     p.add_argument("kind", help="synthetic (T1, T2), routing, all (the three sections), or "
-                   "llm (the multi-LLM workflow of Table 1 on its calibrated model)")
+                   "llm (the multi-LLM workflow of Table 1 on its calibrated model), or cpu (multi-agent "
+                   "CPU programming with adaptable agents)")
     p.add_argument("--full", action="store_true", help="paper-scale runs (slow)")
     p.add_argument("--out", default=str(Path("reports") / "out"),
                    help="directory under which the report directory is created (the studies' "
