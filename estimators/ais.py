@@ -70,7 +70,7 @@ from icsmdp_theory.epoch import MAX_EPOCH_STATES
 from icsmdp_theory.epoch_level import EPOCH_MODELS, epoch_level
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError, InvalidInstanceError
-from icsmdp_theory.model import ICSMDP, require_single_mode
+from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.options import DURATION_TAIL_TOL
 from icsmdp_theory.results import SolveResult
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, register, solve
@@ -190,9 +190,7 @@ def reference_law(model: ICSMDP | EpochModel, reference: Any, stationary_law: An
                 f"got {reference!r}.")
         if reference == "uniform":
             return np.ones(_law_shape(model)), "uniform"
-        if stationary_law is None:
-            require_single_mode(model, "the stationary reference law (`reference='stationary'`; "
-                                       "pass the law as an explicit array)")
+        if stationary_law is None:   # with modes: uniform over the pairs (a, c') (SPEC 6)
             stationary_law = stationary.stationary_law(model)
         law = getattr(stationary_law, "law", stationary_law)
         return _explicit_law(model, law, "stationary_law"), "stationary"

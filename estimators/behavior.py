@@ -14,6 +14,14 @@ probability vector that puts no mass on an inadmissible successor.
 - :func:`epoch_behavior`: the policy seen from full epoch states,
   ``out[f, i, c'] = b_i(c' | phi_i(m, l_i))``.
 
+Adaptable agents (issue 15): the columns run over the choices
+``j = a*(N+1) + c'`` (mode ``a``, successor ``c'``), ``J = max_i K_i (N+1)`` of
+them (:attr:`~icsmdp_theory.model.ICSMDP.num_choices`; ``J = N+1`` and
+``j = c'`` without modes), and "admissible" means
+:attr:`~icsmdp_theory.model.ICSMDP.choice_admissible`: the default behavior is
+uniform over each agent's admissible pairs ``(a, c')`` (SPEC section 6: uniform
+over the state's own admissible set). A one-mode model's arrays are today's.
+
 :func:`validate_behavior` checks a user-supplied policy (shapes, finiteness,
 non-negativity, admissibility, rows summing to 1 within ``1e-9``) and names
 the agent, the observation and the successor at fault.
@@ -49,17 +57,29 @@ def _where(model: ICSMDP, i: int) -> str:
 
 
 def uniform_behavior(model: ICSMDP) -> list[np.ndarray]:
-    """Uniform over admissible successors: ``b_i(c' | o) = 1/|adm_i|`` for admissible ``c'``.
+    """Uniform over admissible choices: ``b_i(j | o) = 1/|adm_i|`` for admissible ``j``.
+
+    Without modes ``j = c'`` (uniform over the admissible successors); with modes
+    ``j = a*(N+1) + c'`` runs over the ``K_i |succ_i|`` admissible pairs ``(a, c')``.
 
     Returns
     -------
-    list of ndarray, one per agent, shape ``(nO_i, N+1)``
+    list of ndarray, one per agent, shape ``(nO_i, J)`` (``J = N+1`` without modes)
     """
     out = []
-    for a in model.agents:
-        row = a.successors.astype(float) / a.successors.sum()
+    for a, adm in zip(model.agents, model.choice_admissible):
+        row = adm.astype(float) / adm.sum()
         out.append(np.tile(row, (a.num_observations, 1)))
     return out
+
+
+def _choice_name(model: ICSMDP, j: int) -> str:
+    """``c'=2 (agent 2)`` for a one-mode model; ``j=5 (mode 1 `fast`, agent 2)`` with modes."""
+    a, c = (int(v) for v in model.choice_decode(int(j)))
+    succ = "STOP" if c == model.stop else f"agent {c}"
+    if not model.has_modes:
+        return f"c'={c} ({succ})"
+    return f"j={int(j)} (mode {a}, successor {succ})"
 
 
 def _per_agent_arrays(model: ICSMDP, arrays, name: str) -> list[np.ndarray]:
@@ -74,11 +94,12 @@ def _per_agent_arrays(model: ICSMDP, arrays, name: str) -> list[np.ndarray]:
             x = np.array(x, dtype=float)
         except (TypeError, ValueError):
             raise InvalidArgumentError(f"`{name}[{i}]` ({_where(model, i)}) must be a numeric array.") from None
-        shape = (a.num_observations, model.num_successors)
+        shape = (a.num_observations, model.num_choices)
         if x.shape != shape:
+            axis = "choices j = a*(N+1) + c'" if model.has_modes else "successors"
             raise InvalidArgumentError(
                 f"`{name}[{i}]` ({_where(model, i)}) must have shape {list(shape)} "
-                f"(observations, successors), got {list(x.shape)}.")
+                f"(observations, {axis}), got {list(x.shape)}.")
         out.append(x)
     return out
 
@@ -90,13 +111,15 @@ def _epsilon_greedy_behavior_iv(model, q_obs, epsilon):
     if not 0.0 <= epsilon <= 1.0:
         raise InvalidArgumentError(f"`epsilon` must lie in [0, 1], got {epsilon!r}.")
     out = _per_agent_arrays(model, q_obs, "q_obs")
-    for i, (a, q) in enumerate(zip(model.agents, out)):
-        bad = ~np.isfinite(q) & a.successors[None, :]
+    for i, (adm, q) in enumerate(zip(model.choice_admissible, out)):
+        bad = ~np.isfinite(q) & adm[None, :]
         if bad.any():
             o, c = np.argwhere(bad)[0]
+            what = "choices" if model.has_modes else "successors"
+            col = f"j={c}" if model.has_modes else f"c'={c}"
             raise InvalidArgumentError(
-                f"`q_obs[{i}]` ({_where(model, i)}) must be finite on admissible successors: "
-                f"entry [o={o}, c'={c}] is {float(q[o, c])!r}.")
+                f"`q_obs[{i}]` ({_where(model, i)}) must be finite on admissible {what}: "
+                f"entry [o={o}, {col}] is {float(q[o, c])!r}.")
     return out, epsilon
 
 
@@ -107,12 +130,13 @@ def epsilon_greedy_behavior(model: ICSMDP, q_obs: Sequence[np.ndarray],
     ``b_i(c' | o) = eps/|adm_i| + (1 - eps) [c' = greedy_i(o)]`` on admissible
     ``c'`` and 0 elsewhere; ``greedy_i(o)`` is the lowest admissible index
     within ``1e-10`` of the admissible maximum (:func:`solvers.common.greedy`).
+    With modes, ``c'`` reads as the choice ``j = a*(N+1) + c'`` throughout.
 
     Parameters
     ----------
     model : ICSMDP
-    q_obs : list of array_like, one per agent, shape ``(nO_i, N+1)``
-        Values on inadmissible successors are ignored (may be ``nan``).
+    q_obs : list of array_like, one per agent, shape ``(nO_i, J)`` (``J = N+1`` without modes)
+        Values on inadmissible choices are ignored (may be ``nan``).
     epsilon : float in ``[0, 1]``
 
     Raises
@@ -122,8 +146,8 @@ def epsilon_greedy_behavior(model: ICSMDP, q_obs: Sequence[np.ndarray],
     """
     q_obs, epsilon = _epsilon_greedy_behavior_iv(model, q_obs, epsilon)
     out = []
-    for a, q, u in zip(model.agents, q_obs, uniform_behavior(model)):
-        adm = np.broadcast_to(a.successors, q.shape)
+    for adm, q, u in zip(model.choice_admissible, q_obs, uniform_behavior(model)):
+        adm = np.broadcast_to(adm, q.shape)
         g = greedy(np.where(adm, q, 0.0), adm)
         b = epsilon * u
         b[np.arange(q.shape[0]), g] += 1.0 - epsilon
@@ -135,8 +159,9 @@ def validate_behavior(model: ICSMDP, behavior: Sequence[np.ndarray] | None) -> l
     """Check a behavior policy and return it as float arrays (``None`` -> uniform).
 
     Requirements, checked in this order: one array per agent; shape
-    ``(nO_i, N+1)``; finite; non-negative; zero on inadmissible successors;
-    each row sums to 1 within ``1e-9``.
+    ``(nO_i, N+1)`` (``(nO_i, J)`` over the choices ``j = a*(N+1) + c'`` with modes);
+    finite; non-negative; zero on inadmissible successors (choices); each row sums
+    to 1 within ``1e-9``.
 
     Raises
     ------
@@ -146,7 +171,7 @@ def validate_behavior(model: ICSMDP, behavior: Sequence[np.ndarray] | None) -> l
     if behavior is None:
         return uniform_behavior(model)
     out = _per_agent_arrays(model, behavior, "behavior")
-    for i, (a, b) in enumerate(zip(model.agents, out)):
+    for i, (adm, b) in enumerate(zip(model.choice_admissible, out)):
         where = _where(model, i)
         if not np.all(np.isfinite(b)):
             o, c = np.argwhere(~np.isfinite(b))[0]
@@ -156,13 +181,13 @@ def validate_behavior(model: ICSMDP, behavior: Sequence[np.ndarray] | None) -> l
             o, c = np.argwhere(b < 0)[0]
             raise InvalidArgumentError(
                 f"`behavior[{i}]` ({where}) must be non-negative: entry [o={o}, c'={c}] is {float(b[o, c])!r}.")
-        bad = (b > 0) & ~a.successors[None, :]
+        bad = (b > 0) & ~adm[None, :]
         if bad.any():
             o, c = np.argwhere(bad)[0]
-            name = "STOP" if c == model.stop else f"agent {c}"
+            what = "choice" if model.has_modes else "successor"
             raise InvalidArgumentError(
-                f"`behavior[{i}]` ({where}) puts mass {float(b[o, c])!r} on inadmissible successor "
-                f"c'={c} ({name}) at observation o={o}.")
+                f"`behavior[{i}]` ({where}) puts mass {float(b[o, c])!r} on inadmissible {what} "
+                f"{_choice_name(model, c)} at observation o={o}.")
         sums = b.sum(axis=1)
         off = np.abs(sums - 1.0) > ROW_SUM_TOL
         if off.any():
@@ -178,15 +203,16 @@ def epoch_behavior(model: ICSMDP, behavior: Sequence[np.ndarray] | None = None) 
 
     Parameters
     ----------
-    behavior : list of ndarray ``(nO_i, N+1)`` or None (uniform)
+    behavior : list of ndarray ``(nO_i, J)`` or None (uniform)
 
     Returns
     -------
-    ndarray, shape ``(num_full_states, N, N+1)``
+    ndarray, shape ``(num_full_states, N, J)`` (``J = N+1`` without modes; choice
+    ``j = a*(N+1) + c'`` with modes)
     """
     behavior = validate_behavior(model, behavior)
     obs = epoch_observations(model)
-    out = np.empty(obs.shape + (model.num_successors,))
+    out = np.empty(obs.shape + (model.num_choices,))
     for i, b in enumerate(behavior):
         out[:, i, :] = b[obs[:, i]]
     return out
@@ -195,7 +221,8 @@ def epoch_behavior(model: ICSMDP, behavior: Sequence[np.ndarray] | None = None) 
 def state_behavior(model: ICSMDP | EpochModel, behavior=None) -> np.ndarray:
     """``b(c' | s)`` on every epoch state: shape ``(num_epoch_states, N+1)``, rows summing to 1.
 
-    A primitive model: :func:`epoch_behavior` flattened (``s = f*N + i``). An explicit
+    A primitive model: :func:`epoch_behavior` flattened (``s = f*N + i``; ``(n, J)``
+    over the choices with modes). An explicit
     epoch model (SPEC section 10): ``None`` is uniform over each state's *own*
     admissible set; a list of per-agent arrays ``(nO_i, N+1)`` over the (compacted)
     observations is read through ``state_observation``; an array ``(S, N+1)`` is
@@ -203,7 +230,7 @@ def state_behavior(model: ICSMDP | EpochModel, behavior=None) -> np.ndarray:
     the state's label and agent.
     """
     if isinstance(model, ICSMDP):
-        return epoch_behavior(model, behavior).reshape(-1, model.num_successors)
+        return epoch_behavior(model, behavior).reshape(-1, model.num_choices)
     S, N1 = model.num_epoch_states, model.num_successors
     adm = np.asarray(model.admissible, dtype=bool)
     if behavior is None:

@@ -35,6 +35,13 @@ the cell of each state from :meth:`~icsmdp_theory.epoch_level.EpochLevel.epoch_c
 The sums over ``(s, c')`` run over the pairs admissible for the state's *cell*
 (where ``Q(phi(s), c')`` exists; for a primitive model, every admissible pair).
 
+**Adaptable agents** (issue 15). With modes every sum and term runs over the
+choices ``j = a*(N+1) + c'`` where SPEC section 8 writes ``c'``: ``Q(phi(s), j)``
+and ``Q*(s, j)`` (the oracle's ``Q*_lat``), ``mu(s, j) = pi(s) b(j | phi(s))``
+with the behavior uniform over the admissible choices (the law a
+``FixedBehavior`` run samples), the gaps over ``(s, j)``, ``Sigma_mu`` on the
+cells' ``(o, j)`` pairs. A one-mode model has ``j = c'`` and is checked as before.
+
 **Assumptions.** Theorem 1 assumes the paper's step size
 ``eta_k = 1/(2 nu lambda_0 (k+1))`` (``StepSize(rule="paper")``) and the fixed
 behavior that defines ``mu`` (``FixedBehavior`` with the law the checker uses,
@@ -55,13 +62,14 @@ from estimators.gaps import gap_report
 from estimators.mixing import mixing_report
 from estimators.stationary import mu as mu_of, stationary_law
 from estimators.tangent import mu_on_cells, run_tangent_report
-from icsmdp_theory.cells import cell_admissible, cell_offsets
-from icsmdp_theory.epoch_level import cell_rule, epoch_level
+from icsmdp_theory.cells import cell_offsets
+from icsmdp_theory.epoch_level import epoch_level
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.model import ICSMDP, require_single_mode
+from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result
 from solvers.api import ModifiedPolicyIteration, solve
+from solvers.records import choice_cell_admissible, num_choices
 
 __all__ = ["CheckResult", "check_run", "lhs_per_seed", "learning_floor", "epoch_pairs", "ALPHA_FORMS",
            "run_assumptions", "common_checkpoints"]
@@ -127,12 +135,13 @@ def epoch_pairs(model: ICSMDP | EpochModel) -> tuple[np.ndarray, np.ndarray]:
     -------
     cells : ndarray (num_epoch_states,)
         Flat cell index of ``s`` (``s = f*N + i`` for a primitive model).
-    pairs : bool ndarray (num_epoch_states, N+1)
-        ``c'`` admissible at ``s`` and for its cell (the same for a primitive model).
+    pairs : bool ndarray (num_epoch_states, J)
+        ``c'`` admissible at ``s`` and for its cell (the same for a primitive model);
+        the choices ``j = a*(N+1) + c'`` (``J = max_i K_i (N+1)``) with adaptable agents.
     """
     offsets = cell_offsets(model.num_observations)
     cells = epoch_level(model).epoch_cells(offsets)
-    cadm = cell_admissible(model, rule=cell_rule(model))[cells]
+    cadm = choice_cell_admissible(model)[cells]
     if isinstance(model, EpochModel):
         return cells, np.asarray(model.admissible, bool) & cadm
     return cells, cadm
@@ -142,11 +151,11 @@ def lhs_per_seed(model: ICSMDP | EpochModel, record, q_star: np.ndarray,
                  mu_epoch: np.ndarray) -> np.ndarray:
     """``sum_{s,c'} mu (Q(phi(s), c') - Q*(s, c'))^2`` per seed and checkpoint: ``(S, K)``.
 
-    The sum runs over the pairs of :func:`epoch_pairs`; ``nan`` for a seed that
-    did not reach a checkpoint.
+    The sum runs over the pairs of :func:`epoch_pairs` (``(s, j)`` with modes); ``nan``
+    for a seed that did not reach a checkpoint.
     """
     cells, pairs = epoch_pairs(model)                         # [s], [s, c']
-    C = model.num_successors
+    C = num_choices(model)
     qs = np.asarray(q_star).reshape(cells.size, C)            # [s, c']
     w = np.where(pairs, np.asarray(mu_epoch).reshape(cells.size, C), 0.0)
     K, S = record.q.shape[:2]
@@ -168,15 +177,16 @@ def learning_floor(model: ICSMDP | EpochModel, q_hat: np.ndarray, q_star: np.nda
 
     Parameters
     ----------
-    q_hat : ndarray, shape (num_cells, N+1)
-        ``Q_hat*[cell, c']`` (``nan`` where inadmissible).
-    q_star : ndarray, shape (num_epoch_states, N+1)
+    q_hat : ndarray, shape (num_cells, J)
+        ``Q_hat*[cell, c']`` (``nan`` where inadmissible); ``J = N+1``, or the choices
+        ``j = a*(N+1) + c'`` with adaptable agents.
+    q_star : ndarray, shape (num_epoch_states, J)
         ``Q*[s, c']``, ``s = f*N + i`` for a primitive model.
-    mu_epoch : ndarray, ``num_epoch_states * (N+1)`` values
+    mu_epoch : ndarray, ``num_epoch_states * J`` values
         ``mu(s, c')``, zero at inadmissible pairs.
     """
     cells, pairs = epoch_pairs(model)                           # [s], [s, c']
-    C = model.num_successors
+    C = num_choices(model)
     d = np.where(pairs, np.asarray(q_hat)[cells] - np.asarray(q_star).reshape(-1, C), 0.0)
     return float(np.sum(np.where(pairs, np.asarray(mu_epoch).reshape(-1, C), 0.0) * d * d))
 
@@ -196,8 +206,13 @@ def _check_record_matches(model: ICSMDP | EpochModel, record) -> None:
     if record.num_agents != model.num_agents:
         raise InvalidArgumentError(f"`record`: {record.num_agents} agents, the instance has "
                                    f"{model.num_agents}.")
-    adm = cell_admissible(model, rule=cell_rule(model))
-    if not np.array_equal(np.asarray(record.cell_admissible, bool), adm):
+    adm = choice_cell_admissible(model)
+    radm = np.asarray(record.cell_admissible, bool)
+    if radm.shape != adm.shape and not isinstance(model, EpochModel):
+        raise InvalidArgumentError(
+            f"`record`: {radm.shape[1]} columns of `q` (choices), the instance has "
+            f"{adm.shape[1]} (J = max_i K_i (N+1) = {adm.shape[1]} with modes {list(model.num_modes)}).")
+    if not np.array_equal(radm, adm):
         raise InvalidArgumentError("`record`: admissible successors differ from the instance's.")
 
 
@@ -259,11 +274,12 @@ def check_run(model: ICSMDP | EpochModel, record, *, behavior=None, tol: float =
         With the observation maps the run used.
     record : RunRecord
         From ``solve(ICQ(...), model)`` or :func:`solvers.records.load_run`.
-    behavior : list of ndarray (nO_i, N+1) or None
-        Defines ``mu``; ``None`` is uniform over admissible successors.
+    behavior : list of ndarray (nO_i, J) or None
+        Defines ``mu``; ``None`` is uniform over admissible successors (over the
+        admissible choices ``j = a*(N+1) + c'`` with adaptable agents; ``J = N+1``
+        without them).
     """
     t0 = time.perf_counter()
-    require_single_mode(model, "the Theorem 1 checker (`icsmdp check`)")
     _check_record_matches(model, record)
     oracle = solve(ModifiedPolicyIteration(tol=tol), model)
     law = stationary_law(model, behavior=behavior)

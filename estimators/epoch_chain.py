@@ -11,6 +11,12 @@ observes ``o = phi_i(m, l_i)`` and draws ``c' ~ b_i(. | o)``;
 - if ``c' = STOP``, the chain moves straight to a fresh ``s0 ~ rho0``
   (no extra terminal epoch).
 
+Adaptable agents (issue 15): the behavior draws a choice ``j = a*(N+1) + c'``
+(:mod:`estimators.behavior`) and the invocation runs mode ``a``'s option
+reduction, so the block ``i -> c'`` is ``sum_a b_i(a*(N+1) + c' | o) P_{i,a}``
+and ``u(s) = sum_a b_i(a*(N+1) + STOP | o)`` (:func:`end_law` per mode). A
+one-mode model's chain is computed by exactly today's operations.
+
 So ``T = A + u rho0^T`` with ``A`` the sparse continuation part,
 ``u(s) = b_i(STOP | phi_i(s))`` and ``rho0`` the initial epoch law
 (:class:`SplitChain`, :func:`stop_and_restart`). ``P_i`` (:func:`end_law`) is
@@ -138,8 +144,11 @@ def _local_support(red) -> np.ndarray:
 _DENSE_END_LAW_LIMIT = 3000
 
 
-def end_law(model: ICSMDP, i: int) -> np.ndarray:
+def end_law(model: ICSMDP, i: int, mode: int | None = None) -> np.ndarray:
     """Dense undiscounted end law ``P_i[y, y'] = P(y_end = y' | y)`` of agent ``i`` (cached).
+
+    ``mode``: the mode ``a`` whose option reduction runs (``None``: the agent's only
+    mode, refused for an agent with several; issue 15).
 
     ``P_i = (I - M)^{-1} Kbar diag(beta)``, ``M = Kbar diag(1 - beta)`` (SPEC
     section 2): one dense LAPACK solve up to 3,000 local states (the Neumann
@@ -153,7 +162,7 @@ def end_law(model: ICSMDP, i: int) -> np.ndarray:
     StateSpaceTooLargeError
         If ``nY_i^2`` exceeds :data:`MAX_CHAIN_NONZEROS`.
     """
-    red = option_reduction(model, i)
+    red = option_reduction(model, i, mode)
     nY = red.num_local_states
     if nY * nY > MAX_CHAIN_NONZEROS:
         raise StateSpaceTooLargeError(
@@ -170,29 +179,51 @@ def end_law(model: ICSMDP, i: int) -> np.ndarray:
         P /= P.sum(axis=1, keepdims=True)
         P.setflags(write=False)
         return P
-    return model.derived.get(("end_law", int(i)), compute, observation=False)
+    k = 0 if mode is None else int(mode)
+    key = ("end_law", int(i)) if k == 0 else ("end_law", int(i), k)
+    return model.derived.get(key, compute, observation=False)
 
 
 def _blocks(model: ICSMDP, behavior: list[np.ndarray], space: EpochSpace):
-    """Yield ``(i, j, vals[y, y'], fov[y, r])``: the ``i -> j`` continuation block."""
-    N = model.num_agents
+    """Yield ``(i, j, vals[y, y'], fov[y, r])``: the ``i -> j`` continuation block.
+
+    ``vals = sum_a b_i(a*(N+1) + j | o) P_{i,a}`` over the modes ``a`` with mass on
+    ``(a, j)`` (one mode: ``b_i(j | o) P_i``, today's operations).
+    """
+    N, S = model.num_agents, model.num_successors
     for i in range(N):
-        P = end_law(model, i)
-        nY = P.shape[0]
+        K = model.num_modes[i]
+        P = [end_law(model, i, a if K > 1 else None) for a in range(K)]
+        nY = P[0].shape[0]
         _, m, l = model.local_decode(i, np.arange(nY))
-        B = behavior[i][model.agents[i].observation[m, l]]  # (nY, N+1)
+        B = behavior[i][model.agents[i].observation[m, l]]  # (nY, J)
         fov = space.full_of_view[i].reshape(nY, space.num_rest[i])
         for j in range(N):
-            if B[:, j].any():
-                yield i, j, B[:, j][:, None] * P, fov
+            vals = None
+            for a in range(K):
+                w = B[:, a * S + j]
+                if w.any():
+                    term = w[:, None] * P[a]
+                    vals = term if vals is None else vals + term
+            if vals is not None:
+                yield i, j, vals, fov
+
+
+def _stop_column(model: ICSMDP, beh: np.ndarray) -> np.ndarray:
+    """``sum_a b(a*(N+1) + STOP | .)`` over the last axis of ``beh`` (one mode: the STOP column)."""
+    S, K = model.num_successors, max(model.num_modes)
+    if K == 1:
+        return beh[..., model.stop]
+    return beh[..., model.stop::S].sum(axis=-1)
 
 
 def stop_and_restart(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None = None
                      ) -> tuple[np.ndarray, np.ndarray]:
     """``(u, rho0)`` of ``T = A + u rho0^T``: ``u[s] = b_i(STOP | phi_i(s))`` and the initial
-    epoch law, both flattened over epoch states ``s = f*N + i`` (shape ``(n,)`` each)."""
+    epoch law, both flattened over epoch states ``s = f*N + i`` (shape ``(n,)`` each).
+    With modes ``u[s] = sum_a b_i(a*(N+1) + STOP | phi_i(s))``."""
     beh = epoch_behavior(model, behavior)
-    return beh[:, :, model.stop].reshape(-1), initial_epoch_law(model).reshape(-1)
+    return _stop_column(model, beh).reshape(-1), initial_epoch_law(model).reshape(-1)
 
 
 def epoch_chain_split(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None = None
@@ -253,7 +284,7 @@ def epoch_chain(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None = None,
     Parameters
     ----------
     model : ICSMDP
-    behavior : list of ndarray ``(nO_i, N+1)`` or None
+    behavior : list of ndarray ``(nO_i, J)`` (``J = N+1`` without modes) or None
         ``b_i(c' | o)``; ``None`` is uniform over admissible successors.
     sparse : bool
         Return CSR (the restart part stored on the support of ``rho0``) instead
@@ -317,7 +348,8 @@ class EpochStepper:
     Parameters
     ----------
     model : ICSMDP
-    behavior : list of ndarray ``(nO_i, N+1)`` or None (uniform over admissible successors)
+    behavior : list of ndarray ``(nO_i, J)`` or None
+        ``None``: uniform over admissible choices (``J = N+1`` without modes).
 
     Attributes
     ----------
@@ -401,7 +433,9 @@ def epoch_chain_operator(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None
     (sparse LU of ``I - M`` up to ``LU_LIMIT`` local states, else its Neumann series).
     Successors ``j`` whose columns ``b_i(j | phi_i(.))`` coincide share one solve
     (``sum_j b_j o P V_j = sum_g b_g o P (sum_{j in g} V_j)``; a uniform behavior
-    has one or two distinct columns instead of ``N``). The agents' solves are independent and run in a thread pool (one thread
+    has one or two distinct columns instead of ``N``). With modes, one such term per
+    ``(agent, mode)`` with mode ``a``'s reduction and columns ``b_i(a*(N+1) + j | o)``,
+    summed into agent ``i``'s rows. The agents' solves are independent and run in a thread pool (one thread
     per core; the sparse products release the GIL), so one application costs
     about ``1/cores`` of the serial time. Memory is ``O(n)`` plus the agents'
     factorizations.
@@ -411,18 +445,23 @@ def epoch_chain_operator(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None
     n, F, N = space.num_epoch_states, space.num_full_states, model.num_agents
     stop, rho = stop_and_restart(model, behavior=behavior)
     agents = []
+    N1 = model.num_successors
     for i in range(N):
-        red = option_reduction(model, i)
-        nY = red.num_local_states
-        _, m, l = model.local_decode(i, np.arange(nY))
-        B = behavior[i][model.agents[i].observation[m, l]][:, :N]  # (nY, N)
-        cols, group = np.unique(B.T, axis=0, return_inverse=True)  # distinct successor columns
-        group = np.asarray(group).reshape(-1)
-        keep = np.flatnonzero(cols.any(axis=1))
-        S = np.zeros((N, keep.size))  # S[j, g] = 1 when column j of B is distinct column keep[g]
-        for g, c in enumerate(keep):
-            S[group == c, g] = 1.0
-        agents.append((i, red, np.ascontiguousarray(cols[keep].T), S, _TransposedSolve(red)))
+        K = model.num_modes[i]
+        for a in range(K):
+            red = option_reduction(model, i, a if K > 1 else None)
+            nY = red.num_local_states
+            _, m, l = model.local_decode(i, np.arange(nY))
+            B = behavior[i][model.agents[i].observation[m, l]][:, a * N1:a * N1 + N]  # (nY, N)
+            if K > 1 and not B.any():
+                continue                  # mode a never runs an invocation that continues
+            cols, group = np.unique(B.T, axis=0, return_inverse=True)  # distinct successor columns
+            group = np.asarray(group).reshape(-1)
+            keep = np.flatnonzero(cols.any(axis=1))
+            S = np.zeros((N, keep.size))  # S[j, g] = 1 when column j of B is distinct column keep[g]
+            for g, c in enumerate(keep):
+                S[group == c, g] = 1.0
+            agents.append((i, red, np.ascontiguousarray(cols[keep].T), S, _TransposedSolve(red)))
     pool = ThreadPoolExecutor(_worker_count(N)) if _worker_count(N) > 1 else None
 
     def run(task, V):
@@ -456,9 +495,15 @@ def epoch_chain_operator(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None
 
     def matvec(v):
         v = np.asarray(v).reshape(-1)
-        out = np.empty((F, N), dtype=np.result_type(v, float))
-        for i, col in enumerate(run(forward, v.reshape(F, N))):
-            out[:, i] = col
+        out = np.zeros((F, N), dtype=np.result_type(v, float))
+        done = np.zeros(N, dtype=bool)
+        for agent, col in zip(agents, run(forward, v.reshape(F, N))):
+            i = agent[0]
+            if done[i]:                   # a further mode of agent i
+                out[:, i] += col
+            else:                         # one mode: today's assignment
+                out[:, i] = col
+                done[i] = True
         return out.reshape(-1) + stop * (rho @ v)
 
     def rmatvec(u):

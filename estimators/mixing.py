@@ -6,6 +6,11 @@ them to the epoch chain ``T`` of :mod:`estimators.epoch_chain` with ``pi`` its
 long-run occupancy (:mod:`estimators.stationary`) and adds the cells of the
 epoch chain:
 
+Adaptable agents (issue 15): the behavior is over the choices ``j = a*(N+1) + c'``
+and the chain moves with the chosen mode's option reduction
+(:mod:`estimators.epoch_chain`); the decision projection's columns are
+``(i, o, j)``.
+
 - projected mixing ``d_proj(t) = max_s TV(T^t(s, .) Pi, pi Pi)`` with ``Pi``
   pushing a law on epoch states to ``(agent i, observation o)`` cells
   (:func:`observation_projection`) or to ``(i, o, c')`` with weight
@@ -119,10 +124,11 @@ def observation_projection(model: ICSMDP) -> sp.csr_array:
 def decision_projection(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None = None
                         ) -> sp.csr_array:
     """``Pi[s, (cell, c')] = b_i(c' | o)``, column ``cell*(N+1) + c'``: pushes a law on epoch
-    states to ``(agent, observation, successor)``; shape ``(n, sum_i nO_i * (N+1))``."""
+    states to ``(agent, observation, successor)``; shape ``(n, sum_i nO_i * (N+1))``.
+    With modes the columns are ``cell*J + j`` over the choices ``j = a*(N+1) + c'``."""
     behavior = validate_behavior(model, behavior)
     obs = epoch_observations(model)
-    N1 = model.num_successors
+    N1 = model.num_choices
     offsets = cell_offsets(model.num_observations)
     cells = (obs + offsets[:-1][None, :]).reshape(-1)
     w = np.stack([behavior[i][obs[:, i]] for i in range(model.num_agents)], axis=1).reshape(-1, N1)
@@ -187,7 +193,7 @@ def mixing_report(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None = None
     Parameters
     ----------
     model : ICSMDP
-    behavior : list of ndarray ``(nO_i, N+1)`` or None (uniform)
+    behavior : list of ndarray ``(nO_i, J)`` (``J = N+1`` without modes) or None (uniform)
     eps : float in ``(0, 1/2)``
     exact_limit : int
         Largest number of epoch states for the exact computation (dense

@@ -21,6 +21,11 @@ with ``A^T z = T^T z - rho0 (u . z)`` applied through
 ``mu[f, i, c'] = pi(f, i) b_i(c' | phi_i(f))`` (:func:`mu`) is the law of the
 (epoch state, successor) pairs a learner following ``b`` visits (SPEC section 6).
 
+Adaptable agents (issue 15): ``b`` is over the choices ``j = a*(N+1) + c'``
+(default: uniform over the admissible pairs ``(a, c')``, :mod:`estimators.behavior`),
+the chain moves with the chosen mode's option reduction
+(:mod:`estimators.epoch_chain`), and ``mu`` has ``J`` columns.
+
 Examples
 --------
 >>> from icsmdp_theory.examples import load_example
@@ -81,7 +86,8 @@ def stationary_law(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None = Non
     Parameters
     ----------
     model : ICSMDP
-    behavior : list of ndarray ``(nO_i, N+1)`` or None (uniform over admissible successors)
+    behavior : list of ndarray ``(nO_i, J)`` or None
+        ``None``: uniform over admissible choices (``J = N+1`` without modes).
     exact_limit : int
         Largest number of epoch states for the exact route (dense chain and ``O(n^3)`` GTH);
         beyond it, :func:`renewal_occupancy`.
@@ -159,7 +165,7 @@ def renewal_occupancy(model: ICSMDP, *, behavior: Sequence[np.ndarray] | None = 
     Parameters
     ----------
     model : ICSMDP
-    behavior : list of ndarray ``(nO_i, N+1)`` or None (uniform)
+    behavior : list of ndarray ``(nO_i, J)`` (``J = N+1`` without modes) or None (uniform)
     method : {"auto", "gmres", "renewal_sum"}
         ``"gmres"``: GMRES (restart 40) on ``(I - A^T) z = rho0`` to relative
         residual ``rtol`` in the 2-norm (about 25 operator applications on the
@@ -270,11 +276,11 @@ def mu(model: ICSMDP, law: np.ndarray, *, behavior: Sequence[np.ndarray] | None 
     model : ICSMDP
     law : ndarray, shape (num_full_states, N) or (num_epoch_states,)
         A law on epoch states, e.g. ``stationary_law(model).law``.
-    behavior : list of ndarray ``(nO_i, N+1)`` or None (uniform)
+    behavior : list of ndarray ``(nO_i, J)`` (``J = N+1`` without modes) or None (uniform)
 
     Returns
     -------
-    ndarray, shape (num_full_states, N, N+1)
+    ndarray, shape (num_full_states, N, J) (``J = N+1`` without modes)
     """
     law = np.asarray(law, dtype=float)
     if isinstance(model, EpochModel):

@@ -184,7 +184,9 @@ def feature_spectrum(blocks, mu, admissible, *, tolerance: float | None = None) 
 
 
 def mu_on_cells(model: ICSMDP | EpochModel, mu_epoch: np.ndarray) -> np.ndarray:
-    """Push ``mu[s, c']`` (e.g. :func:`estimators.stationary.mu`) to cells: ``(n_cells, N+1)``.
+    """Push ``mu[s, c']`` (e.g. :func:`estimators.stationary.mu`) to cells: ``(n_cells, J)``.
+
+    ``J = N+1``, or the choices ``j = a*(N+1) + c'`` of a model with adaptable agents.
 
     Epoch states ``s`` are flat (``s = f*N + i`` for a primitive model; ``mu`` may
     also be shaped ``[f, i, c']``); cells are those of
@@ -192,10 +194,11 @@ def mu_on_cells(model: ICSMDP | EpochModel, mu_epoch: np.ndarray) -> np.ndarray:
     """
     cells = epoch_level(model).epoch_cells(cell_offsets(model.num_observations))
     mu_epoch = np.asarray(mu_epoch, dtype=float)
-    C = model.num_successors
+    C = int(getattr(model, "num_choices", model.num_successors))
     if mu_epoch.size != cells.size * C:
         raise InvalidArgumentError(f"`mu` must hold {cells.size * C} values (epoch states x "
-                                   f"successors), got {mu_epoch.size}.")
+                                   f"{'choices' if C > model.num_successors else 'successors'}), "
+                                   f"got {mu_epoch.size}.")
     out = np.zeros((int(sum(model.num_observations)), C))
     np.add.at(out, cells.reshape(-1), mu_epoch.reshape(-1, C))
     return out

@@ -542,8 +542,9 @@ def agents_with_modes(model: ICSMDP) -> list[int]:
 
 #: What accepts a model with adaptable agents (named in :func:`require_single_mode`'s refusals).
 MODES_SUPPORTED = ("the exact oracle (`icsmdp solve`), the option reduction, the AIS "
-                   "construction and gaps (`icsmdp gaps --no-mixing` with the uniform or an "
-                   "explicit reference) and IC-Q (`icsmdp run` without `--evaluate`)")
+                   "construction, gaps and mixing (`icsmdp gaps`, every reference law) and "
+                   "IC-Q with the exact evaluation of its greedy policies (`icsmdp run`, "
+                   "`--evaluate` too) and the Theorem 1 checker (`icsmdp check`)")
 
 
 def require_single_mode(model: Any, what: str) -> None:

@@ -78,7 +78,7 @@ from icsmdp_theory.cells import cell_offsets
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError, InvalidTraceError
 from icsmdp_theory.labels import InvalidLabelError, canonical_label
-from icsmdp_theory.model import ICSMDP, ROW_SUM_TOL
+from icsmdp_theory.model import ICSMDP, ROW_SUM_TOL, require_single_mode
 from icsmdp_theory.simulate import (CHOICE_COLUMNS, PRIMITIVE_COLUMNS, STEP_COLUMNS, BatchSimulator,
                                     CategoricalRows, SeedStreams, seed_sequences)
 
@@ -945,6 +945,7 @@ def simulate_trace(model: ICSMDP, path: str | os.PathLike, *, episodes: int,
     """
     if not isinstance(model, ICSMDP):
         raise InvalidArgumentError(f"`model` must be an ICSMDP, got {type(model).__name__}.")
+    require_single_mode(model, "the simulator (`icsmdp simulate`, `simulate-trace`)")
     episodes = _count_iv("episodes", episodes)
     seed = _seed_iv(seed)
     N = model.num_agents

@@ -32,7 +32,7 @@ from estimators.posterior import DEFAULT_SUPPORT as POSTERIOR_DEFAULT_SUPPORT, S
 from estimators.uncertainty import draw_values, evidence_needed, posterior_gaps
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.model import ICSMDP, require_single_mode
+from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import to_jsonable
 from icsmdp_theory.traces import TraceData
 
@@ -55,9 +55,6 @@ def gaps_document(model: ICSMDP | EpochModel, *, reference: str = "uniform", min
     ``cell_rule`` and ``cells_differing`` say how cells whose states admit
     different successors are treated (:class:`estimators.gaps.GapReport`).
     """
-    if mixing:   # the epoch chain's behavior is over successors (adaptable agents: issue 15)
-        require_single_mode(model, "the mixing analysis (SPEC section 6; `icsmdp gaps --no-mixing` "
-                                   "reports the gaps)")
     rep = gap_report(model, reference=reference, minimax=minimax)
     doc: dict[str, Any] = {"instance": model.name, "reference": rep.reference}
     for k in GAP_KEYS:

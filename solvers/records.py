@@ -82,7 +82,11 @@ Policy evaluation
 ``pi_i(o) = argmax_{c' admissible} Q_i(o, c')`` (lowest index within
 ``1e-10`` of the max, :func:`solvers.common.greedy`) to the epoch policy
 ``sigma[f, i] = pi_i(phi_i(m, l_i))`` and evaluates it exactly in the full
-system with :func:`solvers.iteration.evaluate_policy`.
+system with :func:`solvers.iteration.evaluate_policy`. With adaptable agents
+the greedy policy picks a choice ``j = a*(N+1) + c'`` among the cell's
+admissible choices (:func:`choice_cell_admissible`) and the committed chain
+runs the invocation with mode ``a``'s option reduction (SPEC sections 2-3,
+:mod:`solvers.committed_chain`): ``V_sigma(s) = R_{i,a}(y, c') + D_{i,a} V_sigma``.
 """
 from __future__ import annotations
 
@@ -100,7 +104,7 @@ from icsmdp_theory.epoch_level import cell_rule
 from icsmdp_theory.epoch_model import EpochModel
 from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.io import atomic_write
-from icsmdp_theory.model import ICSMDP, require_single_mode
+from icsmdp_theory.model import ICSMDP
 from icsmdp_theory.results import Result, to_jsonable
 from icsmdp_theory.validation import is_int, is_real
 from solvers.api import PolicyIteration, solve
@@ -110,7 +114,8 @@ from solvers.epoch_smdp import evaluate_epoch_policy
 from solvers.iteration import evaluate_policy
 
 __all__ = ["RunRecord", "PolicyEvaluation", "RUN_FORMAT", "save_run", "load_run",
-           "greedy_cell_policies", "epoch_policy", "evaluate_greedy_policies", "cells_from_epoch_q"]
+           "greedy_cell_policies", "epoch_policy", "evaluate_greedy_policies", "cells_from_epoch_q",
+           "choice_cell_admissible", "num_choices"]
 
 #: Format tag of the JSON sidecar.
 RUN_FORMAT = "icsmdp-run/1"
@@ -582,12 +587,31 @@ def _check_matches(model: ICSMDP | EpochModel, num_observations, admissible,
             f"the run's admissible successors do not match the instance's (`{model.name}`).")
 
 
+def num_choices(model: ICSMDP | EpochModel) -> int:
+    """Columns of ``Q``: ``J = max_i K_i (N+1)`` choices (``N+1`` without modes, and for an
+    explicit epoch model)."""
+    return int(getattr(model, "num_choices", model.num_successors))
+
+
+def choice_cell_admissible(model: ICSMDP | EpochModel) -> np.ndarray:
+    """``adm[cell, j]``: the choices a cell may take, ``(n_cells, J)``.
+
+    A primitive model: its agent's admissible choices ``j = a*(N+1) + c'``
+    (:attr:`~icsmdp_theory.model.ICSMDP.choice_admissible`; today's
+    :func:`~icsmdp_theory.cells.cell_admissible` for a one-mode model); an explicit
+    epoch model: :func:`~icsmdp_theory.cells.cell_admissible` with its cell rule.
+    """
+    if isinstance(model, EpochModel):
+        return cell_admissible(model, rule=cell_rule(model))
+    return np.repeat(model.choice_admissible, model.num_observations, axis=0)
+
+
 def cells_from_epoch_q(model: ICSMDP, q_epoch: np.ndarray) -> np.ndarray:
     """Push ``q[s, c']`` over epoch states to cells when every cell holds one epoch state.
 
     Valid when ``nX = 1`` and every ``phi_i`` is injective with ``nL_j = 1``
     for ``j != i`` (e.g. no private states): then ``Q*`` is a function of the
-    cell. Returns ``(n_cells, N+1)``.
+    cell. Returns ``(n_cells, J)`` (``J = N+1`` without modes).
 
     Raises
     ------
@@ -597,8 +621,9 @@ def cells_from_epoch_q(model: ICSMDP, q_epoch: np.ndarray) -> np.ndarray:
     N = model.num_agents
     offs = cell_offsets(model.num_observations)
     F = model.num_full_states
-    q = np.asarray(q_epoch).reshape(F, N, N + 1)
-    out = np.full((int(offs[-1]), N + 1), np.nan)
+    J = num_choices(model)
+    q = np.asarray(q_epoch).reshape(F, N, J)
+    out = np.full((int(offs[-1]), J), np.nan)
     grids = np.indices((model.num_latent, model.num_interface) + model.num_private).reshape(2 + N, F)
     for i, a in enumerate(model.agents):
         cell = offs[i] + a.observation[grids[1], grids[2 + i]]
@@ -616,7 +641,8 @@ def cells_from_epoch_q(model: ICSMDP, q_epoch: np.ndarray) -> np.ndarray:
 def greedy_cell_policies(q_cells: np.ndarray, cell_admissible: np.ndarray) -> np.ndarray:
     """Greedy successor per cell (lowest admissible index within ``1e-10`` of the max).
 
-    ``q_cells[..., n_cells, N+1]`` -> ``int[..., n_cells]``. ``nan`` values
+    ``q_cells[..., n_cells, J]`` -> ``int[..., n_cells]`` (``J = N+1``, or the choices
+    ``j = a*(N+1) + c'`` of a model with modes). ``nan`` values
     (not reached) are treated as ``-inf``; a row with no finite admissible
     value picks its lowest admissible successor.
 
@@ -655,7 +681,7 @@ class PolicyEvaluation(Result):
     checkpoint : int
         The update count ``T`` evaluated.
     policies : ndarray (S, n_cells) int
-        Greedy successor per cell and seed.
+        Greedy successor per cell and seed (the choice ``j = a*(N+1) + c'`` with modes).
     values : ndarray (S, num_epoch_states)
         ``V_sigma(s)`` at every epoch state ``s = f*N + i`` (``nan`` for a seed
         that had not reached the checkpoint).
@@ -692,8 +718,9 @@ def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, c
     ----------
     model : ICSMDP
         The instance the run learned on.
-    record : RunRecord or ndarray (S, n_cells, N+1)
-        A run (its snapshot at ``checkpoint`` is used) or cell values directly.
+    record : RunRecord or ndarray (S, n_cells, J)
+        A run (its snapshot at ``checkpoint`` is used) or cell values directly
+        (``J = N+1``; ``J = max_i K_i (N+1)`` choices with adaptable agents).
     checkpoint : int
         Index into ``record.checkpoints`` (default: the last).
     optimum : SolveResult or None
@@ -706,7 +733,6 @@ def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, c
         Distinct policies are evaluated once.
     """
     t0 = time.perf_counter()
-    require_single_mode(model, "the exact evaluation of greedy cell policies (`run --evaluate`)")
     explicit = isinstance(model, EpochModel)
     if isinstance(record, RunRecord):
         _check_matches(model, record.num_observations, record.admissible, record.model_kind)
@@ -717,11 +743,11 @@ def evaluate_greedy_policies(model: ICSMDP, record: RunRecord | np.ndarray, *, c
     else:
         q_cells, T = np.asarray(record, dtype=float), -1
         reached = np.ones(q_cells.shape[0] if q_cells.ndim == 3 else 0, bool)
-        n = sum(model.num_observations)
-        if q_cells.ndim != 3 or q_cells.shape[1:] != (n, model.num_successors):
+        n, J = sum(model.num_observations), num_choices(model)
+        if q_cells.ndim != 3 or q_cells.shape[1:] != (n, J):
             raise InvalidArgumentError(f"`record` must be a RunRecord or an array (S, {n}, "
-                                       f"{model.num_successors}), got shape {q_cells.shape}.")
-    policies = greedy_cell_policies(q_cells, cell_admissible(model, rule=cell_rule(model)))
+                                       f"{J}), got shape {q_cells.shape}.")
+    policies = greedy_cell_policies(q_cells, choice_cell_admissible(model))
     if optimum is None:
         optimum = solve(PolicyIteration(), model)
     uniq, inverse = np.unique(policies[reached], axis=0, return_inverse=True)

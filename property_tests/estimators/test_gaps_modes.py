@@ -23,7 +23,6 @@ from hypothesis import strategies as st
 from estimators.ais import ais_smdp, ais_solution
 from estimators.gaps import gap_report
 from estimators.minimax import minimax_gaps
-from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.examples import load_example
 from icsmdp_theory.io import instance_from_dict, instance_to_dict
 from icsmdp_theory.testing.strategies import icsmdps, icsmdps_with_modes
@@ -359,17 +358,16 @@ def test_cli_gaps_with_modes(tmp_path, capsys):
     for key in ("epsilon_phi", "delta_phi", "eta", "alpha_tight", "max_q_gap", "policy_loss"):
         assert doc[key] == pytest.approx(getattr(rep, key), abs=1e-12)
     assert all("mode" in r["epsilon_state"] for r in doc["cells"])
+    # the stationary reference and mixing take modes too (slice 2b: test_stationary_modes.py)
     for argv in (["gaps", str(path)], ["gaps", str(path), "--no-mixing", "--reference", "stationary"]):
-        assert main(argv) == 2
-        out, err = capsys.readouterr()
-        assert out == "" and err.count("\n") == 1
-        assert "does not support adaptable agents yet: agent 1 (`checker`) has 2 modes" in err
+        assert main(argv) == 0
+        capsys.readouterr()
 
 
-def test_stationary_reference_with_modes_refused_but_explicit_law_accepted():
+def test_stationary_and_explicit_reference_with_modes():
     model = instance_from_dict(modes_doc())
-    with pytest.raises(InvalidArgumentError, match="stationary reference law"):
-        gap_report(model, reference="stationary")
+    rep = gap_report(model, reference="stationary", minimax=False)
+    assert rep.reference == "stationary" and rep.max_q_gap <= rep.alpha_tight + TOL
     d = np.arange(1, model.num_epoch_states + 1, dtype=float)
     rep = gap_report(model, reference=d, minimax=False)
     assert rep.reference == "explicit" and rep.max_q_gap <= rep.alpha_tight + TOL

@@ -23,13 +23,11 @@ from icsmdp_theory.model import require_single_mode
 from icsmdp_theory.options import gamma_bar, option_reduction
 from icsmdp_theory.simulate import simulation_tables
 from icsmdp_theory.testing.strategies import icsmdps_with_modes
-from estimators.checker import check_run
 from estimators.gaps import gap_report
 from reports.cli import main
 from solvers.api import ModifiedPolicyIteration, PolicyIteration, ValueIteration, solve
 from solvers.icq import ICQ
 from solvers.oracle import bellman_operator, centralized_oracle
-from solvers.records import evaluate_greedy_policies
 
 C1 = "of agent 1 (`checker`)"
 
@@ -225,10 +223,10 @@ def test_require_single_mode_message():
 def test_consumers_refuse_modes():
     model = instance_from_dict(modes_doc())
     # the AIS construction and gaps take modes (slice 2: property_tests/estimators/test_gaps_modes.py)
+    # the checker and the greedy-policy evaluation take modes (slice 4:
+    # property_tests/estimators/test_checker_modes.py)
     calls = {"the simulator": lambda: simulation_tables(model),
-             "epoch-model export": lambda: export_epoch(model),
-             "Theorem 1 checker": lambda: check_run(model, None),
-             "greedy cell policies": lambda: evaluate_greedy_policies(model, np.zeros((1, 5, 3)))}
+             "epoch-model export": lambda: export_epoch(model)}
     for what, call in calls.items():
         with pytest.raises(InvalidArgumentError) as exc:
             call()
@@ -253,10 +251,10 @@ def test_cli_solve_with_modes_and_refusals(tmp_path, capsys):
     # IC-Q takes modes (slice 3): Q over the J = 6 choices j = a*(N+1) + c'
     assert main(["run", str(path), "--updates", "50", "--json"]) == 0
     assert np.shape(json.loads(capsys.readouterr().out)["q"])[-1] == 6
-    for argv in (["gaps", str(path)], ["gaps", str(path), "--json"],
-                 ["check", str(path), str(run) + ".npz"],
-                 ["run", str(path), "--updates", "50", "--evaluate", "--out", str(tmp_path / "r2")],
-                 ["export-epoch", str(path), "--out", str(tmp_path / "e.json")],
+    # gaps with the stationary reference and mixing take modes (slice 2b)
+    assert main(["gaps", str(path), "--reference", "stationary", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["t_mix"] == 2.0
+    for argv in (["export-epoch", str(path), "--out", str(tmp_path / "e.json")],
                  ["simulate-trace", str(path), "--episodes", "2", "--out", str(tmp_path / "t.jsonl")],
                  ["simulate", str(path), "--policy", "greedy", "--episodes", "2"]):
         code = main(argv)
@@ -265,7 +263,11 @@ def test_cli_solve_with_modes_and_refusals(tmp_path, capsys):
         assert out == "" and err.count("\n") == 1, (argv, err)
         assert "does not support adaptable agents yet: agent 1 (`checker`) has 2 modes" in err
     assert not (tmp_path / "e.json").exists() and not (tmp_path / "t.jsonl").exists()
-    assert not list(tmp_path.glob("r2*"))           # `run --evaluate` refused before the run
+    # `check` takes modes (slice 4), but not a record with the one-mode model's 3 columns
+    assert main(["check", str(path), str(run) + ".npz"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert "3 columns of `q` (choices), the instance has 6" in err
 
 
 # ------------------------------------------- Q* with modes against an explicit enumeration

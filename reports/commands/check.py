@@ -12,6 +12,10 @@ that every seed reached, and the output says so (``checkpoints_used``,
 (the paper's step size, the fixed behavior that defines ``mu``) is still
 checked numerically; the overall verdict line says which assumption fails
 and every JSON verdict carries ``assumptions_met``.
+
+An instance with adaptable agents (modes) is checked over the choices
+``j = a*(N+1) + c'`` (the record's ``q`` has ``J = max_i K_i (N+1)`` columns);
+a record whose column count differs from the instance's is refused in one line.
 """
 from __future__ import annotations
 

@@ -2,11 +2,16 @@
 
 ``icsmdp run [INSTANCE] --learner tabular|linear|mlp --updates T --seeds S
 [--checkpoints T1,T2,...] [--seed K] [--behavior epsilon|uniform] [--epsilon E]
-[--omega W] [--evaluate] [--out PATH] [--json]``
+[--omega W] [--engine auto|compiled|numpy] [--evaluate] [--out PATH] [--json]``
 
 Runs :class:`solvers.icq.ICQ` and, with ``--out PATH``, writes the run record
 ``PATH.npz`` + ``PATH.json`` (:mod:`solvers.records`). ``--evaluate`` adds the
-exact value at ``rho0`` of every seed's greedy policy against the optimum.
+exact value at ``rho0`` of every seed's greedy policy against the optimum
+(with adaptable agents the greedy choice ``(a, c')`` per cell, run with mode
+``a``'s internal policy).
+``--engine``: the compiled loop runs the seeds one after another, the numpy
+loop all in lockstep; both give the same numbers bit for bit, so only what an
+interruption leaves differs (compiled: the seeds not yet started made no update).
 Ctrl-C or SIGTERM stops the run, keeps the checkpoints reached (status
 ``"interrupted"``), saves them when ``--out`` is given, and exits 130 (Ctrl-C)
 or 143 (SIGTERM). The destination of ``--out`` is checked before any work
@@ -25,12 +30,11 @@ import sys
 import numpy as np
 
 from icsmdp_theory.errors import InvalidArgumentError
-from icsmdp_theory.model import require_single_mode
 from icsmdp_theory.results import to_jsonable
 from reports.arguments import (EXIT_INTERRUPTED, float_arg, int_arg, load_model_arg,
                                one_line_parse_errors, run_record_paths, show_progress)
 from solvers.api import solve
-from solvers.icq import ICQ, LEARNERS, EpsilonGreedy, FixedBehavior
+from solvers.icq import ENGINES, ICQ, LEARNERS, EpsilonGreedy, FixedBehavior
 from solvers.records import evaluate_greedy_policies, save_run
 from reports.commands import COMMAND_HELP
 
@@ -63,16 +67,17 @@ def _settings_from_args(args, progress: bool = False):
     eps = float_arg("epsilon", args.epsilon, low=0.0, high=1.0)
     omega = None if args.omega is None else float_arg("omega", args.omega, low=0.0, open_low=True)
     behavior = FixedBehavior() if args.behavior == "uniform" else EpsilonGreedy(epsilon=eps)
+    if args.engine not in ENGINES:
+        raise InvalidArgumentError(f"`--engine` must be one of {', '.join(ENGINES)}, "
+                                   f"got {args.engine!r}.")
     return ICQ(learner=args.learner, updates=T, seeds=S, checkpoints=cks, seed=seed,
-               behavior=behavior, omega=omega, progress=progress)
+               behavior=behavior, omega=omega, progress=progress, engine=args.engine)
 
 
 def _run(args) -> int:
     settings = _settings_from_args(args, progress=show_progress(args))
     out = run_record_paths("--out", args.out)  # before any work: a run is never lost
     model = load_model_arg(args.instance)
-    if args.evaluate:  # refused before the run, not after it
-        require_single_mode(model, "the exact evaluation of greedy cell policies (`run --evaluate`)")
     record = solve(settings, model)
     paths = save_run(record, out) if out is not None else None
     evaluation = None
@@ -137,6 +142,9 @@ def add_parser(sub) -> None:
                    help="epsilon (epsilon-greedy, default) or uniform (fixed, off-policy)")
     p.add_argument("--epsilon", default="0.1", help="exploration rate (default 0.1)")
     p.add_argument("--omega", default=None, help="projection radius around theta_0 (linear/mlp)")
+    p.add_argument("--engine", default="auto",
+                   help="auto (default: compiled where it applies), compiled (numba, seed after "
+                        "seed) or numpy (all seeds in lockstep); the numbers are identical")
     p.add_argument("--evaluate", action="store_true",
                    help="exact value of each seed's greedy policy (small instances)")
     p.add_argument("--out", default=None, help="write PATH.npz + PATH.json (checked before the run)")

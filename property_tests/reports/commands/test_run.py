@@ -67,7 +67,8 @@ def test_sigterm_after_first_checkpoint_saves_the_reached_checkpoints(tmp_path):
     rec = tmp_path / "sig"
     proc = subprocess.Popen(
         [sys.executable, "-c", script, "run", "tiny-handoff", "--updates", "5000000",
-         "--seeds", "2", "--checkpoints", "0,10,100,5000000", "--out", str(rec)],
+         "--seeds", "2", "--checkpoints", "0,10,100,5000000", "--out", str(rec),
+         "--engine", "numpy"],                      # every seed advances in lockstep
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
@@ -85,6 +86,39 @@ def test_sigterm_after_first_checkpoint_saves_the_reached_checkpoints(tmp_path):
     assert record.reached[:3].all() and not record.reached[3].any()
     assert np.isfinite(record.q[2][:, record.cell_admissible]).all()
     assert (record.updates >= 100).all() and (record.updates < 5_000_000).all()
+
+
+def test_sigterm_during_a_compiled_run_keeps_each_seeds_reached_checkpoints(tmp_path):
+    """The compiled engine runs seeds one after another: SIGTERM leaves the first seed part-way
+    (its checkpoints reached are kept) and the second not started; exit 143, nothing lost."""
+    assert main(["run", "tiny-handoff", "--updates", "20", "--engine", "compiled"]) == 0  # cache
+    script = ("import sys, reports.cli\n"
+              "print('imported', flush=True)\n"
+              "sys.exit(reports.cli.main(sys.argv[1:]))\n")
+    rec = tmp_path / "sig"
+    T = 2_000_000_000                                # far more than a few seconds of updates
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "run", "tiny-handoff", "--updates", str(T),
+         "--seeds", "2", "--checkpoints", f"0,10,100,{T}", "--out", str(rec),
+         "--engine", "compiled"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert proc.stdout.readline().strip() == "imported"
+        time.sleep(4.0)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, (out, err)
+    assert "terminated (SIGTERM); checkpoints reached are kept" in err and "Traceback" not in err
+    record = load_run(str(rec) + ".npz")
+    assert record.status == "interrupted" and not record.success
+    assert record.reached[:3, 0].all() and not record.reached[3].any()
+    assert not record.reached[:, 1].any() and record.updates[1] == 0
+    assert np.isfinite(record.q[2][0][record.cell_admissible]).all()
+    assert 100 <= record.updates[0] < T
 
 
 def _force_tty(monkeypatch):
