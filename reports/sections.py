@@ -17,6 +17,7 @@ from estimators.theorem import bound_terms
 from icsmdp_theory.examples import DEFAULT_EXAMPLE, EXAMPLES, load_example
 from reports.builder import ReportContext, Section
 from reports.documents import GAP_KEYS, gaps_document
+from reports.studies.cpu import cpu
 from reports.studies.llm import llm_summary
 from reports.studies.routing import routing
 from reports.studies.synthetic_t1 import synthetic_t1
@@ -213,5 +214,6 @@ def theorem_check(ctx: ReportContext) -> Section:
 #: Sections of the default report, in order.
 DEFAULT_SECTIONS = [solve_summary, gap_summary, verify_summary, theorem_check,
                     synthetic_t1, synthetic_t2, llm_summary]
-#: Sections of ``icsmdp report --full``: the default ones at paper scale, plus routing (N=100).
-FULL_SECTIONS = [*DEFAULT_SECTIONS, routing]
+#: Sections of ``icsmdp report --full``: the default ones at paper scale, plus routing (N=100)
+#: and CPU programming (adaptable agents).
+FULL_SECTIONS = [*DEFAULT_SECTIONS, routing, cpu]
