@@ -59,21 +59,20 @@ def test_relative_out_is_printed_absolute(tmp_path, capsys, monkeypatch):
     assert doc["out"] == [str(tmp_path / "rec2.npz"), str(tmp_path / "rec2.json")]
 
 
-def test_sigterm_after_first_checkpoint_saves_the_reached_checkpoints(tmp_path):
-    """SIGTERM behaves like Ctrl-C: status interrupted, checkpoints kept and saved, exit 143."""
+def _sigterm_run(tmp_path, args, wait: float):
+    """``icsmdp run tiny-handoff ARGS --out sig`` in a subprocess, SIGTERM after ``wait`` seconds:
+    ``(returncode, stderr, record)``."""
     script = ("import sys, reports.cli\n"
               "print('imported', flush=True)\n"
               "sys.exit(reports.cli.main(sys.argv[1:]))\n")
     rec = tmp_path / "sig"
     proc = subprocess.Popen(
-        [sys.executable, "-c", script, "run", "tiny-handoff", "--updates", "5000000",
-         "--seeds", "2", "--checkpoints", "0,10,100,5000000", "--out", str(rec),
-         "--engine", "numpy"],                      # every seed advances in lockstep
+        [sys.executable, "-c", script, "run", "tiny-handoff", *args, "--out", str(rec)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         assert proc.stdout.readline().strip() == "imported"
-        time.sleep(2.5)  # instance load + first 100 updates take well under a second
+        time.sleep(wait)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -81,7 +80,15 @@ def test_sigterm_after_first_checkpoint_saves_the_reached_checkpoints(tmp_path):
             proc.kill()
     assert proc.returncode == 143, (out, err)
     assert "terminated (SIGTERM); checkpoints reached are kept" in err and "Traceback" not in err
-    record = load_run(str(rec) + ".npz")
+    return load_run(str(rec) + ".npz")
+
+
+def test_sigterm_after_first_checkpoint_saves_the_reached_checkpoints(tmp_path):
+    """SIGTERM behaves like Ctrl-C: status interrupted, checkpoints kept and saved, exit 143."""
+    # the numpy engine: every seed advances in lockstep; instance load + first 100 updates
+    # take well under a second
+    record = _sigterm_run(tmp_path, ["--updates", "5000000", "--seeds", "2", "--checkpoints",
+                                     "0,10,100,5000000", "--engine", "numpy"], wait=2.5)
     assert record.status == "interrupted" and not record.success
     assert record.reached[:3].all() and not record.reached[3].any()
     assert np.isfinite(record.q[2][:, record.cell_admissible]).all()
@@ -92,28 +99,9 @@ def test_sigterm_during_a_compiled_run_keeps_each_seeds_reached_checkpoints(tmp_
     """The compiled engine runs seeds one after another: SIGTERM leaves the first seed part-way
     (its checkpoints reached are kept) and the second not started; exit 143, nothing lost."""
     assert main(["run", "tiny-handoff", "--updates", "20", "--engine", "compiled"]) == 0  # cache
-    script = ("import sys, reports.cli\n"
-              "print('imported', flush=True)\n"
-              "sys.exit(reports.cli.main(sys.argv[1:]))\n")
-    rec = tmp_path / "sig"
     T = 2_000_000_000                                # far more than a few seconds of updates
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, "run", "tiny-handoff", "--updates", str(T),
-         "--seeds", "2", "--checkpoints", f"0,10,100,{T}", "--out", str(rec),
-         "--engine", "compiled"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        assert proc.stdout.readline().strip() == "imported"
-        time.sleep(4.0)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, (out, err)
-    assert "terminated (SIGTERM); checkpoints reached are kept" in err and "Traceback" not in err
-    record = load_run(str(rec) + ".npz")
+    record = _sigterm_run(tmp_path, ["--updates", str(T), "--seeds", "2", "--checkpoints",
+                                     f"0,10,100,{T}", "--engine", "compiled"], wait=4.0)
     assert record.status == "interrupted" and not record.success
     assert record.reached[:3, 0].all() and not record.reached[3].any()
     assert not record.reached[:, 1].any() and record.updates[1] == 0
