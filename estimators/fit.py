@@ -50,6 +50,10 @@ posterior (:mod:`estimators.posterior`) from a saved fitted model:
 - ``reward_label, reward_agent, reward_successor, reward_value,
   reward_count``: per triple the distinct observed ``R`` (ascending) with
   their multiplicities (the Bayesian bootstrap of the posterior needs them);
+- ``declared_agent, declared_successor`` (only when the trace declares
+  admissible sets, whatever ``admissible``): the header's per-agent sets as
+  pairs ``(i, c')``; the posterior borrows the declared triples a state never
+  visited (:class:`estimators.posterior.PosteriorSampler`, ``borrow``);
 - scalars ``alpha0`` (the posterior's prior concentration) and ``invocations``.
 
 **Assumption checks** (G-tests of independence, :func:`grouped_g_test`):
@@ -570,6 +574,9 @@ def fit_epoch_model(trace: TraceData, *, admissible: str = "observed", alpha0: f
         "reward_successor": triple[rv_first] % (N + 1),
         "reward_value": Rk[rv_first], "reward_count": rv_count,
     }
+    if trace.declared_admissible is not None:
+        di, dc = np.nonzero(_declared_matrix(trace, N))
+        counts["declared_agent"], counts["declared_successor"] = di, dc
     # JSON-compatible values (EpochModel keeps counts as given and writes them to files)
     counts = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in counts.items()}
     name = f"fit of {Path(str(trace.path)).name}" if trace.path is not None else "fitted epoch model"

@@ -16,7 +16,32 @@ labels, observation maps, ``gamma`` and components, and:
   of outcomes the SPEC prior's ``0.5`` per outcome outweighs the data of a state seen a
   few times; see the README for the coverage measured with each). With
   ``support="observed"`` the support is the outcomes seen at ``(s, c')``
-  itself (not the SPEC prior: much smaller on large models; offered for speed);
+  itself (not the SPEC prior: much smaller on large models; offered for speed).
+  With ``support="state"`` (the default) the prior is the ``"pooled"`` one plus
+  ``alpha0`` on every outcome ``(k', tau)`` seen at the *same epoch state* ``s``
+  after any successor ``c'' != STOP`` whose next state ``(k', c')`` is a state of
+  the model: under commit-at-start semantics the invocation's dynamics do not
+  depend on the successor (the fit's successor-dependence check tests this), so
+  those are the outcomes ``(s, c')`` plausibly has; a plausible outcome that
+  ``(s, c')`` never produced keeps a Jeffreys-like ``alpha0`` instead of a
+  vanishing share, which is what gives rare transitions an honest upper tail
+  (README, "How far to trust the intervals": coverage measured with each support);
+- **declared triples never visited** (``borrow=True``, the default, when the
+  counts carry the trace's declared sets ``declared_agent, declared_successor``):
+  the maximum-likelihood model excludes them (SPEC 10: they cannot be estimated),
+  but leaving them out of every draw biases whatever depends on them (``v0``
+  loses the successors a rare state never tried). Each draw therefore completes
+  them, under the same successor-independence: a missing ``(s, c' != STOP)`` takes
+  the mixture of the drawn laws of the successors seen at ``s``, weighted by their
+  counts ``n(s, c'')`` and restricted to outcomes whose next state ``(k', c')``
+  exists (renormalized), and the same count-weighted mean of their drawn rewards;
+  a missing ``(s, STOP)`` of agent ``i`` takes a duration law
+  ``~ Dirichlet(alpha0 * share)`` over the STOP durations of agent ``i`` (share:
+  how often each was seen) and the drawn STOP reward of one of agent ``i``'s
+  states with STOP data, chosen uniformly (rewards are attributes of states, so a
+  state is drawn like another *state*, not like another visit). A triple with
+  nothing to borrow from stays excluded and :attr:`PosteriorSampler.notes` says
+  how many;
 - **rewards**: ``R(s, c')`` by Bayesian bootstrap, the Dirichlet(1, ..., 1)-weighted
   mean of the triple's observed ``R`` values. Weights over ``n`` observations
   aggregated over the distinct values ``v_j`` with multiplicities ``m_j`` are
@@ -63,10 +88,10 @@ __all__ = ["PosteriorSampler", "equal_tailed_interval", "subsample_trace", "SUPP
            "DEFAULT_ALPHA0"]
 
 #: The choices of ``support`` of :class:`PosteriorSampler`.
-SUPPORT_CHOICES = ("successor", "pooled", "observed")
-#: The default ``support``: ``"pooled"`` (see the module docstring and the README: with the
+SUPPORT_CHOICES = ("state", "pooled", "successor", "observed")
+#: The default ``support``: ``"state"`` (see the module docstring and the README: with the
 #: SPEC's ``"successor"`` prior the 90 % intervals covered the truth in 0 of 50 workflow traces).
-DEFAULT_SUPPORT = "pooled"
+DEFAULT_SUPPORT = "state"
 #: ``support="pooled"``: the prior of each ``(s, c')`` covers the outcomes seen at it and the
 #: ``DEFAULT_MAX_OUTCOMES`` most frequent outcomes of ``c'`` in the trace (bounded cost per draw).
 DEFAULT_MAX_OUTCOMES = 16
@@ -142,9 +167,15 @@ class PosteriorSampler:
         Prior concentration per outcome; default: the fit's (``counts["alpha0"]``), else 0.5.
     rng : None, int or numpy Generator
         Normalized once with ``numpy.random.default_rng``.
-    support : {"successor", "observed"}
-        The Dirichlet support of each ``(s, c')``: the outcomes seen for ``c'``
-        anywhere in the trace (SPEC 10, default), or those seen at ``(s, c')``.
+    support : {"state", "pooled", "successor", "observed"}
+        The Dirichlet prior of each ``(s, c')`` (module docstring; default ``"state"``).
+    max_outcomes : int or None
+        ``"state"`` and ``"pooled"``: the pooled component covers the outcomes seen at
+        ``(s, c')`` and the ``max_outcomes`` most frequent outcomes of ``c'`` (default 16;
+        ``None``: every outcome of ``c'``).
+    borrow : bool
+        Complete each draw with the declared triples the trace never visited (module
+        docstring); needs the counts' ``declared_agent, declared_successor``.
 
     Attributes
     ----------
@@ -156,6 +187,10 @@ class PosteriorSampler:
         Dirichlet entries per draw (transition rows of each drawn model).
     reward_bootstrap : bool
         Whether rewards are bootstrapped (``False``: the counts lack the ``R`` values).
+    borrowed : int
+        Declared triples never visited that every draw completes (0 without ``borrow``).
+    not_borrowed : int
+        Declared triples never visited with nothing to borrow from (they stay excluded).
     notes : tuple of str
         Fallbacks taken, one sentence each.
 
@@ -167,7 +202,7 @@ class PosteriorSampler:
 
     def __init__(self, source: FitResult | EpochModel, *, alpha0: float | None = None,
                  rng: Any = None, support: str = DEFAULT_SUPPORT,
-                 max_outcomes: int | None = DEFAULT_MAX_OUTCOMES):
+                 max_outcomes: int | None = DEFAULT_MAX_OUTCOMES, borrow: bool = True):
         model, alpha0 = _posterior_sampler_iv(source, alpha0, support)
         if max_outcomes is not None:
             max_outcomes = positive_int("max_outcomes", max_outcomes)
@@ -187,11 +222,11 @@ class PosteriorSampler:
         span_nl = int(nl.max(initial=0)) + 2
         span_tau = int(tau.max(initial=1)) + 1
         wkey = (pair * span_nl + (nl + 1)) * span_tau + tau          # observed rows, encoded
-        if support in ("successor", "pooled"):
+        if support in ("successor", "pooled", "state"):
             # O_{c'}: distinct (c', k', tau) seen anywhere, sorted; how often each was seen
             okey, oinv = np.unique(np.stack([c, nl, tau], axis=1), axis=0, return_inverse=True)
             o_tot = np.bincount(oinv.ravel(), weights=cnt, minlength=len(okey))
-            if support == "pooled" and max_outcomes is not None:
+            if support in ("pooled", "state") and max_outcomes is not None:
                 # keep the max_outcomes most frequent outcomes of each successor in the prior
                 rank = np.lexsort((-o_tot, okey[:, 0]))           # by successor, most frequent first
                 first = np.searchsorted(okey[rank, 0], okey[rank, 0], side="left")
@@ -216,11 +251,11 @@ class PosteriorSampler:
             if not np.isin(pair, adm_pairs).all():
                 raise InvalidArgumentError(f"`counts` of {where}: an outcome row lies on a pair that "
                                            f"is not admissible in the model.")
-            ekey = np.union1d(gen, wkey)                      # every observed row stays an entry
+            ekey = _sorted_unique(np.concatenate([gen, wkey]))  # every observed row stays an entry
             e_pair = ekey // (span_nl * span_tau)
             e_nl = (ekey // span_tau) % span_nl - 1
             e_tau = ekey % span_tau
-            if support == "pooled":
+            if support in ("pooled", "state"):
                 # empirical-Bayes prior: total mass alpha0 per (s, c') over its entries, in
                 # proportion to how often each outcome follows c' anywhere in the trace
                 ocode = (okey[:, 0] * span_nl + (okey[:, 1] + 1)) * span_tau + okey[:, 2]
@@ -231,6 +266,17 @@ class PosteriorSampler:
                 prior = alpha0 * share
             else:
                 prior = np.full(len(ekey), alpha0)
+            if support == "state":
+                lkey = _state_local_keys(model, s, c, nl, tau, cnt, adm_pairs, span_nl, span_tau,
+                                         max_outcomes)
+                pool_key, pool_prior = ekey, prior
+                ekey = _sorted_unique(np.concatenate([pool_key, lkey]))
+                prior = np.zeros(len(ekey))
+                prior[np.searchsorted(ekey, pool_key)] = pool_prior
+                prior[np.searchsorted(ekey, lkey)] += alpha0
+                e_pair = ekey // (span_nl * span_tau)
+                e_nl = (ekey // span_tau) % span_nl - 1
+                e_tau = ekey % span_tau
         else:
             ekey = np.unique(wkey)
             e_pair = ekey // (span_nl * span_tau)
@@ -275,6 +321,23 @@ class PosteriorSampler:
         sc = _column(counts, "start_count", float, where)
         self._start_states = _state_of(model, sl, sa, "start")
         self._start_conc = sc + alpha0
+
+        # ---- declared triples never visited, completed in every draw
+        self._borrow = None
+        self.borrowed = self.not_borrowed = 0
+        if borrow:
+            declared = _declared_pairs(counts, N, where)
+            if declared is None:
+                notes.append("the counts carry no declared admissible sets (declared_agent, "
+                             "declared_successor): no unvisited triple is borrowed.")
+            else:
+                self._borrow = _Borrow(model, declared, e_pair, e_nl, e_tau, e_count, alpha0)
+                self.borrowed, self.not_borrowed = self._borrow.num_pairs, self._borrow.num_skipped
+                if self.not_borrowed:
+                    notes.append(f"{self.not_borrowed} declared triples never visited have nothing "
+                                 f"to borrow from (no successor seen at their state, no next state "
+                                 f"of theirs in the model, or no STOP data of their agent) and "
+                                 f"stay excluded.")
         self.notes = tuple(notes)
 
     def _dirichlet(self, conc: np.ndarray, start: np.ndarray, rng=None) -> np.ndarray:
@@ -308,9 +371,12 @@ class PosteriorSampler:
         rho0 = np.zeros(S)
         rho0[self._start_states] = self._dirichlet(self._start_conc, np.zeros(1, dtype=np.int64), rng)
         transitions = dict(self._transitions, prob=prob)
+        admissible = m.admissible
+        if self._borrow is not None and self._borrow.num_pairs:
+            transitions, reward, admissible = self._borrow.complete(self, prob, reward, rng)
         return EpochModel(name=f"posterior draw of {m.name}", gamma=m.gamma, agents=m.agent_names,
                           labels=m.labels, states=np.stack([m.state_label, m.state_agent], axis=1),
-                          admissible=m.admissible, rho0=rho0, transitions=transitions,
+                          admissible=admissible, rho0=rho0, transitions=transitions,
                           reward=reward, observation=m.observation,
                           component_names=m.component_names, components=m.components,
                           counts={"format": COUNTS_FORMAT, "posterior_draw": True},
@@ -323,7 +389,191 @@ class PosteriorSampler:
 
     def __repr__(self) -> str:
         return (f"PosteriorSampler({self.model.name!r}, alpha0={self.alpha0:g}, support={self.support!r}, "
-                f"{self.num_entries} Dirichlet entries per draw, reward_bootstrap={self.reward_bootstrap})")
+                f"{self.num_entries} Dirichlet entries per draw, reward_bootstrap={self.reward_bootstrap}, "
+                f"borrowed={self.borrowed})")
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """``np.unique`` of a 1-d integer array by one sort (numpy's hash-based unique is several
+    times slower on the million-entry key arrays of a large posterior)."""
+    a = np.sort(a, kind="stable")
+    return a[np.concatenate([[True], a[1:] != a[:-1]])] if len(a) else a
+
+
+def _state_keys(model: EpochModel) -> np.ndarray:
+    """``label * N + agent`` of the model's epoch states, sorted."""
+    return np.asarray(model.state_label, dtype=np.int64) * model.num_agents + np.asarray(model.state_agent)
+
+
+def _is_state(model: EpochModel, label: np.ndarray, agent: np.ndarray) -> np.ndarray:
+    """Whether each ``(label, agent)`` is an epoch state of the model."""
+    keys = _state_keys(model)
+    want = np.asarray(label, dtype=np.int64) * model.num_agents + np.asarray(agent, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    return keys[pos] == want
+
+
+def _state_local_keys(model, s, c, nl, tau, cnt, adm_pairs, span_nl, span_tau,
+                      max_outcomes) -> np.ndarray:
+    """Entry keys ``(s, c', k', tau)`` of the ``"state"`` prior: for every admissible
+    ``(s, c' != STOP)``, each of the ``max_outcomes`` most frequent outcomes ``(k', tau)`` seen
+    at ``s`` after any ``c'' != STOP`` (all with ``None``; ties by ``(k', tau)``) whose next
+    state ``(k', c')`` is a state of the model."""
+    N = model.num_agents
+    ns = c != N
+    local, inv = np.unique((s[ns] * span_nl + (nl[ns] + 1)) * span_tau + tau[ns],
+                           return_inverse=True)                            # (s, k', tau)
+    l_s = local // (span_nl * span_tau)
+    if max_outcomes is not None:
+        tot = np.bincount(inv.ravel(), weights=cnt[ns], minlength=len(local))
+        rank = np.lexsort((local, -tot, l_s))             # by state, most frequent first
+        first = np.searchsorted(l_s[rank], l_s[rank], side="left")
+        keep = np.zeros(len(local), dtype=bool)
+        keep[rank[np.arange(len(local)) - first < max_outcomes]] = True
+        local, l_s = local[keep], l_s[keep]
+    pairs = adm_pairs[adm_pairs % (N + 1) != N]
+    p_s = pairs // (N + 1)
+    lo = np.searchsorted(l_s, p_s, side="left")
+    hi = np.searchsorted(l_s, p_s, side="right")
+    size = hi - lo
+    idx = np.repeat(lo, size) + np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
+    pair = np.repeat(pairs, size)
+    k_next = (local[idx] // span_tau) % span_nl - 1
+    t = local[idx] % span_tau
+    ok = _is_state(model, k_next, pair % (N + 1))
+    return _sorted_unique((pair[ok] * span_nl + (k_next[ok] + 1)) * span_tau + t[ok])
+
+
+def _declared_pairs(counts: dict, N: int, where: str) -> np.ndarray | None:
+    """``declared[i, c']`` from the counts' ``declared_agent, declared_successor`` (or ``None``)."""
+    if "declared_agent" not in counts and "declared_successor" not in counts:
+        return None
+    da = _column(counts, "declared_agent", np.int64, where) if "declared_agent" in counts else None
+    dc = _column(counts, "declared_successor", np.int64, where) if "declared_successor" in counts else None
+    if da is None or dc is None or len(da) != len(dc):
+        raise InvalidArgumentError(f"`counts` of {where}: `declared_agent` and `declared_successor` "
+                                   f"must be given together, with equal lengths.")
+    bad = (da < 0) | (da >= N) | (dc < 0) | (dc > N)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise InvalidArgumentError(f"`counts` declared entry {j} of {where}: (agent {int(da[j])}, "
+                                   f"successor {int(dc[j])}) is out of range for {N} agents.")
+    declared = np.zeros((N, N + 1), dtype=bool)
+    declared[da, dc] = True
+    return declared
+
+
+class _Borrow:
+    """The completion of a draw with the declared triples never visited (module docstring).
+
+    Everything that does not depend on the draw is laid out once: the new transition rows,
+    where each takes its mass from (entries of the drawn laws, weights ``n(s, c'')``), the
+    final row order (sorted by ``(s, c', k', tau)`` like the fitted rows), and for STOP the
+    duration entries and the agent's STOP states to draw a reward from.
+    """
+
+    def __init__(self, model, declared, e_pair, e_nl, e_tau, e_count, alpha0):
+        N, S = model.num_agents, model.num_epoch_states
+        adm = np.asarray(model.admissible, dtype=bool)
+        agent = np.asarray(model.state_agent, dtype=np.int64)
+        missing = declared[agent] & ~adm                         # (S, N+1)
+        n_pair = np.zeros(S * (N + 1))
+        np.add.at(n_pair, e_pair, e_count)                        # n(s, c'') per admissible pair
+        self.num_skipped = 0
+        # -- non-STOP: rows (s, c', k', tau) from the entries of the seen non-STOP pairs at s
+        ms, mc = np.nonzero(missing[:, :N])
+        src_e = np.flatnonzero(e_pair % (N + 1) != N)             # entries of non-STOP pairs
+        src_s = e_pair[src_e] // (N + 1)
+        order = np.argsort(src_s, kind="stable")
+        src_e, src_s = src_e[order], src_s[order]
+        lo, hi = np.searchsorted(src_s, ms, "left"), np.searchsorted(src_s, ms, "right")
+        size = hi - lo
+        idx = np.repeat(lo, size) + np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
+        cand_e = src_e[idx]
+        cand_pair = np.repeat(ms * (N + 1) + mc, size)
+        ok = _is_state(model, e_nl[cand_e], cand_pair % (N + 1))
+        cand_e, cand_pair = cand_e[ok], cand_pair[ok]
+        span_nl, span_tau = int(max(e_nl.max(initial=0), 0)) + 2, int(e_tau.max(initial=1)) + 1
+        key = (cand_pair * span_nl + (e_nl[cand_e] + 1)) * span_tau + e_tau[cand_e]
+        new_keys, dst = np.unique(key, return_inverse=True)
+        self._src_e, self._dst = cand_e, dst.ravel()
+        self._w = n_pair[e_pair[cand_e]]
+        done_ns = np.unique(cand_pair)
+        self.num_skipped += len(ms) - len(done_ns)
+        # rewards of borrowed non-STOP pairs: count-weighted mean over the seen non-STOP pairs at s
+        pr_s, pr_c = np.nonzero(adm[:, :N])
+        pr = pr_s * (N + 1) + pr_c
+        d_s = done_ns // (N + 1)
+        lo, hi = np.searchsorted(pr_s, d_s, "left"), np.searchsorted(pr_s, d_s, "right")
+        size = hi - lo
+        idx = np.repeat(lo, size) + np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
+        self._rw_src = pr[idx]
+        self._rw_dst = np.repeat(np.arange(len(done_ns)), size)
+        self._rw_w = n_pair[self._rw_src]
+        self._ns_pairs = done_ns
+        # -- STOP: duration entries per missing STOP pair, reward from a STOP state of the agent
+        ss = np.flatnonzero(missing[:, N])
+        stop_e = np.flatnonzero(e_pair % (N + 1) == N)
+        stop_agent = agent[e_pair[stop_e] // (N + 1)]
+        st_rows, st_conc, st_pairs, st_choices = [], [], [], []
+        for i in np.unique(agent[ss]):
+            sel = (stop_agent == i) & (e_count[stop_e] > 0)      # durations the agent's STOPs took
+            taus, inv = np.unique(e_tau[stop_e[sel]], return_inverse=True)
+            tot = np.bincount(inv.ravel(), weights=e_count[stop_e[sel]], minlength=len(taus))
+            states_i = np.flatnonzero(adm[:, N] & (agent == i))
+            targets = ss[agent[ss] == i]
+            if tot.sum() <= 0 or len(states_i) == 0:
+                self.num_skipped += len(targets)
+                continue
+            for s_ in targets:
+                st_pairs.append(s_ * (N + 1) + N)
+                st_rows.append(np.stack([np.full(len(taus), s_), taus], axis=1))
+                st_conc.append(alpha0 * tot / tot.sum())
+                st_choices.append(states_i)
+        self._stop_pairs = np.asarray(st_pairs, dtype=np.int64)
+        self._stop_len = np.array([len(r) for r in st_rows], dtype=np.int64)
+        self._stop_start = np.concatenate([[0], np.cumsum(self._stop_len)[:-1]]).astype(np.int64)
+        self._stop_conc = np.concatenate(st_conc) if st_conc else np.zeros(0)
+        self._stop_choices = st_choices
+        stop_rows = np.concatenate(st_rows) if st_rows else np.zeros((0, 2), dtype=np.int64)
+        # -- the final layout
+        n_pair_new = new_keys // (span_nl * span_tau)
+        self._new_len = np.bincount(np.searchsorted(done_ns, n_pair_new), minlength=len(done_ns))
+        self._new_start = np.concatenate([[0], np.cumsum(self._new_len)[:-1]]).astype(np.int64)
+        state = np.concatenate([e_pair // (N + 1), n_pair_new // (N + 1), stop_rows[:, 0]])
+        succ = np.concatenate([e_pair % (N + 1), n_pair_new % (N + 1), np.full(len(stop_rows), N)])
+        nl = np.concatenate([e_nl, (new_keys // span_tau) % span_nl - 1, np.full(len(stop_rows), -1)])
+        tau = np.concatenate([e_tau, new_keys % span_tau, stop_rows[:, 1]])
+        self._order = np.lexsort((tau, nl, succ, state))
+        self._transitions = {"state": state[self._order], "successor": succ[self._order],
+                             "next_label": nl[self._order], "tau": tau[self._order]}
+        self._admissible = adm.copy()
+        self._admissible.ravel()[done_ns] = True
+        self._admissible.ravel()[self._stop_pairs] = True
+        self.num_pairs = int(len(done_ns) + len(self._stop_pairs))
+
+    def complete(self, sampler, prob, reward, rng):
+        """``(transitions, reward, admissible)`` of a draw with laws ``prob`` and rewards ``reward``."""
+        N = sampler.model.num_agents
+        flat_r = reward.ravel()
+        # non-STOP: count-weighted mixtures of the drawn laws, renormalized per borrowed pair
+        mass = np.bincount(self._dst, weights=self._w * prob[self._src_e],
+                           minlength=int(self._new_len.sum()))
+        sums = np.add.reduceat(mass, self._new_start) if len(mass) else np.zeros(0)
+        new_p = mass / np.repeat(np.where(sums > 0, sums, 1.0), self._new_len)
+        num = np.bincount(self._rw_dst, weights=self._rw_w * flat_r[self._rw_src],
+                          minlength=len(self._ns_pairs))
+        den = np.bincount(self._rw_dst, weights=self._rw_w, minlength=len(self._ns_pairs))
+        flat_r[self._ns_pairs] = num / den
+        # STOP: a duration law from the agent's pooled STOP durations, a STOP state's reward
+        if len(self._stop_pairs):
+            stop_p = sampler._dirichlet(self._stop_conc, self._stop_start, rng)
+            pick = np.array([ch[rng.integers(len(ch))] for ch in self._stop_choices])
+            flat_r[self._stop_pairs] = flat_r[pick * (N + 1) + N]
+        else:
+            stop_p = np.zeros(0)
+        p = np.concatenate([prob, new_p, stop_p])[self._order]
+        return dict(self._transitions, prob=p), flat_r.reshape(reward.shape), self._admissible
 
 
 def _equal_tailed_interval_iv(values, level):

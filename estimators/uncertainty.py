@@ -110,7 +110,8 @@ def draw_values(model: EpochModel, *, against: EpochModel | None = None, referen
 
 def _chunk(model: EpochModel, against_maps, seeds: list, settings: dict) -> list:
     """Worker task: draws for the given seeds (the sampler is rebuilt in the worker)."""
-    sampler = PosteriorSampler(model, alpha0=settings["alpha0"], support=settings["support"])
+    sampler = PosteriorSampler(model, alpha0=settings["alpha0"], support=settings["support"],
+                               borrow=settings["borrow"])
     out = []
     for seed in seeds:
         draw = sampler.draw(rng=np.random.default_rng(seed))
@@ -146,6 +147,12 @@ class PosteriorGaps(Result):
         model), ``difference_intervals`` (of B - A over the same draws), ``greedy_agreement``,
         ``prob_b_smaller`` (per key, the share of draws with B < A).
     support, alpha0, seed, reference : settings echoed
+    borrow : bool
+        Whether the draws complete the declared triples the trace never visited.
+    borrowed_pairs : int
+        How many triples each draw completes (:attr:`estimators.posterior.PosteriorSampler.borrowed`).
+    notes : tuple of str
+        The sampler's notes (fallbacks, triples left out).
     """
 
     keys: tuple
@@ -161,6 +168,9 @@ class PosteriorGaps(Result):
     support: str
     alpha0: float
     seed: int
+    borrow: bool = True
+    borrowed_pairs: int = 0
+    notes: tuple = ()
 
     def to_dict(self) -> dict:
         """JSON-ready: today's keys with ML values, ``intervals``, ``level``, ``posterior_draws``."""
@@ -168,7 +178,8 @@ class PosteriorGaps(Result):
         doc.update(intervals=self.intervals, level=self.level, posterior_draws=self.posterior_draws,
                    greedy_agreement=self.greedy_agreement,
                    greedy_agreement_ml=self.greedy_agreement_ml, reference=self.reference,
-                   support=self.support, alpha0=self.alpha0, seed=self.seed)
+                   support=self.support, alpha0=self.alpha0, seed=self.seed, borrow=self.borrow,
+                   borrowed_pairs=self.borrowed_pairs, notes=list(self.notes))
         if self.against is not None:
             doc["against"] = self.against
         return doc
@@ -191,7 +202,8 @@ def posterior_gaps(model: EpochModel, *, against: EpochModel | None = None,
                    reference: str = "uniform", draws: int = 200, level: float = 0.9,
                    alpha0: float | None = None, support: str = DEFAULT_SUPPORT, seed: int = 0,
                    minimax: bool = True, mixing: bool = True, tol: float = 1e-9, jobs: int = 1,
-                   progress: Callable[[int], None] | None = None) -> PosteriorGaps:
+                   progress: Callable[[int], None] | None = None,
+                   borrow: bool = True) -> PosteriorGaps:
     """Gaps of ``model``'s observation maps with credible intervals from posterior models.
 
     Parameters
@@ -206,8 +218,9 @@ def posterior_gaps(model: EpochModel, *, against: EpochModel | None = None,
         Posterior models (SPEC default 200).
     level : float
         Credible level of the equal-tailed intervals (default 0.9).
-    alpha0, support
-        The posterior prior (:class:`~estimators.posterior.PosteriorSampler`).
+    alpha0, support, borrow
+        The posterior prior, and whether draws complete the declared triples the trace never
+        visited (:class:`~estimators.posterior.PosteriorSampler`).
     seed : int
         Draw ``d`` uses ``SeedSequence(seed).spawn(draws)[d]``.
     minimax, mixing : bool
@@ -226,8 +239,10 @@ def posterior_gaps(model: EpochModel, *, against: EpochModel | None = None,
     draws, level, jobs = _posterior_gaps_iv(model, against, draws, level, jobs)
     t0 = time.perf_counter()
     settings = {"alpha0": alpha0, "support": support, "reference": reference,
-                "minimax": bool(minimax), "mixing": bool(mixing), "tol": float(tol)}
-    sampler = PosteriorSampler(model, alpha0=alpha0, support=support)   # validates the counts
+                "minimax": bool(minimax), "mixing": bool(mixing), "tol": float(tol),
+                "borrow": bool(borrow)}
+    sampler = PosteriorSampler(model, alpha0=alpha0, support=support,
+                               borrow=bool(borrow))                     # validates the counts
     ml = draw_values(model, against=against, reference=reference, minimax=minimax, mixing=mixing,
                      tol=tol)
     seeds = np.random.SeedSequence(seed).spawn(draws)
@@ -265,12 +280,15 @@ def posterior_gaps(model: EpochModel, *, against: EpochModel | None = None,
                          intervals=intervals, draws=A, level=level, posterior_draws=draws,
                          greedy_agreement=agree, greedy_agreement_ml=ml["agree"], against=cmp,
                          reference=reference, support=support, alpha0=float(sampler.alpha0),
-                         seed=int(seed))
+                         seed=int(seed), borrow=bool(borrow), borrowed_pairs=int(sampler.borrowed),
+                         notes=tuple(sampler.notes))
 
 
 def _run_draws(model, against_maps, seeds, settings, jobs, progress) -> list:
     """Run the draws in batches (in order); ``jobs > 1`` through joblib's loky workers."""
-    batch = max(1, min(8, len(seeds) // max(1, 4 * jobs)))
+    # a worker rebuilds the sampler once per batch (about 1 s on 2,000 states): batches of up to
+    # 25 draws keep that small while the progress bar still moves a few times per worker
+    batch = max(1, min(25, len(seeds) // max(1, 4 * jobs)))
     chunks = [seeds[i:i + batch] for i in range(0, len(seeds), batch)]
     results: list = []
     if jobs == 1:
@@ -347,6 +365,7 @@ def evidence_needed(trace: TraceData, apply_maps: Callable[[EpochModel], EpochMo
                     level: float = 0.9, target_width: float | None = None,
                     admissible: str = "observed", alpha0: float = 0.5,
                     support: str = DEFAULT_SUPPORT, reference: str = "uniform", seed: int = 0,
+                    borrow: bool = True,
                     tol: float = 1e-9, jobs: int = 1, progress=None) -> EvidenceNeeded:
     """Interval widths on subsamples of ``trace`` and the projected size for ``target_width``.
 
@@ -380,7 +399,7 @@ def evidence_needed(trace: TraceData, apply_maps: Callable[[EpochModel], EpochMo
         fit = fit_epoch_model(sub, admissible=admissible, alpha0=alpha0)
         n_inv.append(int(sub.num_invocations))
         res = posterior_gaps(apply_maps(fit.model), reference=reference, draws=draws, level=level,
-                             alpha0=alpha0, support=support,
+                             alpha0=alpha0, support=support, borrow=borrow,
                              seed=int(ss.generate_state(1)[0]), minimax=False, mixing=False,
                              tol=tol, jobs=jobs)
         for k in keys:

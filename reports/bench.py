@@ -51,8 +51,8 @@ same way: a ``bench_*`` function, a ``_add_*`` parser hook in
     sees ``label // 10``" (``fields`` rule ``[0, 1]`` of the
     ``[k // 100, (k // 10) % 10, k % 10, k]`` states), and
     :func:`estimators.uncertainty.posterior_gaps` runs with ``draws`` posterior
-    models on ``jobs`` workers, once per posterior support (``pooled``,
-    the default, and ``observed``; ``--support successor`` times SPEC 10's prior,
+    models on ``jobs`` workers, once per posterior support (``state``,
+    the default, ``pooled`` and ``observed``; ``--support successor`` times SPEC 10's prior,
     whose draws have 20 million entries here). The minimax LPs and the mixing times
     are off unless ``--minimax`` / ``--mixing`` (on this dense trace they cost
     far more per draw than the rest of the gap report; ``--probe`` times one
@@ -600,7 +600,7 @@ def _fit_child(path: Path) -> dict:
 
 def bench_fit(*, invocations: int = 1_000_000, agents: int = 10, labels: int = 1000,
               posterior_invocations: int = 200_000, posterior_labels: int = 200,
-              draws: int = 200, jobs: int = 2, supports: Sequence[str] = ("pooled", "observed"),
+              draws: int = 200, jobs: int = 2, supports: Sequence[str] = ("state", "pooled", "observed"),
               minimax: bool = False, mixing: bool = False, probe: bool = False,
               seed: int = 0) -> dict:
     """Read + fit a large trace, then posterior gaps on a fitted model of about 2,000 states.
@@ -694,8 +694,8 @@ def _add_fit(sub) -> None:
     p.add_argument("--draws", type=_positive_int, default=200)
     p.add_argument("--jobs", type=_positive_int, default=2)
     p.add_argument("--support", choices=SUPPORT_CHOICES, nargs="+",
-                   default=["pooled", "observed"],
-                   help="posterior priors to time (default: pooled, the default prior, and observed)")
+                   default=["state", "pooled", "observed"],
+                   help="posterior priors to time (default: state, the default prior, pooled and observed)")
     p.add_argument("--minimax", action="store_true", help="include the minimax LPs per draw")
     p.add_argument("--mixing", action="store_true", help="include the mixing times per draw")
     p.add_argument("--probe", action="store_true",

@@ -132,7 +132,8 @@ def posterior_document(model: EpochModel, *, against: EpochModel | None = None,
                        mixing: bool = True, progress: Callable[[int], None] | None = None,
                        evidence: bool = False, alpha0: float | None = None,
                        admissible: str = "observed", eps: float = 0.25,
-                       evidence_progress: Callable[[int], None] | None = None) -> dict:
+                       evidence_progress: Callable[[int], None] | None = None,
+                       borrow: bool = True) -> dict:
     r"""Gap report of a fitted epoch model with credible intervals, as a JSON-ready dict (SPEC 10).
 
     Today's keys of :func:`gaps_document` (:data:`GAP_KEYS`, :data:`MIXING_KEYS`,
@@ -174,8 +175,11 @@ def posterior_document(model: EpochModel, *, against: EpochModel | None = None,
         Posterior models (``0``: the ML values only).
     level : float
         Credible level in (0, 1).
-    support : {"successor", "observed"}
-        Dirichlet support of the posterior (:class:`estimators.posterior.PosteriorSampler`).
+    support : {"state", "pooled", "successor", "observed"}
+        Dirichlet prior of the posterior (:class:`estimators.posterior.PosteriorSampler`).
+    borrow : bool
+        Posterior draws complete the declared triples the trace never visited (the output's
+        ``borrow``, ``borrowed_pairs`` and ``posterior_notes`` say what was done).
     seed, jobs : int
         Seed of the draws, worker processes (the values do not depend on ``jobs``).
     target_width : float, optional
@@ -204,8 +208,10 @@ def posterior_document(model: EpochModel, *, against: EpochModel | None = None,
     if posterior > 0:
         res = posterior_gaps(model, against=against, reference=reference, draws=posterior,
                              level=level, alpha0=alpha0, support=support, seed=seed,
-                             minimax=minimax, mixing=mixing, jobs=jobs, progress=progress)
+                             minimax=minimax, mixing=mixing, jobs=jobs, progress=progress,
+                             borrow=borrow)
         values, intervals = dict(res.values), dict(res.intervals)
+        borrowed, notes = res.borrowed_pairs, list(res.notes)
         agreement, agreement_ml = res.greedy_agreement, res.greedy_agreement_ml
         cmp = res.against
         used_alpha0 = res.alpha0
@@ -224,6 +230,7 @@ def posterior_document(model: EpochModel, *, against: EpochModel | None = None,
                    "prob_b_smaller": {k: None for k in b}, "greedy_agreement": None,
                    "greedy_agreement_ml": ml["agree_b"]}
         used_alpha0 = alpha0 if alpha0 is not None else model.counts.get("alpha0")
+        borrowed, notes = None, []
     out: dict[str, Any] = {"instance": doc["instance"], "reference": doc["reference"],
                            "v0": values.get("v0")}
     for k in GAP_KEYS + MIXING_KEYS:
@@ -241,6 +248,9 @@ def posterior_document(model: EpochModel, *, against: EpochModel | None = None,
     out["cell_rule"] = doc["cell_rule"]
     out["alpha0"] = used_alpha0
     out["support"] = support
+    out["borrow"] = bool(borrow)
+    out["borrowed_pairs"] = borrowed
+    out["posterior_notes"] = notes
     out["seed"] = int(seed)
     if cmp is not None:
         out["against"] = {"instance": against.name, **cmp}
@@ -250,6 +260,6 @@ def posterior_document(model: EpochModel, *, against: EpochModel | None = None,
                              level=level, target_width=target_width, admissible=admissible,
                              alpha0=used_alpha0 if used_alpha0 is not None else 0.5,
                              support=support, reference=reference, seed=seed, jobs=jobs,
-                             progress=evidence_progress)
+                             progress=evidence_progress, borrow=borrow)
         out["evidence"] = ev.to_dict()
     return to_jsonable(out)

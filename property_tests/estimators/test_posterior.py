@@ -162,7 +162,7 @@ def test_observed_support_and_arguments(fitted):
     assert sampler.num_entries == len(m.trans_prob)
     d = sampler.draw()
     assert np.array_equal(d.trans_next_label, m.trans_next_label) and np.array_equal(d.trans_tau, m.trans_tau)
-    with pytest.raises(InvalidArgumentError, match="successor, pooled, observed"):
+    with pytest.raises(InvalidArgumentError, match="state, pooled, successor, observed"):
         PosteriorSampler(m, support="all")
     with pytest.raises(InvalidArgumentError, match="alpha0"):
         PosteriorSampler(m, alpha0=-1.0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from estimators.posterior import DEFAULT_SUPPORT
 from reports.studies.trace_consistency import KEYS, consistency, coverage
 
 
@@ -33,20 +34,13 @@ def test_error_falls_at_least_like_n_to_the_minus_half(key, table):
 
 @pytest.fixture(scope="module")
 def measured_coverage():
-    return coverage(traces=50, episodes=1650, draws=200, jobs=2)["coverage"]["pooled"]
+    return coverage(traces=50, episodes=1650, draws=200, jobs=2)["coverage"][f"{DEFAULT_SUPPORT}/borrow"]
 
 
 @pytest.mark.slow
-def test_coverage_of_the_90_percent_intervals(measured_coverage):
-    """50 traces of ~2e4 invocations, the default posterior (README: 1.00, 0.44, 0.44, 0.94,
-    0.94, 0.84 for the six keys); seeds are fixed, so the shares are reproducible."""
-    for k in ("gamma_bar", "delta_phi", "alpha_tight"):
-        assert measured_coverage[k] >= 0.85, (k, measured_coverage)
-    assert measured_coverage["policy_loss"] >= 0.8, measured_coverage
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known shortfall (README 'How far to trust the intervals'): "
-                   "unseen successors bias v0 down and once-seen rewards push the max up")
-def test_v0_and_epsilon_phi_coverage_reach_80_percent(measured_coverage):
-    assert measured_coverage["v0"] >= 0.8 and measured_coverage["epsilon_phi"] >= 0.8
+@pytest.mark.parametrize("key", KEYS)
+def test_coverage_of_the_90_percent_intervals_reaches_80_percent(key, measured_coverage):
+    """Issue 12, "Done when": 50 traces of ~2e4 invocations, the default posterior (the "state"
+    prior, declared triples never visited borrowed); the README gives the shares measured
+    (1.00, 0.88, 0.88, 0.96, 0.92, 1.00). Seeds are fixed, so the shares are reproducible."""
+    assert measured_coverage[key] >= 0.8, (key, measured_coverage)

@@ -3,8 +3,8 @@
 ``icsmdp gaps [SUBJECT] [--obs OBS.json] [--against B.json] [--reference uniform|stationary]
 [--eps E] [--top K] [--no-minimax] [--no-mixing] [--json]`` and, for a workflow
 known through its logs, ``[--posterior N] [--level L] [--seed S] [--jobs J]
-[--support pooled|successor|observed] [--alpha0 A] [--admissible observed|declared]
-[--evidence] [--target-width W]``.
+[--support state|pooled|successor|observed] [--unvisited borrow|exclude] [--alpha0 A]
+[--admissible observed|declared] [--evidence] [--target-width W]``.
 
 ``SUBJECT`` (default: the bundled ``workflow`` instance) is
 
@@ -77,8 +77,8 @@ from reports.documents import (DEFAULT_SUPPORT, FITTED_REFERENCE, GAP_KEYS, fit_
 __all__ = ["add_parser", "POSTERIOR_OPTIONS", "resolve_subject"]
 
 #: Options that apply to a fitted model (a trace or a model written by ``icsmdp fit``) only.
-POSTERIOR_OPTIONS = ("posterior", "level", "seed", "jobs", "support", "alpha0", "evidence",
-                     "target_width")
+POSTERIOR_OPTIONS = ("posterior", "level", "seed", "jobs", "support", "unvisited", "alpha0",
+                     "evidence", "target_width")
 #: Options that apply to a trace only.
 TRACE_OPTIONS = ("admissible", "evidence", "target_width")
 #: Default number of posterior models (SPEC 10).
@@ -183,6 +183,12 @@ def _print_posterior(doc: dict, top: int, obs: str | None) -> None:
         print(f"  maximum-likelihood value and {doc['level']:.0%} credible interval from {n} "
               f"posterior models (alpha0 {_fmt(doc['alpha0'])}, support {doc['support']}, "
               f"seed {doc['seed']})")
+        if doc.get("borrowed_pairs"):
+            print(f"  every posterior model completes the {doc['borrowed_pairs']} declared triples "
+                  f"the trace never visited (borrowed from their state's other successors, or "
+                  f"the agent's STOP data; --unvisited exclude to leave them out)")
+        for note in doc.get("posterior_notes") or ():
+            print(f"  note: {note}")
     else:
         print("  maximum-likelihood values (--posterior 0: no intervals)")
     rows = (("v0", "sum_s rho0(s) V*(s), value of the workflow"),) + _ROWS + (
@@ -254,6 +260,7 @@ def _posterior_settings(args) -> dict:
             "level": level, "seed": int_arg("seed", "0" if args.seed is None else args.seed, low=0),
             "jobs": int_arg("jobs", "1" if args.jobs is None else args.jobs, low=1),
             "support": DEFAULT_SUPPORT if args.support is None else args.support,
+            "borrow": args.unvisited != "exclude",
             "target_width": tw, "evidence": bool(args.evidence)}
 
 
@@ -353,7 +360,7 @@ def _run(args) -> int:
             seed=settings["seed"], jobs=settings["jobs"], target_width=settings["target_width"],
             minimax=not args.no_minimax, mixing=not args.no_mixing, progress=bar.update,
             evidence=settings["evidence"], alpha0=alpha0, admissible=admissible, eps=args.eps,
-            evidence_progress=ev_bar.update)
+            evidence_progress=ev_bar.update, borrow=settings["borrow"])
         bar.close()
         ev_bar.close()
         doc["obs"] = obs_name
@@ -392,9 +399,14 @@ def add_parser(sub) -> None:
     g.add_argument("--seed", help="seed of the posterior draws (>= 0, default 0)")
     g.add_argument("--jobs", help="worker processes (default 1; the numbers do not depend on it)")
     g.add_argument("--support", choices=SUPPORT_CHOICES,
-                   help="posterior prior: pooled (default: alpha0 in total per triple, spread like the "
-                        "trace-wide outcomes of the successor), successor (SPEC 10: alpha0 per "
-                        "outcome seen for the successor) or observed (outcomes of the triple only)")
+                   help="posterior prior: state (default: pooled, plus alpha0 on each outcome seen at "
+                        "the same state after another successor), pooled (alpha0 in total per "
+                        "triple, spread like the trace-wide outcomes of the successor), successor "
+                        "(SPEC 10: alpha0 per outcome seen for the successor) or observed "
+                        "(outcomes of the triple only)")
+    g.add_argument("--unvisited", choices=("borrow", "exclude"),
+                   help="declared triples the trace never visited: borrow (default: each posterior "
+                        "model completes them from the state's other successors) or exclude")
     g.add_argument("--alpha0", help="prior concentration per outcome (> 0; default: the fit's, 0.5)")
     g.add_argument("--admissible", choices=ADMISSIBLE_CHOICES,
                    help="trace only: admissible sets observed (default) or declared in the header")

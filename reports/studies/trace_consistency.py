@@ -15,11 +15,12 @@ The map is the instance's own 4-bit map written over labels (``by_label``).
 - **Coverage.** Over ``traces`` independent traces of about ``invocations``
   invocations, the share whose equal-tailed ``level`` interval
   (:func:`estimators.uncertainty.posterior_gaps`, ``draws`` posterior models)
-  contains the true value, per key and per posterior ``support``.
+  contains the true value, per key and per posterior (``support`` and whether the
+  declared triples a trace never visited are borrowed).
 
 ``python -m reports.studies.trace_consistency [--sizes E1,E2,..] [--reps R]
-[--traces T] [--episodes E] [--draws D] [--supports s1,s2] [--reference REF]
-[--jobs J] [--json]`` prints both tables (``--json``: one object).
+[--traces T] [--episodes E] [--draws D] [--supports s1,s2] [--unvisited borrow,exclude]
+[--seed S] [--reference REF] [--jobs J] [--json]`` prints both tables (``--json``: one object).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ import numpy as np
 
 from estimators.behavior import uniform_behavior
 from estimators.fit import fit_epoch_model
+from estimators.posterior import DEFAULT_SUPPORT
 from estimators.uncertainty import draw_values, posterior_gaps
 from icsmdp_theory.cells import epoch_observations
 from icsmdp_theory.epoch_export import export_epoch
@@ -95,30 +97,37 @@ def consistency(sizes: Sequence[int], *, reps: int = 5, reference: str = "statio
 
 
 def coverage(*, traces: int = 50, episodes: int = 1650, draws: int = 200, level: float = 0.9,
-             supports: Sequence[str] = ("successor",), reference: str = "stationary",
-             jobs: int = 1, seed: int = 0, progress=None) -> dict:
-    """Share of traces whose ``level`` interval contains the true value, per support and key."""
+             supports: Sequence[str] = (DEFAULT_SUPPORT,), unvisited: Sequence[str] = ("borrow",),
+             reference: str = "stationary", jobs: int = 1, seed: int = 0, progress=None) -> dict:
+    """Share of traces whose ``level`` interval contains the true value, per posterior and key.
+
+    A posterior is ``"support/unvisited"`` (e.g. ``"state/borrow"``, the default): the prior
+    and whether draws complete the declared triples the trace never visited.
+    """
     truth, doc, model = workflow_truth(reference)
-    hits = {s: np.zeros(len(KEYS)) for s in supports}
-    widths = {s: [] for s in supports}
+    combos = [(s, u) for s in supports for u in unvisited]
+    names = [f"{s}/{u}" for s, u in combos]
+    hits = {n: np.zeros(len(KEYS)) for n in names}
+    widths = {n: [] for n in names}
     inv = []
     with tempfile.TemporaryDirectory() as tmp:
         for t in range(traces):
             trace, fitted = _fit(model, doc, episodes, seed * 100_003 + 7_919 * t + 1, Path(tmp))
             inv.append(trace.num_invocations)
-            for s in supports:
+            for name, (s, u) in zip(names, combos):
                 res = posterior_gaps(fitted, reference=reference, draws=draws, level=level,
-                                     support=s, seed=t, minimax=False, mixing=False, jobs=jobs)
+                                     support=s, seed=t, minimax=False, mixing=False, jobs=jobs,
+                                     borrow=u == "borrow")
                 iv = [res.intervals[k] for k in KEYS]
-                hits[s] += [lo - 1e-12 <= truth[k] <= hi + 1e-12 for k, (lo, hi) in zip(KEYS, iv)]
-                widths[s].append([hi - lo for lo, hi in iv])
+                hits[name] += [lo - 1e-12 <= truth[k] <= hi + 1e-12 for k, (lo, hi) in zip(KEYS, iv)]
+                widths[name].append([hi - lo for lo, hi in iv])
             if progress is not None:
                 progress(1)
     return {"truth": truth, "reference": reference, "level": level, "traces": traces,
             "draws": draws, "invocations_mean": float(np.mean(inv)),
-            "coverage": {s: dict(zip(KEYS, (hits[s] / traces).tolist())) for s in supports},
-            "mean_width": {s: dict(zip(KEYS, np.mean(widths[s], axis=0).tolist()))
-                           for s in supports}}
+            "coverage": {n: dict(zip(KEYS, (hits[n] / traces).tolist())) for n in names},
+            "mean_width": {n: dict(zip(KEYS, np.mean(widths[n], axis=0).tolist()))
+                           for n in names}}
 
 
 def _ints(text: str) -> list[int]:
@@ -134,7 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--traces", type=int, default=50, help="traces for the coverage table (0: skip)")
     p.add_argument("--episodes", type=int, default=1650, help="episodes per coverage trace (~2e4 invocations)")
     p.add_argument("--draws", type=int, default=200)
-    p.add_argument("--supports", default="pooled", help="posterior priors, comma-separated (pooled, successor, observed)")
+    p.add_argument("--supports", default=DEFAULT_SUPPORT,
+                   help="posterior priors, comma-separated (state, pooled, successor, observed)")
+    p.add_argument("--unvisited", default="borrow",
+                   help="declared triples never visited, comma-separated (borrow, exclude)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the coverage traces")
     p.add_argument("--reference", choices=("uniform", "stationary"), default="stationary")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--json", action="store_true")
@@ -143,8 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = {"consistency": consistency(args.sizes, reps=args.reps, reference=args.reference)}
     if args.traces:
         out["coverage"] = coverage(traces=args.traces, episodes=args.episodes, draws=args.draws,
-                                   supports=args.supports.split(","), reference=args.reference,
-                                   jobs=args.jobs)
+                                   supports=args.supports.split(","),
+                                   unvisited=args.unvisited.split(","), reference=args.reference,
+                                   jobs=args.jobs, seed=args.seed)
     out["elapsed_s"] = time.perf_counter() - t0
     if args.json:
         print(json.dumps(out))
@@ -163,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\ncoverage of {cv['level']:g} intervals over {cv['traces']} traces of "
               f"~{cv['invocations_mean']:.0f} invocations ({cv['draws']} posterior models each):")
         for s, row in cv["coverage"].items():
-            print(f"  {s:10s} " + " ".join(f"{k} {row[k]:.2f}" for k in KEYS))
+            print(f"  {s:16s} " + " ".join(f"{k} {row[k]:.2f}" for k in KEYS))
     print(f"({out['elapsed_s']:.0f} s)", file=sys.stderr)
     return 0
 
