@@ -560,7 +560,10 @@ class _Borrow:
         mass = np.bincount(self._dst, weights=self._w * prob[self._src_e],
                            minlength=int(self._new_len.sum()))
         sums = np.add.reduceat(mass, self._new_start) if len(mass) else np.zeros(0)
-        new_p = mass / np.repeat(np.where(sums > 0, sums, 1.0), self._new_len)
+        # every weight underflowed (tiny prior-only entries): the pair's entries share equally
+        zero = np.repeat(sums <= 0, self._new_len)
+        new_p = np.where(zero, 1.0 / np.repeat(self._new_len, self._new_len),
+                         mass / np.repeat(np.where(sums > 0, sums, 1.0), self._new_len))
         num = np.bincount(self._rw_dst, weights=self._rw_w * flat_r[self._rw_src],
                           minlength=len(self._ns_pairs))
         den = np.bincount(self._rw_dst, weights=self._rw_w, minlength=len(self._ns_pairs))

@@ -372,7 +372,10 @@ def trace_workflow(ctx: ReportContext, inputs: TraceInputs) -> Section:
              f"admissible (label, agent, successor) with data; {_fmt_int(m['num_transitions'])} "
              f"outcomes (next label, tau)"],
             ["unvisited declared triples", len(unv),
-             "declared in the header, never seen: excluded" if unv else "none"],
+             ("declared in the header, never seen: excluded from the fit" if unv else
+              "none listed (admissible sets observed)")
+             + (f"; every posterior model borrows {doc['borrowed_pairs']} declared triples "
+                f"never visited" if doc.get("borrowed_pairs") else "")],
         ]),
     ]
     if unv:
@@ -411,8 +414,12 @@ def trace_workflow(ctx: ReportContext, inputs: TraceInputs) -> Section:
                + (f"; in {agree:.0%} of the {n_post} posterior models." if agree is not None
                   else " (no posterior models drawn).")
                + " The maximum-likelihood value need not lie inside its interval (the "
-                 "posterior adds prior mass on outcomes seen elsewhere for the same "
-                 "successor); the column ML inside says where it does.")),
+                 "posterior adds prior mass on outcomes seen elsewhere for the same successor "
+                 "or at the same state, and completes the declared triples the trace never "
+                 "visited, which the fit excludes); the column ML inside says where it does."
+               + (f" Every posterior model borrows {doc['borrowed_pairs']} declared triples "
+                  f"the trace never visited (from the successors seen at their state, or "
+                  f"the agent's STOP data)." if doc.get("borrowed_pairs") else ""))),
     ]
     # ----------------------------------------------------------- evidence needed
     ev = doc.get("evidence")

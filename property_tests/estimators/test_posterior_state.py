@@ -45,6 +45,29 @@ def _triple_counts(m):
             zip(c["triple_label"], c["triple_agent"], c["triple_successor"], c["triple_count"])}
 
 
+def _by_hand(trace, m):
+    """From the trace lines with an outcome: ``freq[c'][(k', tau)]`` (trace-wide, per successor),
+    ``local[s][(k', tau)]`` (per epoch state, after any successor != STOP) and
+    ``own[(s, c')]`` (the outcomes of each triple)."""
+    N = m.num_agents
+    label_of = {lab: j for j, lab in enumerate(m.labels)}
+    freq: dict = {}
+    local: dict = {}
+    own: dict = {}
+    for j in np.flatnonzero((trace.next_label >= 0) | (trace.successor == N)):
+        c = int(trace.successor[j])
+        nl = -1 if c == N else label_of[trace.labels[trace.next_label[j]]]
+        o = (nl, int(trace.tau[j]))
+        s = m.state_index(label_of[trace.labels[trace.label[j]]], int(trace.agent[j]))
+        freq.setdefault(c, {}).setdefault(o, 0)
+        freq[c][o] += 1
+        own.setdefault((s, c), set()).add(o)
+        if c != N:
+            local.setdefault(s, {}).setdefault(o, 0)
+            local[s][o] += 1
+    return freq, local, own
+
+
 @pytest.fixture(scope="module")
 def small():
     """A small trace of a random truth (its prior is visible in the posterior)."""
@@ -76,26 +99,14 @@ def test_state_prior_moments_match_the_dirichlet(small):
     trace, fit = small
     m = fit.model
     N = m.num_agents
-    label_of = {lab: j for j, lab in enumerate(m.labels)}
     is_state = {(int(k), int(i)) for k, i in zip(m.state_label, m.state_agent)}
-    freq: dict = {}
-    local: dict = {}
-    for j in np.flatnonzero((trace.next_label >= 0) | (trace.successor == N)):
-        c = int(trace.successor[j])
-        nl = -1 if c == N else label_of[trace.labels[trace.next_label[j]]]
-        o = (nl, int(trace.tau[j]))
-        freq.setdefault(c, {}).setdefault(o, 0)
-        freq[c][o] += 1
-        if c != N:
-            s = (label_of[trace.labels[trace.label[j]]], int(trace.agent[j]))
-            local.setdefault(s, set()).add(o)
+    freq, local, _ = _by_hand(trace, m)
     counts = _outcome_counts(m)
     sampler = PosteriorSampler(fit, rng=5)
     models = sampler.draws(2000)
     for s, cc in zip(*np.nonzero(m.admissible)):
         s, cc = int(s), int(cc)
-        key = (int(m.state_label[s]), int(m.state_agent[s]))
-        loc = set() if cc == N else {o for o in local.get(key, ()) if (o[0], cc) in is_state}
+        loc = set() if cc == N else {o for o in local.get(s, ()) if (o[0], cc) in is_state}
         support = set(freq[cc]) | loc
         assert set(_law(models[0], s, cc)) == support
         tot = sum(freq[cc].values())
@@ -308,22 +319,8 @@ def test_max_outcomes_caps_the_pooled_and_the_local_components(small):
     trace, fit = small
     m = fit.model
     N = m.num_agents
-    label_of = {lab: j for j, lab in enumerate(m.labels)}
     is_state = {(int(k), int(i)) for k, i in zip(m.state_label, m.state_agent)}
-    freq: dict = {}
-    local: dict = {}
-    own: dict = {}
-    for j in np.flatnonzero((trace.next_label >= 0) | (trace.successor == N)):
-        c = int(trace.successor[j])
-        nl = -1 if c == N else label_of[trace.labels[trace.next_label[j]]]
-        o = (nl, int(trace.tau[j]))
-        s = m.state_index(label_of[trace.labels[trace.label[j]]], int(trace.agent[j]))
-        freq.setdefault(c, {}).setdefault(o, 0)
-        freq[c][o] += 1
-        own.setdefault((s, c), set()).add(o)
-        if c != N:
-            local.setdefault(s, {}).setdefault(o, 0)
-            local[s][o] += 1
+    freq, local, own = _by_hand(trace, m)
 
     def top(d):
         return min(d, key=lambda o: (-d[o], o))
