@@ -40,7 +40,7 @@ def test_timings_memory_and_runs_are_reported(report):
     assert a["read_fit_s"] == pytest.approx(a["read_s"] + a["fit_s"], rel=1e-6)
     assert 10 < a["peak_rss_mb"] < 4096           # a python process with numpy, in MB
     runs = report["posterior"]["runs"]
-    assert set(runs) == {"pooled", "observed"}
+    assert set(runs) == {"state", "pooled", "observed"}
     for r in runs.values():
         lo, hi = r["alpha_tight_interval"]
         assert lo <= hi and r["seconds"] > 0 and 0 <= r["greedy_agreement"] <= 1
