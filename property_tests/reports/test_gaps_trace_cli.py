@@ -67,6 +67,34 @@ def test_json_keys_intervals_and_the_exact_value(files, capsys):
     assert doc["fit"]["episodes"] == 1500
 
 
+def test_unvisited_declared_triples_are_borrowed_or_excluded(tmp_path, capsys):
+    """A short ``workflow`` trace declares its admissible sets (simulate-trace) and leaves some
+    declared triples unvisited: the draws borrow as many as the declared sets minus the triples
+    seen, less those with nothing to borrow from; ``--unvisited exclude`` borrows none."""
+    from estimators.fit import fit_epoch_model
+    from estimators.posterior import PosteriorSampler
+    from icsmdp_theory.traces import read_trace
+    trace = tmp_path / "w.jsonl"
+    assert main(["simulate-trace", "workflow", "--episodes", "150", "--seed", "3",
+                 "--out", str(trace)]) == 0
+    capsys.readouterr()
+    fit = fit_epoch_model(read_trace(trace))
+    m = fit.model
+    c = m.counts
+    declared = np.zeros((m.num_agents, m.num_agents + 1), dtype=bool)
+    declared[c["declared_agent"], c["declared_successor"]] = True
+    missing = int((declared[m.state_agent] & ~m.admissible).sum())
+    sampler = PosteriorSampler(fit)
+    assert sampler.borrowed > 0 and sampler.borrowed + sampler.not_borrowed == missing
+    base = ["gaps", str(trace), "--obs", "workflow-maps", "--posterior", "10", "--json"] + FAST
+    doc = _json(capsys, base)
+    assert doc["borrow"] is True and doc["borrowed_pairs"] == sampler.borrowed
+    off = _json(capsys, base + ["--unvisited", "exclude"])
+    assert off["borrow"] is False and off["borrowed_pairs"] == 0
+    assert off["v0"] == doc["v0"]                  # the ML values do not depend on it
+    assert off["intervals"]["v0"] != doc["intervals"]["v0"]
+
+
 def test_levels_nest_on_the_same_draws(files, capsys):
     base = ["gaps", str(files / "t.jsonl"), "--obs", str(files / "m.json"), "--posterior", "20",
             "--json"] + FAST
@@ -188,6 +216,7 @@ def test_bundled_trace_and_maps_by_name(capsys):
     ("fit.json", ["--admissible", "declared"], "`--admissible` applies to a trace"),
     ("export.json", ["--posterior", "5"], "`--posterior` applies to a trace or a fitted"),
     ("tiny-handoff", ["--jobs", "2"], "`--jobs` applies to a trace or a fitted"),
+    ("tiny-handoff", ["--unvisited", "exclude"], "`--unvisited` applies to a trace or a fitted"),
     ("t.jsonl", ["--posterior", "-1"], "`--posterior` must be an integer >= 0"),
     ("t.jsonl", ["--level", "1"], "`--level` must be a number in (0, 1)"),
     ("t.jsonl", ["--jobs", "0"], "`--jobs` must be an integer >= 1"),
