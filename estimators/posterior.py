@@ -118,7 +118,7 @@ def _column(counts, key, dtype, where):
 def _state_of(model: EpochModel, label: np.ndarray, agent: np.ndarray, what: str) -> np.ndarray:
     """Epoch-state indices of the pairs ``(label, agent)``; an unknown pair is an error naming it."""
     N, S = model.num_agents, model.num_epoch_states
-    keys = model.state_label * N + model.state_agent       # sorted (the model stores states sorted)
+    keys = _state_keys(model)                  # sorted (the model stores states sorted)
     want = label * N + agent
     pos = np.minimum(np.searchsorted(keys, want), S - 1)
     bad = keys[pos] != want
@@ -245,8 +245,7 @@ class PosteriorSampler:
                 raise InvalidArgumentError(f"`counts` of {where}: the admissible pair (state "
                                            f"{j // (N + 1)}, successor {j % (N + 1)}) has no outcome "
                                            f"seen for its successor anywhere.")
-            start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-            entry = np.repeat(c_start[pc], sizes) + np.arange(sizes.sum()) - np.repeat(start, sizes)
+            entry = _segment_index(c_start[pc], sizes)
             gen = (np.repeat(adm_pairs, sizes) * span_nl + (o_nl[entry] + 1)) * span_tau + o_tau[entry]
             if not np.isin(pair, adm_pairs).all():
                 raise InvalidArgumentError(f"`counts` of {where}: an outcome row lies on a pair that "
@@ -393,6 +392,14 @@ class PosteriorSampler:
                 f"borrowed={self.borrowed})")
 
 
+def _segment_index(first: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """The indices ``first[j], first[j] + 1, ..., first[j] + size[j] - 1`` for every ``j``,
+    concatenated (the rows of consecutive segments, in one vectorized pass)."""
+    size = np.asarray(size, dtype=np.int64)
+    return (np.repeat(first, size) + np.arange(size.sum())
+            - np.repeat(np.cumsum(size) - size, size))
+
+
 def _sorted_unique(a: np.ndarray) -> np.ndarray:
     """``np.unique`` of a 1-d integer array by one sort (numpy's hash-based unique is several
     times slower on the million-entry key arrays of a large posterior)."""
@@ -436,7 +443,7 @@ def _state_local_keys(model, s, c, nl, tau, cnt, adm_pairs, span_nl, span_tau,
     lo = np.searchsorted(l_s, p_s, side="left")
     hi = np.searchsorted(l_s, p_s, side="right")
     size = hi - lo
-    idx = np.repeat(lo, size) + np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
+    idx = _segment_index(lo, size)
     pair = np.repeat(pairs, size)
     k_next = (local[idx] // span_tau) % span_nl - 1
     t = local[idx] % span_tau
@@ -488,7 +495,7 @@ class _Borrow:
         src_e, src_s = src_e[order], src_s[order]
         lo, hi = np.searchsorted(src_s, ms, "left"), np.searchsorted(src_s, ms, "right")
         size = hi - lo
-        idx = np.repeat(lo, size) + np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
+        idx = _segment_index(lo, size)
         cand_e = src_e[idx]
         cand_pair = np.repeat(ms * (N + 1) + mc, size)
         ok = _is_state(model, e_nl[cand_e], cand_pair % (N + 1))
@@ -506,7 +513,7 @@ class _Borrow:
         d_s = done_ns // (N + 1)
         lo, hi = np.searchsorted(pr_s, d_s, "left"), np.searchsorted(pr_s, d_s, "right")
         size = hi - lo
-        idx = np.repeat(lo, size) + np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)
+        idx = _segment_index(lo, size)
         self._rw_src = pr[idx]
         self._rw_dst = np.repeat(np.arange(len(done_ns)), size)
         self._rw_w = n_pair[self._rw_src]
@@ -534,7 +541,10 @@ class _Borrow:
         self._stop_len = np.array([len(r) for r in st_rows], dtype=np.int64)
         self._stop_start = np.concatenate([[0], np.cumsum(self._stop_len)[:-1]]).astype(np.int64)
         self._stop_conc = np.concatenate(st_conc) if st_conc else np.zeros(0)
-        self._stop_choices = st_choices
+        self._choice_len = np.array([len(ch) for ch in st_choices], dtype=np.int64)
+        self._choice_flat = (np.concatenate(st_choices) if st_choices
+                             else np.zeros(0, dtype=np.int64))
+        self._choice_start = np.cumsum(self._choice_len) - self._choice_len
         stop_rows = np.concatenate(st_rows) if st_rows else np.zeros((0, 2), dtype=np.int64)
         # -- the final layout
         n_pair_new = new_keys // (span_nl * span_tau)
@@ -571,7 +581,7 @@ class _Borrow:
         # STOP: a duration law from the agent's pooled STOP durations, a STOP state's reward
         if len(self._stop_pairs):
             stop_p = sampler._dirichlet(self._stop_conc, self._stop_start, rng)
-            pick = np.array([ch[rng.integers(len(ch))] for ch in self._stop_choices])
+            pick = self._choice_flat[self._choice_start + rng.integers(0, self._choice_len)]
             flat_r[self._stop_pairs] = flat_r[pick * (N + 1) + N]
         else:
             stop_p = np.zeros(0)
