@@ -26,7 +26,8 @@ from estimators.minimax import minimax_gaps
 from icsmdp_theory.examples import load_example
 from icsmdp_theory.io import instance_from_dict, instance_to_dict
 from icsmdp_theory.testing.strategies import icsmdps, icsmdps_with_modes
-from property_tests.icsmdp_theory.test_modes import _dense_kernel, explicit_q, modes_doc
+from property_tests.icsmdp_theory.test_modes import (_dense_kernel, explicit_q, local_and_next,
+                                                     mode_averages, modes_doc)
 from reports.cli import main
 
 TOL = 1e-7
@@ -56,7 +57,6 @@ class Dense:
         self.K = [len(a["modes"]) if "modes" in a else 1 for a in ags]
         self.J = J = max(self.K) * S
         self.fulls = list(itertools.product(range(nX), range(nM), *[range(n) for n in nL]))
-        index = {f: k for k, f in enumerate(self.fulls)}
         F = self.F = len(self.fulls)
         self.phi = [np.asarray(a["observation"], dtype=np.int64) for a in ags]   # [m, l]
         self.nO = [int(p.max()) + 1 for p in self.phi]
@@ -69,40 +69,15 @@ class Dense:
         for i, ag in enumerate(ags):
             nY = nX * nM * nL[i]
             Kk = _dense_kernel(ag, nY)
-            pols = ag["internal_policy"] if "modes" in ag else [ag["internal_policy"]]
-            r = np.asarray(ag["reward"], float)
-            beta = np.asarray(ag["end_probability"], float).reshape(-1)
             per = []
-            for pol in pols:
-                pol = np.asarray(pol, float)
-                kbar = np.zeros((nY, nY))
-                rbar = np.zeros((nY, S))
-                for x, m, l in itertools.product(range(nX), range(nM), range(nL[i])):
-                    y = (x * nM + m) * nL[i] + l
-                    for u in range(pol.shape[2]):
-                        kbar[y] += pol[m, l, u] * Kk[u, y]
-                        rbar[y] += pol[m, l, u] * r[x, m, u]
+            for kbar, rbar, beta in mode_averages(ag, Kk, nX, nM, nL[i], N):
                 A = np.eye(nY) - g * kbar * (1 - beta)[None, :]
                 per.append((np.linalg.solve(A, rbar), np.linalg.solve(A, g * kbar * beta[None, :]),
                             kbar * (1 - beta)[None, :], kbar * beta[None, :]))
             self.red.append(per)
         self.gamma_bar = max(float(D.sum(axis=1).max()) for per in self.red for _, D, _, _ in per)
         # per agent: local state of f; next full state f[y -> y']; the successor's observation
-        self.local = np.zeros((F, N), dtype=np.int64)
-        self.nxt = []
-        for i in range(N):
-            nY = nX * nM * nL[i]
-            table = np.zeros((F, nY), dtype=np.int64)
-            for k, f in enumerate(self.fulls):
-                x, m, ls = f[0], f[1], list(f[2:])
-                self.local[k, i] = (x * nM + m) * nL[i] + ls[i]
-                for y2 in range(nY):
-                    xm2, l2 = divmod(y2, nL[i])
-                    x2, m2 = divmod(xm2, nM)
-                    ls2 = list(ls)
-                    ls2[i] = l2
-                    table[k, y2] = index[(x2, m2, *ls2)]
-            self.nxt.append(table)
+        self.local, self.nxt = local_and_next(self.fulls, nX, nM, nL)
         self.obs = np.array([[self.phi[i][f[1], f[2 + i]] for i in range(N)] for f in self.fulls],
                             dtype=np.int64).reshape(F, N)     # obs[f, i] = phi_i(m, l_i)
         self.off = np.concatenate([[0], np.cumsum(self.nO)])

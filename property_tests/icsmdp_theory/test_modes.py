@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from icsmdp_theory.epoch_level import epoch_level
 from icsmdp_theory.epoch_export import export_epoch
 from icsmdp_theory.errors import InvalidArgumentError, InvalidInstanceError
 from icsmdp_theory.examples import load_example
@@ -281,6 +280,51 @@ def _dense_kernel(agent_doc, nY):
     return np.asarray(k, dtype=float).reshape(-1, nY, nY)
 
 
+
+def mode_averages(agent: dict, K: np.ndarray, nX: int, nM: int, nL_i: int, N: int) -> list:
+    """Per mode of an agent (its ``icsmdp/1`` dict): ``(Kbar, rbar, beta)`` with
+    ``Kbar[y] = sum_u pi^a(u|m,l) K[u, y]``, ``rbar[y] = sum_u pi^a(u|m,l) r[x, m, u]`` over the
+    local states ``y = (x nM + m) nL_i + l`` and ``beta`` the end probabilities (by hand)."""
+    pols = agent["internal_policy"] if "modes" in agent else [agent["internal_policy"]]
+    r = np.asarray(agent["reward"], float)            # [x, m, u, c']
+    beta = np.asarray(agent["end_probability"], float).reshape(-1)
+    nY = nX * nM * nL_i
+    out = []
+    for pol in pols:
+        pol = np.asarray(pol, float)                  # [m, l, u]
+        kbar = np.zeros((nY, nY))
+        rbar = np.zeros((nY, N + 1))
+        for x, m, l in itertools.product(range(nX), range(nM), range(nL_i)):
+            y = (x * nM + m) * nL_i + l
+            for u in range(pol.shape[2]):
+                kbar[y] += pol[m, l, u] * K[u, y]
+                rbar[y] += pol[m, l, u] * r[x, m, u]
+        out.append((kbar, rbar, beta))
+    return out
+
+
+def local_and_next(fulls: list, nX: int, nM: int, nL: list) -> tuple[np.ndarray, list]:
+    """``local[k, i]``: agent ``i``'s local state in full state ``fulls[k]``; ``nxt[i][k, y']``:
+    the index of ``fulls[k]`` with agent ``i``'s ``(x, m, l_i)`` replaced by ``y'`` (by hand)."""
+    index = {f: k for k, f in enumerate(fulls)}
+    N = len(nL)
+    local = np.zeros((len(fulls), N), dtype=np.int64)
+    nxt = []
+    for i in range(N):
+        nY = nX * nM * nL[i]
+        table = np.zeros((len(fulls), nY), dtype=np.int64)
+        for k, f in enumerate(fulls):
+            x, m, ls = f[0], f[1], list(f[2:])
+            local[k, i] = (x * nM + m) * nL[i] + ls[i]
+            for y2 in range(nY):
+                xm2, l2 = divmod(y2, nL[i])
+                x2, m2 = divmod(xm2, nM)
+                ls2 = list(ls)
+                ls2[i] = l2
+                table[k, y2] = index[(x2, m2, *ls2)]
+        nxt.append(table)
+    return local, nxt
+
 def explicit_q(model):
     r"""``Q*`` of the modes model by explicit enumeration, each mode a separate agent copy.
 
@@ -321,46 +365,19 @@ def explicit_q(model):
     N = len(agents)
     nL = [a["n_private"] for a in agents]
     fulls = list(itertools.product(range(nX), range(nM), *[range(n) for n in nL]))
-    index = {f: k for k, f in enumerate(fulls)}
     F = len(fulls)
     copies = []   # copies[i] = list over modes of (R (nY, N+1), D (nY, nY))
     for i, a in enumerate(agents):
         nY = nX * nM * nL[i]
         K = _dense_kernel(a, nY)
-        pols = a["internal_policy"] if "modes" in a else [a["internal_policy"]]
-        r = np.asarray(a["reward"], float)            # [x, m, u, c']
-        beta = np.asarray(a["end_probability"], float).reshape(-1)
         per_mode = []
-        for pol in pols:                              # copy (i, a): a one-mode agent
-            pol = np.asarray(pol, float)              # [m, l, u]
-            kbar = np.zeros((nY, nY))
-            rbar = np.zeros((nY, N + 1))
-            for x, m, l in itertools.product(range(nX), range(nM), range(nL[i])):
-                y = (x * nM + m) * nL[i] + l
-                for u in range(pol.shape[2]):
-                    kbar[y] += pol[m, l, u] * K[u, y]
-                    rbar[y] += pol[m, l, u] * r[x, m, u]
+        for kbar, rbar, beta in mode_averages(a, K, nX, nM, nL[i], N):   # copy (i, a)
             G = gamma * kbar * (1 - beta)[None, :]
             E = gamma * kbar * beta[None, :]
             A = np.eye(nY) - G
             per_mode.append((np.linalg.solve(A, rbar), np.linalg.solve(A, E)))
         copies.append(per_mode)
-    # local state of agent i in f, and f with agent i's (x, m, l_i) replaced by y'
-    local = np.zeros((F, N), dtype=np.int64)
-    nxt = []
-    for i in range(N):
-        nY = nX * nM * nL[i]
-        table = np.zeros((F, nY), dtype=np.int64)
-        for k, f in enumerate(fulls):
-            x, m, ls = f[0], f[1], list(f[2:])
-            local[k, i] = (x * nM + m) * nL[i] + ls[i]
-            for y2 in range(nY):
-                xm2, l2 = divmod(y2, nL[i])
-                x2, m2 = divmod(xm2, nM)
-                ls2 = list(ls)
-                ls2[i] = l2
-                table[k, y2] = index[(x2, m2, *ls2)]
-        nxt.append(table)
+    local, nxt = local_and_next(fulls, nX, nM, nL)
     succ = np.array([a["successors"] for a in agents], bool)
     Kmax = max(len(c) for c in copies)
     J = Kmax * (N + 1)
