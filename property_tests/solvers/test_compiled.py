@@ -202,11 +202,10 @@ def test_invocation_lengths_follow_the_option_reduction():
     assert se > 0  # the law is not degenerate: the test can fail
 
 
-def test_interrupt_between_chunks_keeps_checkpoints(monkeypatch):
-    """Ctrl-C between compiled chunks: status "interrupted", the checkpoints reached are kept and exact."""
+def interrupt_after_chunks(monkeypatch, n: int) -> None:
+    """Compiled chunks of at most 64 step rows, and Ctrl-C (``KeyboardInterrupt``) raised in the
+    progress callback after the ``n``-th chunk (``monkeypatch.undo()`` restores both)."""
     monkeypatch.setattr(compiled, "MAX_STEP_ROWS", 64)
-    model = load_example("workflow")
-    settings = ICQ(updates=3000, seeds=2, checkpoints=(0, 10, 100, 1000))
     calls = {"n": 0}
     original = compiled.CompiledLoop.run
 
@@ -214,11 +213,17 @@ def test_interrupt_between_chunks_keeps_checkpoints(monkeypatch):
         def tick(done):
             progress(done)
             calls["n"] += 1
-            if calls["n"] == 40:  # seed 0 is mid-run
+            if calls["n"] == n:
                 raise KeyboardInterrupt
         return original(self, tick)
 
     monkeypatch.setattr(compiled.CompiledLoop, "run", interrupting_run)
+
+def test_interrupt_between_chunks_keeps_checkpoints(monkeypatch):
+    """Ctrl-C between compiled chunks: status "interrupted", the checkpoints reached are kept and exact."""
+    model = load_example("workflow")
+    settings = ICQ(updates=3000, seeds=2, checkpoints=(0, 10, 100, 1000))
+    interrupt_after_chunks(monkeypatch, 40)   # seed 0 is mid-run
     rec = solve(dataclasses.replace(settings, engine="compiled"), model)
     monkeypatch.undo()
     full = solve(dataclasses.replace(settings, engine="numpy"), model)

@@ -28,7 +28,8 @@ from icsmdp_theory.errors import InvalidArgumentError
 from icsmdp_theory.examples import EXAMPLES, load_example
 from icsmdp_theory.generators import random_icsmdp
 from icsmdp_theory.math_reasoning import math_reasoning
-from property_tests.solvers.test_compiled import BEHAVIORS, assert_same_run, small_chunks  # noqa: F401
+from property_tests.solvers.test_compiled import (BEHAVIORS, assert_same_run,  # noqa: F401
+                                                  interrupt_after_chunks, small_chunks)
 from solvers import compiled
 from solvers.api import solve
 from solvers.icq import ICQ, EpsilonGreedy, FixedBehavior, StepSize
@@ -143,21 +144,9 @@ def test_random_instances_and_shapes_bit_for_bit(seed, agents, interface, end, s
 
 def test_interrupt_keeps_the_parameters_reached(monkeypatch):
     """Ctrl-C between chunks: the MLP checkpoints reached are exact, the rest unreached."""
-    monkeypatch.setattr(compiled, "MAX_STEP_ROWS", 64)
     model = load_example("workflow")
     settings = ICQ(learner="mlp", hidden=(8,), updates=2000, seeds=2, checkpoints=(0, 10, 100, 1000))
-    calls = {"n": 0}
-    original = compiled.CompiledLoop.run
-
-    def interrupting_run(self, progress):
-        def tick(done):
-            progress(done)
-            calls["n"] += 1
-            if calls["n"] == 20:
-                raise KeyboardInterrupt
-        return original(self, tick)
-
-    monkeypatch.setattr(compiled.CompiledLoop, "run", interrupting_run)
+    interrupt_after_chunks(monkeypatch, 20)
     rec = solve(dataclasses.replace(settings, engine="compiled"), model)
     monkeypatch.undo()
     full = solve(dataclasses.replace(settings, engine="numpy"), model)
